@@ -1,0 +1,35 @@
+"""What every check sees (Submission) and returns (findings): the contract, written once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from mailbot.documents import Document
+from mailbot.findings import Finding
+from mailbot.rules import Campaign
+
+
+@dataclass(frozen=True)
+class Held:
+    """A document the unit holds: the latest version of one form, from this mail or an earlier."""
+
+    kind: str  # summary | approval | material
+    filename: str
+    studio_key: str  # tolerant key of the studio it is about ("" when unknown)
+    studio_name: str
+    ok: bool  # readable and without an error finding of its own
+    listed_studios: tuple[str, ...] = ()  # summary: the studio names it lists
+    earlier: bool = True  # came with an earlier mail (not the one being checked)
+
+
+@dataclass(frozen=True)
+class Submission:
+    campaign: Campaign
+    received_at: datetime  # IMAP INTERNALDATE, aware
+    documents: tuple[Document, ...]  # what this mail brought, as read
+    held: tuple[Held, ...]  # the unit's current set after this mail (latest version of each)
+
+
+Check = Callable[[Submission], Sequence[Finding]]

@@ -1,0 +1,49 @@
+"""Each attachment is one of the campaign's forms, in a format the office can open.
+
+An attachment we cannot recognise is not an error: applicants add certificates and photos as
+supporting evidence (佐证材料). It is kept and mentioned, so a misnamed form is noticed.
+"""
+
+from __future__ import annotations
+
+from mailbot.checks.base import Submission
+from mailbot.findings import Finding, Severity
+
+# Scans and photos of a stamped form are welcome beside the editable file, never instead of it.
+SCAN_FORMATS = frozenset({"pdf", "png", "jpeg", "gif", "bmp", "tiff", "webp"})
+
+
+def check(submission: Submission) -> list[Finding]:
+    findings: list[Finding] = []
+    for doc in submission.documents:
+        if doc.problems:
+            continue  # already reported by `readable`
+        if doc.kind == "unknown":
+            findings.append(Finding(
+                code="unrecognised",
+                message=f"附件“{doc.filename}”未能识别为本次申报的表格或材料，已作为佐证材料保存。",
+                fix="如果它是附件1、附件2或附件3，请在文件名中注明（例如“附件2-推荐审批表.docx”）后重新发送。",
+                severity=Severity.WARNING,
+                document=doc.filename,
+            ))
+            continue
+        spec = submission.campaign.spec(doc.kind)
+        if doc.format in spec.formats:
+            continue
+        allowed = "、".join(f".{fmt}" for fmt in spec.formats)
+        if doc.format in SCAN_FORMATS:
+            findings.append(Finding(
+                code="scan-only",
+                message=f"“{doc.filename}”是{spec.display}的扫描件或照片，已保存。",
+                fix=f"请另外发送可编辑的 {allowed} 文件，以便汇总。",
+                severity=Severity.WARNING,
+                document=doc.filename,
+            ))
+            continue
+        findings.append(Finding(
+            code="wrong-format",
+            message=f"“{doc.filename}”是{spec.display}，但文件格式为 {doc.format}，无法汇总。",
+            fix=f"请用 Word 或 WPS 打开后“另存为” {allowed} 格式，再重新发送。",
+            document=doc.filename,
+        ))
+    return findings

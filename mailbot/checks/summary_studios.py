@@ -1,0 +1,23 @@
+"""附件1 (the summary table) must list at least one nominated studio."""
+
+from __future__ import annotations
+
+from mailbot.checks.base import Submission
+from mailbot.findings import Finding
+
+
+def check(submission: Submission) -> list[Finding]:
+    findings: list[Finding] = []
+    for doc in submission.documents:
+        if doc.kind != "summary" or doc.problems:
+            continue
+        if not doc.studios:
+            spec = submission.campaign.spec("summary")
+            column = spec.studio_column or "工作室名称"
+            findings.append(Finding(
+                code="summary-empty",
+                message=f"{spec.display}“{doc.filename}”中没有填写任何推荐的工作室。",
+                fix=f"请在表格的“{column}”一栏逐行填写推荐的工作室后重新发送。",
+                document=doc.filename,
+            ))
+    return findings

@@ -1,0 +1,153 @@
+"""The command line: `mailbot demo | poll | run | check | export | status` (CONTRACT.md).
+
+Every command turns a MailbotError into one clear line on stderr and a non-zero exit; a
+traceback is a bug. Output for people is Chinese where the office reads it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mailbot.config import DEFAULT_RULES_DIR, Settings, load_settings
+from mailbot.errors import MailbotError
+from mailbot.rules import Campaign, default_rules_path, load_rules
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="mailbot: 邮件申报收件机器人 — an e-mail intake bot for calls for applications.")
+console = Console()
+err = Console(stderr=True)
+
+ConfigOption = Annotated[Path | None, typer.Option(
+    "--config", "-c", help="TOML config file (else $MAILBOT_CONFIG, else ./mailbot.toml).")]
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def friendly(command: F) -> F:
+    """Run a command; a MailbotError becomes one line on stderr and exit status 2."""
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except MailbotError as exc:
+            err.print(f"mailbot: {exc}", markup=False, highlight=False)
+            raise typer.Exit(2) from None
+    return wrapper  # type: ignore[return-value]
+
+
+def load(config: Path | None) -> tuple[Settings, Campaign]:
+    settings = load_settings(config)
+    return settings, load_rules(settings.rules_path or _rules_file())
+
+
+def _rules_file() -> Path:
+    local = Path("rules")
+    return default_rules_path(local if local.is_dir() else DEFAULT_RULES_DIR)
+
+
+def _logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@app.command()
+@friendly
+def poll(config: ConfigOption = None,
+         verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+    """One cycle: fetch new mail, process it, write the workbook, send due replies."""
+    from mailbot.poller import Runtime, run_cycle  # noqa: PLC0415 - keep `--help` fast
+
+    _logging(verbose)
+    settings, campaign = load(config)
+    settings.require_imap()
+    report = run_cycle(Runtime(settings, campaign))
+    counts = "，".join(f"{k} {v}" for k, v in sorted(report.results.items())) or "无新邮件"
+    console.print(f"本次收取 {report.fetched} 封（{counts}；重复投递 {report.duplicates}）；"
+                  f"回复已发送 {report.replies.sent}，待发送 {report.replies.pending}，"
+                  f"失败 {report.replies.failed}。", highlight=False)
+    console.print(f"汇总表：{report.workbook}", highlight=False)
+    if report.mailbox_error:
+        err.print(f"mailbot: {report.mailbox_error}", markup=False, highlight=False)
+        raise typer.Exit(2)
+
+
+@app.command()
+@friendly
+def run(config: ConfigOption = None,
+        verbose: Annotated[bool, typer.Option("--verbose", "-v")] = True) -> None:
+    """The service: poll on a schedule until SIGTERM or SIGINT."""
+    from mailbot.service import serve_forever  # noqa: PLC0415
+
+    _logging(verbose)
+    settings, campaign = load(config)
+    settings.require_imap()
+    serve_forever(settings, campaign)
+
+
+@app.command()
+@friendly
+def check(files: Annotated[list[Path], typer.Argument(help="Files to check, offline.")],
+          as_json: Annotated[bool, typer.Option("--json", help="JSON array on stdout.")] = False,
+          config: ConfigOption = None) -> None:
+    """Check local files exactly as the bot would, before sending them."""
+    from mailbot.localcheck import check_files  # noqa: PLC0415
+
+    _settings, campaign = load(config)
+    results = check_files(files, campaign)
+    if as_json:
+        sys.stdout.write(json.dumps(results, ensure_ascii=False, indent=2) + "\n")
+        return
+    table = Table("文件", "识别", "格式", "字数", "问题", show_lines=True)
+    for result in results:
+        problems = "\n".join(p["message"] for p in result["problems"]) or "无"
+        words = "" if result["word_count"] is None else str(result["word_count"])
+        table.add_row(result["file"], result["label"], result["format"], words, problems)
+    console.print(table)
+
+
+@app.command()
+@friendly
+def export(out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the .xlsx.")],
+           config: ConfigOption = None) -> None:
+    """Write the consolidated workbook (汇总表) to PATH."""
+    from mailbot.poller import Runtime  # noqa: PLC0415
+
+    settings, campaign = load(config)
+    path = Runtime(settings, campaign).write_workbook(out)
+    console.print(f"汇总表已导出：{path}", highlight=False)
+
+
+@app.command()
+@friendly
+def status(config: ConfigOption = None) -> None:
+    """Counts by result and by unit progress."""
+    from mailbot.report import counts  # noqa: PLC0415
+    from mailbot.poller import Runtime  # noqa: PLC0415
+
+    settings, campaign = load(config)
+    by_result, by_progress = counts(Runtime(settings, campaign))
+    table = Table("类别", "项目", "数量")
+    for name, number in by_result.items():
+        table.add_row("处理结果", name, str(number))
+    for name, number in by_progress.items():
+        table.add_row("单位进度", name, str(number))
+    console.print(table)
+
+
+@app.command()
+@friendly
+def demo(state_dir: Annotated[Path | None, typer.Option(
+        help="Where to keep the demo's state (default: a new temporary folder).")] = None) -> None:
+    """The whole job on an embedded loopback mail server: no root, no accounts."""
+    from mailbot.demo import run_demo  # noqa: PLC0415
+
+    run_demo(state_dir=state_dir, console=console)

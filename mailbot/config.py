@@ -1,0 +1,207 @@
+"""One Settings object, built here and nowhere else.
+
+Sources, later ones winning: named defaults below, the TOML file (`--config PATH`, else
+`MAILBOT_CONFIG`, else `./mailbot.toml` when present), then the `MAILBOT_*` environment
+variables of CONTRACT.md. Nothing else in mailbot reads the environment.
+
+The file mirrors the variables: `[imap]` host/port/user/password/security/folder, `[smtp]` the
+same without folder, and top-level `from`, `rules`, `state_dir`, `database_url`, `office_email`,
+`office_password`, plus the tuning keys that have no variable (`poll_seconds`, `handled_folder`…).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from mailbot.errors import ConfigError
+
+Security = Literal["ssl", "starttls", "none"]
+
+DEFAULT_POLL_SECONDS = 120
+DEFAULT_HANDLED_KEYWORD = "$MailbotHandled"
+DEFAULT_MAX_MESSAGE_BYTES = 50 * 1024 * 1024
+DEFAULT_STATE_DIR = Path("state")
+DEFAULT_RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
+DEFAULT_TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+_DEFAULT_PORTS = {("imap", "ssl"): 993, ("imap", "starttls"): 143, ("imap", "none"): 143,
+                  ("smtp", "ssl"): 465, ("smtp", "starttls"): 587, ("smtp", "none"): 25}
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    host: str = ""
+    port: int = 0  # 0: the usual port for the security mode
+    user: str = ""
+    password: str = field(default="", repr=False)
+    security: Security = "ssl"
+
+    def port_for(self, protocol: Literal["imap", "smtp"]) -> int:
+        return self.port or _DEFAULT_PORTS[(protocol, self.security)]
+
+
+@dataclass(frozen=True)
+class Settings:
+    imap: ServerSettings = ServerSettings()
+    imap_folder: str = "INBOX"
+    smtp: ServerSettings = ServerSettings()
+    from_address: str = ""
+    rules_path: Path | None = None  # None: the one file in rules/
+    state_dir: Path = DEFAULT_STATE_DIR
+    database_url: str = ""  # "": SQLite in the state directory
+    office_email: str = ""
+    office_password: str = field(default="", repr=False)
+    templates_dir: Path = DEFAULT_TEMPLATES_DIR
+    poll_seconds: int = DEFAULT_POLL_SECONDS
+    handled_keyword: str = DEFAULT_HANDLED_KEYWORD
+    handled_folder: str = ""  # "": handled mail stays where it is, only flagged
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+
+    @property
+    def database(self) -> str:
+        return self.database_url or f"sqlite:///{(self.state_dir / 'mailbot.sqlite3').resolve()}"
+
+    @property
+    def workbook_path(self) -> Path:
+        return self.state_dir / "汇总表.xlsx"
+
+    @property
+    def own_addresses(self) -> tuple[str, ...]:
+        """Addresses whose mail is ours: never answered, so the bot can never talk to itself."""
+        found = {a.lower() for a in (self.from_address, self.imap.user, self.smtp.user) if "@" in a}
+        return tuple(sorted(found))
+
+    def require_imap(self) -> None:
+        _require(self, ("imap.host", "imap.user", "imap.password"))
+
+    def require_smtp(self) -> None:
+        _require(self, ("smtp.host", "from_address"))
+
+
+# Environment variable -> (section, key) in the file. The section "" is the top level.
+ENVIRONMENT: Mapping[str, tuple[str, str]] = {
+    "MAILBOT_IMAP_HOST": ("imap", "host"),
+    "MAILBOT_IMAP_PORT": ("imap", "port"),
+    "MAILBOT_IMAP_USER": ("imap", "user"),
+    "MAILBOT_IMAP_PASSWORD": ("imap", "password"),
+    "MAILBOT_IMAP_SECURITY": ("imap", "security"),
+    "MAILBOT_IMAP_FOLDER": ("imap", "folder"),
+    "MAILBOT_SMTP_HOST": ("smtp", "host"),
+    "MAILBOT_SMTP_PORT": ("smtp", "port"),
+    "MAILBOT_SMTP_USER": ("smtp", "user"),
+    "MAILBOT_SMTP_PASSWORD": ("smtp", "password"),
+    "MAILBOT_SMTP_SECURITY": ("smtp", "security"),
+    "MAILBOT_FROM": ("", "from"),
+    "MAILBOT_RULES": ("", "rules"),
+    "MAILBOT_STATE_DIR": ("", "state_dir"),
+    "MAILBOT_DATABASE_URL": ("", "database_url"),
+    "MAILBOT_OFFICE_EMAIL": ("", "office_email"),
+    "MAILBOT_OFFICE_PASSWORD": ("", "office_password"),
+}
+_ENV_FOR = {place: name for name, place in ENVIRONMENT.items()}
+_TOP_LEVEL = {"from": "from_address", "rules": "rules_path", "state_dir": "state_dir",
+              "database_url": "database_url", "office_email": "office_email",
+              "office_password": "office_password", "templates_dir": "templates_dir",
+              "poll_seconds": "poll_seconds", "handled_keyword": "handled_keyword",
+              "handled_folder": "handled_folder", "max_message_bytes": "max_message_bytes"}
+_SERVER_KEYS = {"host", "port", "user", "password", "security"}
+
+
+def load_settings(config_path: Path | None = None,
+                  environ: Mapping[str, str] | None = None) -> Settings:
+    """Build the Settings from file and environment; a problem is one ConfigError naming it."""
+    env = os.environ if environ is None else environ
+    path = config_path or (Path(env["MAILBOT_CONFIG"]) if env.get("MAILBOT_CONFIG") else None)
+    if path is not None and not path.is_file():
+        raise ConfigError(f"配置文件不存在 / config file not found: {path}")
+    if path is None and Path("mailbot.toml").is_file():
+        path = Path("mailbot.toml")
+    layered: dict[str, dict[str, Any]] = {"": {}, "imap": {}, "smtp": {}}
+    if path is not None:
+        _merge_file(layered, path)
+    for name, (section, key) in ENVIRONMENT.items():
+        if env.get(name, "") != "":
+            layered[section][key] = env[name]
+    return _build(layered)
+
+
+def _merge_file(layered: dict[str, dict[str, Any]], path: Path) -> None:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    for key, value in data.items():
+        if key in ("imap", "smtp") and isinstance(value, dict):
+            allowed = _SERVER_KEYS | ({"folder"} if key == "imap" else set())
+            for sub, sub_value in value.items():
+                if sub not in allowed:
+                    raise ConfigError(f"config file {path}: unknown key `{key}.{sub}`")
+                layered[key][sub] = sub_value
+        elif key in _TOP_LEVEL:
+            layered[""][key] = value
+        else:
+            raise ConfigError(f"config file {path}: unknown key `{key}`")
+
+
+def _build(layered: dict[str, dict[str, Any]]) -> Settings:
+    servers = {}
+    for section in ("imap", "smtp"):
+        values = {k: v for k, v in layered[section].items() if k in _SERVER_KEYS}
+        if "port" in values:
+            values["port"] = _as_int(values["port"], section, "port", low=1, high=65535)
+        if "security" in values:
+            values["security"] = str(values["security"]).strip().lower()
+            if values["security"] not in ("ssl", "starttls", "none"):
+                raise ConfigError(f"{_name(section, 'security')} must be ssl, starttls or none, "
+                                  f"not {values['security']!r}")
+        for key in ("host", "user", "password"):
+            if key in values:
+                values[key] = str(values[key])
+        servers[section] = ServerSettings(**values)
+    settings = Settings(imap=servers["imap"], smtp=servers["smtp"])
+    if "folder" in layered["imap"]:
+        settings = replace(settings, imap_folder=str(layered["imap"]["folder"]))
+    for key, value in layered[""].items():
+        attr = _TOP_LEVEL[key]
+        if attr in ("rules_path", "state_dir", "templates_dir"):
+            value = Path(str(value)).expanduser()
+        elif attr in ("poll_seconds", "max_message_bytes"):
+            value = _as_int(value, "", key, low=1)
+        else:
+            value = str(value)
+        settings = replace(settings, **{attr: value})
+    return settings
+
+
+def _as_int(value: Any, section: str, key: str, low: int, high: int | None = None) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{_name(section, key)} must be a whole number, not {value!r}") from None
+    if number < low or (high is not None and number > high):
+        raise ConfigError(f"{_name(section, key)} is out of range: {number}")
+    return number
+
+
+def _name(section: str, key: str) -> str:
+    """How to name a setting to a person: both the variable and the file key."""
+    env = _ENV_FOR.get((section, key))
+    dotted = f"{section}.{key}" if section else key
+    return f"{env} (`{dotted}` in the config file)" if env else f"`{dotted}` in the config file"
+
+
+def _require(settings: Settings, dotted_names: tuple[str, ...]) -> None:
+    missing = []
+    for dotted in dotted_names:
+        section, _, key = dotted.rpartition(".")
+        holder: Any = getattr(settings, section) if section else settings
+        if not getattr(holder, key):
+            missing.append(_name(section, "from" if key == "from_address" else key))
+    if missing:
+        raise ConfigError("missing setting: " + "; ".join(missing))

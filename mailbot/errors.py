@@ -1,0 +1,39 @@
+"""The one exception root of mailbot.
+
+    MailbotError                  anything mailbot raises on purpose; its str() is for a person
+    ├── ConfigError               the configuration (file or environment) is wrong or incomplete
+    ├── RulesError                the campaign rules file is missing or invalid
+    ├── MailboxError              the IMAP server cannot be reached, refuses us, or breaks off
+    ├── SendError                 the SMTP server cannot be reached or refuses a reply
+    └── DocumentError             a document cannot be read (corrupt, encrypted, hostile…)
+
+Checks never raise: they return findings (mailbot.findings). Exceptions are for the edges.
+"""
+
+
+class MailbotError(Exception):
+    """Root of every error mailbot raises on purpose. The message is meant for a person."""
+
+
+class ConfigError(MailbotError):
+    """The configuration is wrong; the message names the setting and the fix."""
+
+
+class RulesError(MailbotError):
+    """The campaign rules file is missing or invalid; the message names the field."""
+
+
+class MailboxError(MailbotError):
+    """The IMAP side failed: connection, login, folder or fetch."""
+
+
+class SendError(MailbotError):
+    """The SMTP side failed: connection, login or refusal of a message."""
+
+
+class DocumentError(MailbotError):
+    """A document could not be read. `code` is the finding code to report it under."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code

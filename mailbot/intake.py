@@ -1,0 +1,267 @@
+"""The intake of one received mail, as one short explicit pipeline:
+
+    parse → screen (duplicate? automatic?) → unit → read attachments → document checks
+          → the unit's set → set checks → decide → record → queue the reply
+
+Everything happens inside the caller's transaction; the caller commits, and only then marks the
+mail handled on the server. A mail that breaks any step is quarantined (`quarantine`) by the
+caller in a fresh transaction, so one bad mail never stops the poll.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import unicodedata
+from dataclasses import dataclass, replace
+from datetime import datetime
+from email import message_from_bytes
+from email.utils import parseaddr
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from mailbot import outbox
+from mailbot.checks import DOCUMENT_CHECKS, SET_CHECKS, Held, Submission, run_checks
+from mailbot.config import Settings
+from mailbot.documents import Document as ReadDocument
+from mailbot.documents import read_document, studio_key
+from mailbot.findings import Finding
+from mailbot.message import ParsedMessage, parse_message
+from mailbot.progress import held_of, latest_documents, unit_progress
+from mailbot.replies import WORD_RULE, Composer
+from mailbot.rules import Campaign
+from mailbot.store import (
+    ACCEPTED,
+    CORRECTION,
+    IGNORED,
+    QUARANTINED,
+    Document,
+    FindingRow,
+    Message,
+    Unit,
+)
+from mailbot.timefmt import show, utcnow
+
+UNRECOGNISED_LABEL = "未识别"
+
+
+@dataclass(frozen=True)
+class Intake:
+    """What the pipeline needs besides the mail: settings, the campaign and the composer."""
+
+    settings: Settings
+    campaign: Campaign
+    composer: Composer
+
+
+def handle(session: Session, intake: Intake, raw: bytes, raw_path: str,
+           received_at: datetime) -> tuple[Message, bool]:
+    """Process one mail; returns its flushed Message row and whether it is new.
+
+    A mail whose Message-ID is already recorded (the same mail delivered twice, or seen again
+    after the server renumbered its UIDs) is not processed again."""
+    parsed = parse_message(raw, intake.settings.own_addresses)
+    existing = session.scalar(select(Message).where(Message.message_id == parsed.message_id))
+    if existing is not None:
+        return existing, False
+    return _process(session, intake, parsed, raw, raw_path, received_at), True
+
+
+def _process(session: Session, intake: Intake, parsed: ParsedMessage, raw: bytes,
+             raw_path: str, received_at: datetime) -> Message:
+    message = _new_message(parsed, raw, raw_path, received_at)
+    session.add(message)
+    if parsed.automatic:
+        message.result, message.reason = IGNORED, parsed.automatic
+        session.flush()
+        return message
+
+    unit = _unit_for(session, parsed)
+    message.unit = unit
+    session.flush()
+    read = [_read_attachment(session, intake, message, unit, position, attachment)
+            for position, attachment in enumerate(parsed.attachments)]
+    documents = tuple(doc for doc, _row in read)
+
+    findings = run_checks(DOCUMENT_CHECKS, Submission(intake.campaign, received_at, documents, ()))
+    for doc, row in read:
+        row.ok = not any(f.is_error and f.document == doc.filename for f in findings)
+        if row.unit_name and not unit.name:
+            unit.name = row.unit_name
+    session.flush()
+
+    this_mail = {row.id for _doc, row in read}
+    held = tuple(_held(row, earlier=row.id not in this_mail)
+                 for row in latest_documents(session, unit))
+    findings += run_checks(SET_CHECKS, Submission(intake.campaign, received_at, documents, held))
+    if not parsed.attachments:
+        findings.insert(0, Finding(code="no-documents", message="本邮件中没有附件。",
+                                   fix="请将申报材料作为附件发送（可以分几封邮件发送）。"))
+
+    message.late = any(f.code == "late" for f in findings)
+    message.result = CORRECTION if any(f.is_error for f in findings) else ACCEPTED
+    message.receipt_no = _next_receipt(session, intake.campaign)
+    session.add_all(FindingRow(message_pk=message.id, code=f.code, severity=f.severity.value,
+                               message=f.message, fix=f.fix, document=f.document or "")
+                    for f in findings)
+    _queue_verdict(session, intake, message, parsed, unit, documents, findings)
+    session.flush()
+    return message
+
+
+def quarantine(session: Session, intake: Intake, raw: bytes, raw_path: str,
+               received_at: datetime, reason: str) -> Message:
+    """Record a mail the pipeline could not handle; tell the sender and the office."""
+    headers = _loose_headers(raw)
+    sender = parseaddr(headers.get("From", ""))[1].lower()
+    message_id = headers.get("Message-ID", "").strip() or _synthetic_id(raw)
+    existing = session.scalar(select(Message).where(Message.message_id == message_id))
+    if existing is not None:  # a retry of a mail already quarantined
+        return existing
+    message = Message(message_id=message_id, received_at=received_at, from_addr=sender,
+                      subject=headers.get("Subject", ""), raw_path=raw_path, size=len(raw),
+                      result=QUARANTINED, reason=reason, processed_at=utcnow())
+    session.add(message)
+    session.flush()
+    office = intake.campaign.office
+    context = {"office": office, "received_at": show(received_at), "greeting": "老师",
+               "sender": sender or "（无法识别）", "subject": message.subject,
+               "reason": reason, "raw_path": raw_path}
+    if sender and sender not in intake.settings.own_addresses:
+        mail = intake.composer.compose("quarantine_sender.txt.j2", context, to=sender,
+                                       subject=f"【已转人工处理】{message.subject or '您的来信'}",
+                                       in_reply_to=headers.get("Message-ID") or None)
+        outbox.queue(session, mail, kind="quarantine", message_pk=message.id)
+    if intake.settings.office_email:
+        mail = intake.composer.compose("quarantine_office.txt.j2", context,
+                                       to=intake.settings.office_email,
+                                       subject=f"【需人工处理】一封邮件已隔离：{message.subject}",
+                                       auto_submitted="auto-generated",
+                                       attachment=("原始邮件.eml", raw))
+        outbox.queue(session, mail, kind="office-quarantine", message_pk=message.id)
+    return message
+
+
+def _new_message(parsed: ParsedMessage, raw: bytes, raw_path: str,
+                 received_at: datetime) -> Message:
+    return Message(message_id=parsed.message_id, received_at=received_at,
+                   date_header=parsed.date_header, from_addr=parsed.from_addr,
+                   from_name=parsed.from_name, reply_to=parsed.reply_to, subject=parsed.subject,
+                   references=" ".join(parsed.references), raw_path=raw_path, size=len(raw),
+                   result=QUARANTINED, processed_at=utcnow())
+
+
+def _unit_for(session: Session, parsed: ParsedMessage) -> Unit:
+    """Until the roster (rules) exists, a unit is the address it writes from."""
+    key = parsed.from_addr or parsed.reply_to or "unknown"
+    unit = session.scalar(select(Unit).where(Unit.key == key))
+    if unit is None:
+        unit = Unit(key=key, name="", email=key, created_at=utcnow())
+        session.add(unit)
+    return unit
+
+
+def _read_attachment(session: Session, intake: Intake, message: Message, unit: Unit,
+                     position: int, attachment: Any) -> tuple[ReadDocument, Document]:
+    doc = read_document(attachment.filename, attachment.data, attachment.format, intake.campaign)
+    relative = Path("files") / str(unit.id) / str(message.id) / _safe_name(position,
+                                                                          attachment.filename)
+    target = intake.settings.state_dir / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(attachment.data)
+    studio = doc.studios[0] if doc.kind != "summary" and doc.studios else None
+    row = Document(message_pk=message.id, unit_id=unit.id, position=position,
+                   filename=attachment.filename, format=attachment.format, kind=doc.kind,
+                   sha256=hashlib.sha256(attachment.data).hexdigest(),
+                   stored_path=str(relative), size=len(attachment.data),
+                   word_count=doc.word_count,
+                   studio_name=studio.name if studio else "",
+                   studio_key=studio_key(studio.name) if studio else "",
+                   unit_name=doc.unit_name or "",
+                   leader=studio.leader if studio else "", phone=studio.phone if studio else "",
+                   studios_json=json.dumps([s.name for s in doc.studios] if doc.kind == "summary"
+                                           else [], ensure_ascii=False))
+    session.add(row)
+    return doc, row
+
+
+def _held(row: Document, *, earlier: bool) -> Held:
+    return replace(held_of(row), earlier=earlier)
+
+
+def _next_receipt(session: Session, campaign: Campaign) -> str:
+    issued = session.scalar(select(func.count()).select_from(Message)
+                            .where(Message.receipt_no != "")) or 0
+    return f"{campaign.campaign.receipt_prefix}-{issued + 1:04d}"
+
+
+def _queue_verdict(session: Session, intake: Intake, message: Message, parsed: ParsedMessage,
+                   unit: Unit, documents: tuple[ReadDocument, ...],
+                   findings: list[Finding]) -> None:
+    campaign = intake.campaign
+    progress = unit_progress(session, unit, campaign)
+    accepted = message.result == ACCEPTED
+    context = {
+        "campaign": campaign.campaign,
+        "office": campaign.office,
+        "greeting": unit.name or parsed.from_name or "老师",
+        "unit_name": unit.name or "贵单位",
+        "received_at": show(message.received_at),
+        "receipt_no": message.receipt_no,
+        "deadline": show(campaign.campaign.deadline_at),
+        "word_rule": WORD_RULE,
+        "documents": [{"filename": d.filename or "（未命名附件）", "word_count": d.word_count,
+                       "label": _label(campaign, d.kind)} for d in documents],
+        "held": [_held_line(campaign, row) for row in progress.latest],
+        "errors": [f for f in findings if f.is_error],
+        "warnings": [f for f in findings if not f.is_error],
+        "campaign_documents": [{"display": s.display, "per": s.per, "max_words": s.max_words,
+                                "formats_text": "、".join("." + f for f in s.formats)}
+                               for s in campaign.documents],
+    }
+    template = "acknowledgement.txt.j2" if accepted else "correction.txt.j2"
+    tag = "已受理" if accepted else "需补正"
+    subject = f"【{tag}】{parsed.subject or campaign.campaign.title}（回执编号 {message.receipt_no}）"
+    mail = intake.composer.compose(template, context, to=parsed.reply_to or parsed.from_addr,
+                                   subject=subject, in_reply_to=parsed.message_id,
+                                   references=parsed.references)
+    outbox.queue(session, mail, kind="acknowledgement" if accepted else "correction",
+                 message_pk=message.id)
+
+
+def _label(campaign: Campaign, kind: str) -> str:
+    return campaign.spec(kind).display if campaign.has(kind) else UNRECOGNISED_LABEL
+
+
+def _held_line(campaign: Campaign, row: Document) -> str:
+    studio = f"（{row.studio_name}）" if row.studio_name and row.kind != "summary" else ""
+    words = f"，{row.word_count} 字" if row.kind == "material" and row.word_count is not None else ""
+    state = "" if row.ok else "，待更正"
+    return f"{_label(campaign, row.kind)}{studio}：{row.filename}{words}{state}"
+
+
+def _safe_name(position: int, filename: str) -> str:
+    """A file name that is safe on disk: no directories, no control characters, bounded."""
+    name = unicodedata.normalize("NFC", filename).replace("/", "_").replace("\\", "_")
+    name = re.sub(r"[\x00-\x1f\x7f]", "", name).strip(" .") or "attachment.bin"
+    if len(name.encode("utf-8")) > 180:
+        stem, dot, ext = name.rpartition(".")
+        name = (stem or name)[:50] + (dot + ext[:10] if dot else "")
+    return f"{position:02d}-{name}"
+
+
+def _loose_headers(raw: bytes) -> dict[str, str]:
+    """Headers of a mail that broke the parser, read as leniently as possible."""
+    try:
+        msg = message_from_bytes(raw[:256 * 1024])
+        return {k: str(v) for k, v in msg.items() if k in ("From", "Subject", "Message-ID")}
+    except Exception:  # noqa: BLE001 - this is the last resort for a mail that broke parsing
+        return {}
+
+
+def _synthetic_id(raw: bytes) -> str:
+    return f"<{hashlib.sha256(raw).hexdigest()}@mailbot.invalid>"

@@ -1,0 +1,112 @@
+"""The outbox: replies are queued in the database with the verdict, then sent by this step.
+
+A reply row is committed in the same transaction as the verdict it reports, so a crash never
+loses a reply. Sending marks each row `sent` right after the SMTP server accepts it; the only way
+to send a reply twice is a kill between that acceptance and the commit just after it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from dataclasses import dataclass
+from email.message import EmailMessage
+
+import aiosmtplib
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from mailbot.config import Settings
+from mailbot.store import Reply
+from mailbot.timefmt import utcnow
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SMTP_TIMEOUT = 30.0
+MAX_ATTEMPTS = 10  # after that a reply is `failed` and shown to the office, not retried forever
+
+
+@dataclass
+class SendReport:
+    sent: int = 0
+    failed: int = 0
+    pending: int = 0
+
+
+def queue(session: Session, mail: EmailMessage, *, kind: str, message_pk: int | None) -> Reply:
+    """Record a reply to be sent; the caller's transaction commits it with the verdict."""
+    reply = Reply(message_pk=message_pk, kind=kind, to_addr=str(mail["To"]),
+                  subject=str(mail["Subject"]), smtp_message_id=str(mail["Message-ID"]),
+                  raw=mail.as_bytes(), status="pending", created_at=utcnow())
+    session.add(reply)
+    return reply
+
+
+def send_pending(sessions: sessionmaker[Session], settings: Settings) -> SendReport:
+    """Send every pending reply, oldest first. An unreachable server leaves them pending."""
+    with sessions() as session:
+        ids = list(session.scalars(select(Reply.id).where(Reply.status == "pending")
+                                   .order_by(Reply.id)))
+    report = SendReport()
+    if not ids:
+        return report
+    settings.require_smtp()
+    return asyncio.run(_send_all(sessions, settings, ids, report))
+
+
+async def _send_all(sessions: sessionmaker[Session], settings: Settings, ids: list[int],
+                    report: SendReport) -> SendReport:
+    client = _client(settings)
+    try:
+        await client.connect()
+        if settings.smtp.user:
+            await client.login(settings.smtp.user, settings.smtp.password)
+    except (aiosmtplib.SMTPException, OSError) as exc:
+        log.warning("SMTP %s:%s unreachable, %d replies stay queued: %s", settings.smtp.host,
+                    settings.smtp.port_for("smtp"), len(ids), exc)
+        report.pending = len(ids)
+        return report
+    try:
+        for reply_id in ids:
+            with sessions() as session, session.begin():
+                reply = session.get(Reply, reply_id)
+                if reply is None or reply.status != "pending":
+                    continue
+                reply.attempts += 1
+                try:
+                    await client.sendmail(settings.from_address, [reply.to_addr], reply.raw)
+                except aiosmtplib.SMTPRecipientsRefused as exc:
+                    reply.status, reply.last_error = "failed", str(exc)
+                    report.failed += 1
+                except (aiosmtplib.SMTPException, OSError) as exc:
+                    reply.last_error = str(exc)
+                    if reply.attempts >= MAX_ATTEMPTS:
+                        reply.status = "failed"
+                        report.failed += 1
+                    else:
+                        report.pending += 1
+                    log.warning("reply %s to %s not sent: %s", reply.smtp_message_id,
+                                reply.to_addr, exc)
+                    if not client.is_connected:
+                        break
+                else:
+                    reply.status, reply.sent_at, reply.last_error = "sent", utcnow(), ""
+                    report.sent += 1
+    finally:
+        if client.is_connected:
+            try:
+                await client.quit()
+            except (aiosmtplib.SMTPException, OSError):
+                pass
+    return report
+
+
+def _client(settings: Settings) -> aiosmtplib.SMTP:
+    server = settings.smtp
+    security = server.security
+    return aiosmtplib.SMTP(
+        hostname=server.host, port=server.port_for("smtp"), timeout=DEFAULT_SMTP_TIMEOUT,
+        use_tls=security == "ssl", start_tls=True if security == "starttls" else False,
+        tls_context=ssl.create_default_context() if security != "none" else None,
+    )

@@ -1,0 +1,150 @@
+"""One intake cycle: fetch new mail, process it, write the workbook, send due replies.
+
+The order inside the cycle is what makes it safe to kill at any moment:
+  1. the raw mail is written to `state/raw/` before anything else;
+  2. it is processed and recorded in one database transaction (with its reply in the outbox);
+  3. only after that commit is it marked handled on the server;
+  4. the workbook is rewritten atomically; 5. the outbox is sent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import traceback
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from mailbot import intake as pipeline
+from mailbot import outbox, workbook
+from mailbot.config import Settings
+from mailbot.errors import MailboxError
+from mailbot.mailbox import Mailbox
+from mailbot.replies import Composer
+from mailbot.rules import Campaign
+from mailbot.store import MailboxUid, Message, open_database
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CycleReport:
+    fetched: int = 0
+    duplicates: int = 0
+    results: Counter[str] = field(default_factory=Counter)
+    replies: outbox.SendReport = field(default_factory=outbox.SendReport)
+    workbook: Path | None = None
+    mailbox_error: str = ""
+    handled: list[int] = field(default_factory=list)  # Message primary keys, in order
+
+
+class Runtime:
+    """Everything a cycle needs, built once: settings, campaign, database, composer."""
+
+    def __init__(self, settings: Settings, campaign: Campaign) -> None:
+        settings.state_dir.mkdir(parents=True, exist_ok=True)
+        self.settings = settings
+        self.campaign = campaign
+        self.sessions: sessionmaker[Session] = open_database(settings.database)
+        composer = Composer(settings.templates_dir, settings.from_address or "mailbot@localhost",
+                            campaign.office.name)
+        self.intake = pipeline.Intake(settings, campaign, composer)
+
+    def write_workbook(self, path: Path | None = None) -> Path:
+        with self.sessions() as session:
+            return workbook.write(session, self.campaign, path or self.settings.workbook_path)
+
+
+def run_cycle(runtime: Runtime) -> CycleReport:
+    report = CycleReport()
+    try:
+        _fetch_and_process(runtime, report)
+    except MailboxError as exc:
+        # Still write the workbook and send what is queued: the bot never goes silent.
+        report.mailbox_error = str(exc)
+        log.error("%s", exc)
+    report.workbook = runtime.write_workbook()
+    report.replies = outbox.send_pending(runtime.sessions, runtime.settings)
+    return report
+
+
+def _fetch_and_process(runtime: Runtime, report: CycleReport) -> None:
+    settings = runtime.settings
+    with Mailbox(settings) as box:
+        uidvalidity = box.open_folder()
+        for uid in box.pending_uids():
+            if _already_recorded(runtime, box.folder, uidvalidity, uid):
+                box.mark_handled(uid)  # recorded by a run that stopped before marking it
+                continue
+            fetched = box.fetch(uid)
+            if fetched is None:
+                continue  # removed from the server meanwhile
+            report.fetched += 1
+            raw_path = save_raw(settings.state_dir, fetched.raw)
+            message, new = record(runtime, fetched.raw, raw_path, fetched.received_at,
+                                  place=(box.folder, uidvalidity, uid))
+            if new:
+                report.results[message.result] += 1
+                report.handled.append(message.id)
+            else:
+                report.duplicates += 1
+            box.mark_handled(uid)
+
+
+def record(runtime: Runtime, raw: bytes, raw_path: str, received_at: datetime,
+           place: tuple[str, int, int] | None = None) -> tuple[Message, bool]:
+    """Process and commit one mail; (its Message, whether it is new). Never raises for the mail."""
+    try:
+        with runtime.sessions.begin() as session:
+            message, new = pipeline.handle(session, runtime.intake, raw, raw_path, received_at)
+            _remember_place(session, message, place)
+            return message, new
+    except Exception as exc:  # noqa: BLE001 - one bad mail must never stop the poll
+        reason = f"{type(exc).__name__}: {exc}"
+        log.error("quarantined %s: %s\n%s", raw_path, reason, traceback.format_exc())
+    with runtime.sessions.begin() as session:
+        message = pipeline.quarantine(session, runtime.intake, raw, raw_path, received_at,
+                                      f"处理时出错（{reason}）")
+        _remember_place(session, message, place)
+        return message, True
+
+
+def _remember_place(session: Session, message: Message,
+                    place: tuple[str, int, int] | None) -> None:
+    if place is None:
+        return
+    folder, uidvalidity, uid = place
+    known = session.scalar(select(MailboxUid).where(
+        MailboxUid.folder == folder, MailboxUid.uidvalidity == uidvalidity, MailboxUid.uid == uid))
+    if known is None:
+        session.add(MailboxUid(folder=folder, uidvalidity=uidvalidity, uid=uid,
+                               message_pk=message.id))
+
+
+def _already_recorded(runtime: Runtime, folder: str, uidvalidity: int, uid: int) -> bool:
+    with runtime.sessions() as session:
+        return session.scalar(select(MailboxUid.id).where(
+            MailboxUid.folder == folder, MailboxUid.uidvalidity == uidvalidity,
+            MailboxUid.uid == uid)) is not None
+
+
+def save_raw(state_dir: Path, raw: bytes) -> str:
+    """Keep the mail exactly as received, named by its content; returns the relative path."""
+    digest = hashlib.sha256(raw).hexdigest()
+    relative = Path("raw") / digest[:2] / f"{digest}.eml"
+    target = state_dir / relative
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_suffix(".tmp")
+        with open(temporary, "wb") as out:
+            out.write(raw)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, target)
+    return str(relative)

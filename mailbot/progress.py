@@ -1,0 +1,101 @@
+"""Where each unit stands, derived from the database: the one place that knows "the current set".
+
+The intake loop uses it to check a unit's set after each mail; the workbook and the status
+command use it to show the same thing. Nothing here is stored: it is all derived from the rows.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailbot.checks import Held
+from mailbot.checks.completeness import match_studios, missing, nominated
+from mailbot.rules import Campaign
+from mailbot.store import ACCEPTED, CORRECTION, Document, Message, Unit
+
+NOT_SUBMITTED = "未提交"
+
+
+@dataclass
+class StudioProgress:
+    name: str
+    documents: dict[str, Document] = field(default_factory=dict)  # kind -> latest row
+
+    def doc(self, kind: str) -> Document | None:
+        return self.documents.get(kind)
+
+
+@dataclass
+class UnitProgress:
+    unit: Unit
+    latest: list[Document]  # the latest version of each form, oldest first
+    studios: list[StudioProgress]
+    complete: bool
+    last_received: datetime | None
+    late: bool
+
+    @property
+    def status(self) -> str:
+        if not self.latest:
+            return NOT_SUBMITTED
+        return ACCEPTED if self.complete else CORRECTION
+
+    def count(self, kind: str) -> int:
+        return sum(1 for d in self.latest if d.kind == kind and d.ok)
+
+
+def held_of(doc: Document) -> Held:
+    return Held(kind=doc.kind, filename=doc.filename, studio_key=doc.studio_key,
+                studio_name=doc.studio_name, ok=doc.ok,
+                listed_studios=tuple(json.loads(doc.studios_json or "[]")))
+
+
+def latest_documents(session: Session, unit: Unit) -> list[Document]:
+    """The latest version of each form the unit sent: one summary, one per studio for the rest."""
+    rows = session.scalars(
+        select(Document).join(Message, Document.message_pk == Message.id)
+        .where(Document.unit_id == unit.id, Document.kind != "unknown")
+        .order_by(Message.received_at, Document.id)
+    ).all()
+    latest: dict[tuple[str, str], Document] = {}
+    for row in rows:
+        key = (row.kind, "" if row.kind == "summary" else row.studio_key)
+        latest.pop(key, None)  # re-insert so the dict keeps "oldest first" by latest version
+        latest[key] = row
+    return list(latest.values())
+
+
+def unit_progress(session: Session, unit: Unit, campaign: Campaign) -> UnitProgress:
+    latest = latest_documents(session, unit)
+    held = [held_of(d) for d in latest]
+    by_held = dict(zip(held, latest, strict=True))
+    names = nominated(held)
+    studios = [StudioProgress(name) for name in names]
+    for kind in {h.kind for h in held} - {"summary"}:
+        matched = match_studios(names, [h for h in held if h.kind == kind])
+        for studio in studios:
+            if studio.name in matched:
+                studio.documents[kind] = by_held[matched[studio.name]]
+    if not names:  # no usable 附件1 yet: show each named studio form on its own
+        for doc in latest:
+            if doc.kind != "summary":
+                name = doc.studio_name or "（未注明工作室名称）"
+                existing = next((s for s in studios if s.name == name), None)
+                if existing is None:
+                    existing = StudioProgress(name)
+                    studios.append(existing)
+                existing.documents[doc.kind] = doc
+    summary = next((d for d in latest if d.kind == "summary"), None)
+    for studio in studios:
+        if summary is not None:
+            studio.documents.setdefault("summary", summary)
+    complete = bool(latest) and all(h.ok for h in held) and not missing(campaign, held)
+    received = [d.message.received_at for d in latest]
+    return UnitProgress(unit=unit, latest=latest, studios=studios, complete=complete,
+                        last_received=max(received) if received else None,
+                        late=any(d.message.late for d in latest))

@@ -1,0 +1,69 @@
+"""Replies as people read them: Jinja2 templates in `templates/`, one file per kind of mail.
+
+Rendered with StrictUndefined (a missing value is a bug, not a blank), built as a UTF-8 text
+mail, threaded to the mail it answers, and marked `Auto-Submitted` so that well-behaved
+auto-responders never answer us back (RFC 3834).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime, formataddr, make_msgid
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
+
+from mailbot.errors import ConfigError
+from mailbot.timefmt import utcnow
+
+WORD_RULE = ("按 Word、WPS 和 LibreOffice 的“字数统计”计算：每个汉字计 1 字，每个全角标点计 1 字，"
+             "每个英文单词或一串连续的数字、字母（如 2022、3.14、网址、邮箱地址）计 1 字，"
+             "空格和换行不计；正文段落和表格中的文字都计入。")
+
+
+class Composer:
+    """Renders a template and wraps it in a mail from the office's reply address."""
+
+    def __init__(self, templates_dir: Path, from_address: str, from_name: str) -> None:
+        if not templates_dir.is_dir():
+            raise ConfigError(f"templates directory not found: {templates_dir}")
+        self.env = Environment(loader=FileSystemLoader(str(templates_dir)),
+                               undefined=StrictUndefined, keep_trailing_newline=True,
+                               autoescape=False)
+        self.from_address = from_address
+        self.from_name = from_name
+
+    def render(self, template: str, context: Mapping[str, Any]) -> str:
+        try:
+            return self.env.get_template(template).render(**context)
+        except TemplateError as exc:
+            raise ConfigError(f"mail template {template}: {exc}") from exc
+
+    def compose(self, template: str, context: Mapping[str, Any], *, to: str, subject: str,
+                in_reply_to: str | None = None, references: Sequence[str] = (),
+                auto_submitted: str = "auto-replied",
+                attachment: tuple[str, bytes] | None = None) -> EmailMessage:
+        mail = EmailMessage(policy=SMTP)
+        mail["From"] = formataddr((self.from_name, self.from_address))
+        mail["To"] = to
+        mail["Subject"] = subject
+        mail["Date"] = format_datetime(utcnow())
+        domain = self.from_address.rpartition("@")[2] or "mailbot.invalid"
+        mail["Message-ID"] = make_msgid(idstring="mailbot", domain=domain)
+        if in_reply_to:
+            mail["In-Reply-To"] = in_reply_to
+            mail["References"] = " ".join([*references, in_reply_to][-10:])
+        mail["Auto-Submitted"] = auto_submitted
+        # Asks Exchange/Outlook not to send out-of-office or read receipts back to us.
+        mail["X-Auto-Response-Suppress"] = "All"
+        mail["Precedence"] = "auto_reply"
+        mail.set_content(self.render(template, context), charset="utf-8", cte="base64")
+        if attachment is not None:
+            name, data = attachment
+            # As an opaque .eml file: a message/rfc822 part would be re-encoded on the way.
+            mail.add_attachment(data, maintype="application", subtype="octet-stream",
+                                filename=name)
+        return mail

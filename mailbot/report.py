@@ -1,0 +1,24 @@
+"""Counts for `mailbot status`: messages by result, units by progress."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING
+
+from sqlalchemy import func, select
+
+from mailbot.progress import unit_progress
+from mailbot.store import RESULTS, Message, Unit
+
+if TYPE_CHECKING:
+    from mailbot.poller import Runtime
+
+
+def counts(runtime: Runtime) -> tuple[dict[str, int], dict[str, int]]:
+    with runtime.sessions() as session:
+        rows = session.execute(select(Message.result, func.count()).group_by(Message.result))
+        found = {result: number for result, number in rows}
+        by_result = {result: found.get(result, 0) for result in RESULTS}
+        progress = Counter(unit_progress(session, unit, runtime.campaign).status
+                           for unit in session.scalars(select(Unit)))
+    return by_result, dict(sorted(progress.items()))

@@ -1,0 +1,152 @@
+"""The campaign as data: load and validate a rules file from `rules/`.
+
+A rules file describes one call for applications — deadline, office, and the documents each unit
+sends. Nothing about a particular campaign lives in code; a new campaign is a new TOML file.
+A wrong file is reported as one clear line naming the field (RulesError).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from datetime import datetime
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from mailbot.errors import RulesError
+
+DocKey = Literal["summary", "approval", "material"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CampaignInfo(_Strict):
+    key: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    title: str
+    deadline: datetime
+    timezone: str = "Asia/Shanghai"
+    late_policy: Literal["accept", "refuse"] = "accept"
+    grace_minutes: int = Field(default=0, ge=0)
+    receipt_prefix: str = Field(pattern=r"^[A-Za-z0-9-]+$")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (e.g. Asia/Shanghai)") from None
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def deadline_at(self) -> datetime:
+        """The deadline as an aware datetime (a naive value in the file is local to `timezone`)."""
+        if self.deadline.tzinfo is None:
+            return self.deadline.replace(tzinfo=self.zone)
+        return self.deadline
+
+
+class OfficeInfo(_Strict):
+    name: str
+    contact: str
+    phone: str
+    email: str
+    room: str
+    paper_copies: str
+
+
+class DocumentSpec(_Strict):
+    key: DocKey
+    label: str  # 附件1
+    title: str  # 推荐汇总表
+    per: Literal["unit", "studio"]
+    formats: list[str] = Field(min_length=1)
+    name_patterns: list[str] = Field(min_length=1)
+    content_markers: list[str] = Field(default_factory=list)
+    required_fields: list[str] = Field(default_factory=list)
+    max_words: int | None = Field(default=None, gt=0)
+    outline: list[str] = Field(default_factory=list)
+    studio_column: str | None = None  # summary: header of the studio-name column
+    studio_field: str | None = None  # approval: label of the studio-name field
+    unit_label: str | None = None  # label that precedes the applying unit's name
+
+    @field_validator("name_patterns")
+    @classmethod
+    def _patterns_compile(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"bad regular expression {pattern!r}: {exc}") from None
+        return patterns
+
+    @property
+    def display(self) -> str:
+        """How the document is named to people: 附件2《推荐审批表》."""
+        return f"{self.label}《{self.title}》"
+
+    @cached_property
+    def compiled_patterns(self) -> list[re.Pattern[str]]:
+        return [re.compile(p, re.IGNORECASE) for p in self.name_patterns]
+
+
+class Campaign(_Strict):
+    campaign: CampaignInfo
+    office: OfficeInfo
+    documents: list[DocumentSpec] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _one_spec_per_key(self) -> Campaign:
+        keys = [d.key for d in self.documents]
+        if len(keys) != len(set(keys)):
+            raise ValueError("each documents.key may appear only once")
+        return self
+
+    def spec(self, key: str) -> DocumentSpec:
+        for spec in self.documents:
+            if spec.key == key:
+                return spec
+        raise KeyError(key)
+
+    def has(self, key: str) -> bool:
+        return any(spec.key == key for spec in self.documents)
+
+
+def load_rules(path: Path) -> Campaign:
+    """Read and validate a rules file; any problem is one RulesError naming the field."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RulesError(f"规则文件不存在 / rules file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RulesError(f"cannot read rules file {path}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise RulesError(f"rules file {path} is not valid TOML: {exc}") from None
+    try:
+        return Campaign.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise RulesError(f"rules file {path}: field `{where}`: {first['msg']}{more}") from None
+
+
+def default_rules_path(rules_dir: Path) -> Path:
+    """The one campaign file in `rules/`; several files need MAILBOT_RULES to choose."""
+    files = sorted(rules_dir.glob("*.toml"))
+    if len(files) == 1:
+        return files[0]
+    if not files:
+        raise RulesError(f"no campaign rules file (*.toml) in {rules_dir}; set MAILBOT_RULES")
+    names = ", ".join(f.name for f in files)
+    raise RulesError(f"several rules files in {rules_dir} ({names}); set MAILBOT_RULES to one")

@@ -1,0 +1,180 @@
+"""What mailbot remembers: SQLAlchemy 2 models and the session factory.
+
+SQLite in the state directory by default; any SQLAlchemy URL works. The database is the one source
+of truth: the workbook, the dashboard and the replies are all derived from these rows.
+
+    Unit ──< Message ──< Document
+                │   └──< FindingRow
+                ├──< MailboxUid     (where the message sat on the server: folder, UIDVALIDITY, UID)
+                └──< Reply          (the outbox: recorded with the verdict, sent afterwards)
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
+
+# Results of a received message (收件记录.处理结果); exactly these four, see CONTRACT.md.
+ACCEPTED = "受理"
+CORRECTION = "补正"
+IGNORED = "忽略"
+QUARANTINED = "隔离"
+RESULTS = (ACCEPTED, CORRECTION, IGNORED, QUARANTINED)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Unit(Base):
+    """An applying unit (学院、部门、基层工会). Until a roster exists, a unit is a sender address."""
+
+    __tablename__ = "units"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    email: Mapped[str] = mapped_column(String(320), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    messages: Mapped[list[Message]] = relationship(back_populates="unit", order_by="Message.id")
+    documents: Mapped[list[Document]] = relationship(back_populates="unit", order_by="Document.id")
+
+
+class Message(Base):
+    """One received mail, recorded once however often the server delivered it."""
+
+    __tablename__ = "messages"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(998), unique=True)
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # IMAP INTERNALDATE
+    date_header: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    from_addr: Mapped[str] = mapped_column(String(320), default="")
+    from_name: Mapped[str] = mapped_column(String(200), default="")
+    reply_to: Mapped[str] = mapped_column(String(320), default="")
+    subject: Mapped[str] = mapped_column(Text, default="")
+    references: Mapped[str] = mapped_column(Text, default="")  # space-separated, for threading
+    raw_path: Mapped[str] = mapped_column(Text)  # relative to the state directory
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    result: Mapped[str] = mapped_column(String(8))
+    late: Mapped[bool] = mapped_column(Boolean, default=False)
+    reason: Mapped[str] = mapped_column(Text, default="")  # why 忽略 or 隔离
+    receipt_no: Mapped[str] = mapped_column(String(40), default="")
+    processed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    unit: Mapped[Unit | None] = relationship(back_populates="messages")
+    documents: Mapped[list[Document]] = relationship(back_populates="message",
+                                                     order_by="Document.id")
+    findings: Mapped[list[FindingRow]] = relationship(back_populates="message_row",
+                                                      order_by="FindingRow.id")
+    uids: Mapped[list[MailboxUid]] = relationship(back_populates="message")
+    replies: Mapped[list[Reply]] = relationship(back_populates="message")
+
+
+class MailboxUid(Base):
+    """A place on the IMAP server where a message was seen; a second delivery adds a row."""
+
+    __tablename__ = "mailbox_uids"
+    __table_args__ = (UniqueConstraint("folder", "uidvalidity", "uid"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    folder: Mapped[str] = mapped_column(String(200))
+    uidvalidity: Mapped[int] = mapped_column(Integer)
+    uid: Mapped[int] = mapped_column(Integer)
+    message_pk: Mapped[int] = mapped_column(ForeignKey("messages.id"))
+    marked: Mapped[bool] = mapped_column(Boolean, default=False)  # flagged/moved on the server
+    message: Mapped[Message] = relationship(back_populates="uids")
+
+
+class Document(Base):
+    """One attachment as received, with what was recognised in it."""
+
+    __tablename__ = "documents"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_pk: Mapped[int] = mapped_column(ForeignKey("messages.id"))
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    position: Mapped[int] = mapped_column(Integer)  # order in the mail
+    filename: Mapped[str] = mapped_column(Text)
+    format: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(16))  # summary | approval | material | unknown
+    sha256: Mapped[str] = mapped_column(String(64))
+    stored_path: Mapped[str] = mapped_column(Text)  # relative to the state directory
+    size: Mapped[int] = mapped_column(Integer)
+    word_count: Mapped[int | None] = mapped_column(Integer)
+    studio_name: Mapped[str] = mapped_column(Text, default="")
+    studio_key: Mapped[str] = mapped_column(Text, default="")
+    unit_name: Mapped[str] = mapped_column(Text, default="")
+    leader: Mapped[str] = mapped_column(Text, default="")
+    phone: Mapped[str] = mapped_column(Text, default="")
+    studios_json: Mapped[str] = mapped_column(Text, default="[]")  # summary rows
+    ok: Mapped[bool] = mapped_column(Boolean, default=True)  # no error finding of its own
+
+    message: Mapped[Message] = relationship(back_populates="documents")
+    unit: Mapped[Unit | None] = relationship(back_populates="documents")
+
+
+class FindingRow(Base):
+    __tablename__ = "findings"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_pk: Mapped[int] = mapped_column(ForeignKey("messages.id"))
+    code: Mapped[str] = mapped_column(String(64))
+    severity: Mapped[str] = mapped_column(String(8))
+    message: Mapped[str] = mapped_column(Text)
+    fix: Mapped[str] = mapped_column(Text, default="")
+    document: Mapped[str] = mapped_column(Text, default="")
+    # `message` is the finding's text, so the relationship needs another name.
+    message_row: Mapped[Message] = relationship(back_populates="findings")
+
+
+class Reply(Base):
+    """The outbox. A reply is written with the verdict in one transaction and sent later,
+    so a crash between the two loses nothing; `status` says where it is."""
+
+    __tablename__ = "replies"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_pk: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    kind: Mapped[str] = mapped_column(String(24))  # acknowledgement | correction | quarantine…
+    to_addr: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(Text)
+    smtp_message_id: Mapped[str] = mapped_column(String(998), unique=True)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(8), default="pending")  # pending | sent | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    message: Mapped[Message | None] = relationship(back_populates="replies")
+
+
+def open_database(url: str) -> sessionmaker:  # type: ignore[type-arg]
+    """Create the tables if needed and return a session factory."""
+    engine = create_engine(url)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    Base.metadata.create_all(engine)
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    # WAL lets the dashboard read while a poll writes; foreign keys are off by default in SQLite.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+__all__ = ["Base", "Unit", "Message", "MailboxUid", "Document", "FindingRow", "Reply",
+           "open_database", "RESULTS", "ACCEPTED", "CORRECTION", "IGNORED",
+           "QUARANTINED"]
