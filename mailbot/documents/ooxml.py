@@ -1,0 +1,106 @@
+"""Look at an OOXML package (.docx, .xlsx) from the outside before any parser touches it.
+
+Attachments come from anyone who can send mail, so a file is judged by its zip directory first:
+sizes there are what zipfile will enforce while inflating (a member that inflates past its
+declared size fails its CRC check), so refusing on the directory bounds memory and time before
+python-docx or openpyxl read a byte of XML. Both libraries read every part into memory.
+
+XML parsing itself is safe by construction, checked for the installed versions:
+python-docx parses with ``lxml.etree.XMLParser(resolve_entities=False)`` (docx/oxml/parser.py) and
+lxml's defaults add ``no_network=True`` and ``huge_tree=False`` (depth and text-node limits);
+openpyxl parses with the same lxml settings and reads worksheets with the standard library's
+expat ``iterparse``, which resolves no external entities and has expansion limits (expat ≥ 2.4).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+import zlib
+from typing import Literal
+
+from mailbot.errors import DocumentError
+
+Flavour = Literal["docx", "xlsx"]
+
+MAX_XML_PART = 20 * 1024 * 1024  # one XML part, uncompressed (document.xml, sheet1.xml…)
+MAX_TOTAL = 100 * 1024 * 1024  # the whole package, uncompressed (images included)
+MAX_RATIO = 100  # uncompressed / compressed, for members big enough for it to matter
+RATIO_FLOOR = 1024 * 1024  # small parts may compress very well legitimately
+MAX_MEMBERS = 5000
+
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+# Password-protected .docx/.xlsx are OLE compound files holding this stream (MS-OFFCRYPTO).
+_ENCRYPTED_STREAM = "EncryptedPackage".encode("utf-16-le")
+
+_MAIN_TYPE: dict[Flavour, re.Pattern[bytes]] = {
+    "docx": re.compile(rb"wordprocessingml\.document\.main\+xml"),
+    "xlsx": re.compile(rb"spreadsheetml\.(sheet|template)\.main\+xml"),
+}
+_MACRO_MAIN = re.compile(rb"macroEnabled\.main\+xml")
+_PART: dict[Flavour, str] = {"docx": "正文", "xlsx": "工作表"}
+_WHAT: dict[Flavour, str] = {"docx": "Word（.docx）", "xlsx": "Excel（.xlsx）"}
+
+
+def is_encrypted_ooxml(data: bytes) -> bool:
+    """True for a password-protected Office 2007+ file (an OLE container, not a zip)."""
+    return data.startswith(OLE_MAGIC) and _ENCRYPTED_STREAM in data
+
+
+def check_package(data: bytes, flavour: Flavour) -> None:
+    """Raise DocumentError unless `data` is a plausible, bounded, macro-free OOXML package.
+
+    Codes: "encrypted", "corrupt" (not a zip, or a zip that is not this kind of package),
+    "macro" (a VBA project inside), "too-large" (a limit above exceeded).
+    """
+    what = _WHAT[flavour]
+    if is_encrypted_ooxml(data):
+        raise DocumentError("encrypted", "文件设置了打开密码（已加密），无法读取内容。")
+    if data.startswith(OLE_MAGIC):
+        # An old binary .doc/.xls renamed, or saved by software that only looks like Word.
+        raise DocumentError(
+            "corrupt", f"文件是旧版 Office 格式（.doc/.xls），不是有效的 {what}文件。"
+        )
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError):
+        raise DocumentError("corrupt", f"文件已损坏或不是有效的 {what}文件，无法打开。") from None
+    with archive:
+        infos = archive.infolist()
+        _check_bounds(infos)
+        if any(info.flag_bits & 0x1 for info in infos):  # a zip-level password
+            raise DocumentError("encrypted", "文件设置了密码（已加密），无法读取内容。")
+        if any(info.filename.lower().endswith("vbaproject.bin") for info in infos):
+            raise DocumentError("macro", "文件含有宏（VBA 代码），出于安全考虑不予打开。")
+        try:
+            content_types = archive.read("[Content_Types].xml")
+        except KeyError:
+            raise DocumentError(
+                "corrupt", f"文件不是有效的 {what}文件（缺少内容类型清单）。"
+            ) from None
+        except (zipfile.BadZipFile, zlib.error, NotImplementedError, EOFError, OSError):
+            raise DocumentError("corrupt", f"文件已损坏，不是有效的 {what}文件。") from None
+    # The main part is found by its content type, not its path: some producers put it elsewhere.
+    if _MACRO_MAIN.search(content_types):
+        raise DocumentError("macro", "文件是启用宏的文档，出于安全考虑不予打开。")
+    if not _MAIN_TYPE[flavour].search(content_types):
+        raise DocumentError("corrupt", f"文件不是有效的 {what}文件（其中没有{_PART[flavour]}）。")
+
+
+def _check_bounds(infos: list[zipfile.ZipInfo]) -> None:
+    if len(infos) > MAX_MEMBERS:
+        raise DocumentError("too-large", f"文件内部包含的部件过多（{len(infos)} 个），无法处理。")
+    total = 0
+    for info in infos:
+        total += info.file_size
+        name = info.filename.lower()
+        if name.endswith((".xml", ".rels")) and info.file_size > MAX_XML_PART:
+            raise DocumentError(
+                "too-large",
+                f"文件内容过大（{info.filename} 解压后 {info.file_size // 2**20} MB），无法处理。",
+            )
+        if info.file_size > RATIO_FLOOR and info.file_size > MAX_RATIO * max(info.compress_size, 1):
+            raise DocumentError("too-large", "文件压缩比异常（疑似压缩炸弹），无法处理。")
+    if total > MAX_TOTAL:
+        raise DocumentError("too-large", f"文件解压后过大（共 {total // 2**20} MB），无法处理。")

@@ -1,0 +1,168 @@
+"""From bytes to a `Document`: read, recognise, then take out what each form holds.
+
+Never raises for bad input: whatever is wrong with a file becomes a finding in
+`Document.problems`, worded for the applicant, and the pipeline decides what to ask for.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+from mailbot.documents.docx_reader import read_docx
+from mailbot.documents.model import DocKind, Document, StudioEntry
+from mailbot.documents.ooxml import is_encrypted_ooxml
+from mailbot.documents.recognise import Evidence, outline_covered, recognise
+from mailbot.documents.tables import (
+    APPROVAL_LABELS,
+    APPROVAL_ONLY,
+    Content,
+    clean_name,
+    has_summary_table,
+    key_values,
+    label_line,
+    summary_entries,
+)
+from mailbot.documents.wordcount import count_document_words
+from mailbot.documents.xlsx_reader import read_xlsx
+from mailbot.errors import DocumentError
+from mailbot.findings import Finding
+from mailbot.rules import Campaign
+
+READABLE = ("docx", "xlsx")
+
+# How to put each reading problem right, for the applicant (the reader's message says what).
+FIXES: dict[str, str] = {
+    "corrupt": "请用 Word/WPS（表格用 Excel/WPS）打开确认无误后，另存为 .docx（或 .xlsx）重新发送。",
+    "encrypted": "请取消文件的打开密码后重新发送。",
+    "macro": "请另存为不含宏的 .docx（或 .xlsx）文件后重新发送。",
+    "empty": "请检查是否发错了文件，填写完整后重新发送。",
+    "too-large": "请删减或压缩文中的图片后重新发送；佐证材料较多时可随纸质版一并提交。",
+}
+
+_MATERIAL_TITLE = re.compile(r"(申报材料|申报书|推荐材料|参考提纲|材料)$")
+_STUDIO_IN_QUOTES = re.compile(r"[《“\"]([^《》“”\"]{2,60}?工作室)[》”\"]")
+
+
+def read_document(filename: str, data: bytes, fmt: str, campaign: Campaign) -> Document:
+    """Read one attachment. `fmt` is the format detected from the content ("docx", "xlsx", …).
+
+    Formats other than docx and xlsx are recognised by name only and not counted (word_count
+    None) — except a password-protected .docx/.xlsx, which is an OLE container whatever the
+    sniffer called it, and is reported as "encrypted".
+    """
+    fmt = fmt.lower()
+    if fmt not in READABLE and not is_encrypted_ooxml(data):
+        return Document(filename, fmt, recognise(filename, "", campaign), "", None)
+    try:
+        content = read_xlsx(data) if fmt == "xlsx" else read_docx(data)
+    except DocumentError as exc:
+        problem = Finding(exc.code, str(exc), FIXES.get(exc.code, ""), document=filename)
+        return Document(
+            filename, fmt, recognise(filename, "", campaign), "", None, problems=(problem,)
+        )
+    return _build(filename, fmt, content, campaign)
+
+
+def _labels(campaign: Campaign) -> list[str]:
+    labels = list(APPROVAL_LABELS)
+    if campaign.has("approval"):
+        spec = campaign.spec("approval")
+        extra = [*spec.required_fields, spec.studio_field or "", spec.unit_label or ""]
+        labels += [label for label in extra if label and label not in labels]
+    return labels
+
+
+def _build(filename: str, fmt: str, content: Content, campaign: Campaign) -> Document:
+    text = content.text
+    labels = _labels(campaign)
+    fields = key_values(content.tables, labels)
+    summary_spec = campaign.spec("summary") if campaign.has("summary") else None
+    studio_column = (summary_spec.studio_column if summary_spec else None) or "工作室名称"
+    outline = campaign.spec("material").outline if campaign.has("material") else []
+    covered = outline_covered(text, outline)
+    evidence = Evidence(
+        summary_table=has_summary_table(content.tables, studio_column),
+        approval_labels=sum(1 for label in APPROVAL_ONLY if label in fields),
+        outline_hits=len(covered),
+        prose_words=count_document_words(content.body),
+    )
+    kind: DocKind = recognise(filename, text, campaign, evidence=evidence)
+    word_count = count_document_words(content.paragraphs)
+    base = Document(filename, fmt, kind, text, word_count)
+    if kind == "summary":
+        return _summary(base, content, campaign, studio_column)
+    if kind == "approval":
+        return _approval(base, fields, campaign)
+    if kind == "material":
+        studio = _material_studio(content, fields)
+        studios = (studio,) if studio is not None else ()
+        return replace(base, studios=studios, outline_covered=covered)
+    return base
+
+
+def _summary(base: Document, content: Content, campaign: Campaign, column: str) -> Document:
+    spec = campaign.spec("summary")
+    unit_label = spec.unit_label or "推荐单位"
+    # The line above the table in .docx; in .xlsx it is a cell (whole line, or label + value).
+    line = label_line(content.body or content.paragraphs, unit_label)
+    unit = line.get(unit_label) or key_values(content.tables, [unit_label]).get(unit_label, "")
+    fields = dict(line)
+    if unit:
+        fields[unit_label] = unit
+    studios = summary_entries(content.tables, column)
+    return replace(base, fields=fields, studios=studios, unit_name=unit or None)
+
+
+def _approval(base: Document, fields: dict[str, str], campaign: Campaign) -> Document:
+    spec = campaign.spec("approval")
+    studio_field = spec.studio_field or "工作室名称"
+    unit_label = spec.unit_label or "所在单位"
+    name = clean_name(fields.get(studio_field, ""))
+    studios: tuple[StudioEntry, ...] = ()
+    if name:
+        studios = (
+            StudioEntry(
+                name=name,
+                leader=clean_name(fields.get("领衔人姓名", "")),
+                phone=fields.get("联系电话", ""),
+                fields=dict(fields),
+            ),
+        )
+    unit = clean_name(fields.get(unit_label, ""))
+    return replace(base, fields=fields, studios=studios, unit_name=unit or None)
+
+
+def _material_studio(content: Content, fields: dict[str, str]) -> StudioEntry | None:
+    """The studio a material is about, when it says so plainly.
+
+    In order: a 工作室名称 key–value (a table, or a "工作室名称：…" line); a 《…工作室》 in the
+    first lines; a title line such as "智能制造创新工作室申报材料".
+    """
+    name = fields.get("工作室名称", "")
+    if not name:
+        for paragraph in content.paragraphs:
+            found = re.search(r"工作室名称\s*[:：]\s*([^\n。；;，,]{2,60})", paragraph)
+            if found:
+                name = found.group(1)
+                break
+    head = [p.strip() for p in content.paragraphs if p.strip()][:6]
+    if not name:
+        for line in head:
+            quoted = _STUDIO_IN_QUOTES.search(line)
+            if quoted:
+                name = quoted.group(1)
+                break
+    if not name:
+        for line in head:
+            title = _MATERIAL_TITLE.sub("", line)
+            title = re.sub(r"^(附件\s*\S?\s*[:：、.]?|关于(推荐)?)", "", title).strip()
+            title = title.removesuffix("的")
+            if title.endswith("工作室") and len(title) <= 60:
+                name = title
+                break
+    name = clean_name(name).rstrip("。；;，,")
+    if not name:
+        return None
+    leader = re.search(r"领衔人(?:姓名)?\s*[:：]\s*([^\s，,。；;]{2,12})", content.text)
+    return StudioEntry(name=name, leader=leader.group(1) if leader else "")

@@ -1,0 +1,392 @@
+"""Filled-in forms built by our own code, for the demo and the tests.
+
+They copy the official stand-ins in the seed (附件1 推荐汇总表, 附件2 推荐审批表, 附件3 提纲):
+same titles, labels, column order and merged cells, so what the reader meets here is what it
+meets in mail. `material_docx` writes a text whose 字数 is exactly the number asked for, by
+`count_words` itself, so the 2000-字 boundary can be tested on both sides.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import cycle
+
+import docx
+import openpyxl
+from docx.table import Table
+
+from mailbot.documents.wordcount import count_document_words, count_words
+
+FORM_PREFIX = "深圳市机关事业单位工会劳模和工匠人才创新工作室"
+SUMMARY_HEADERS = (
+    "序号",
+    "工作室名称",
+    "领衔人姓名",
+    "领衔人所在单位及职务",
+    "领衔人荣誉称号",
+    "团队人数",
+    "主要创新成果",
+    "联系电话",
+    "备注",
+)
+OUTLINE = (
+    "工作室基本情况",
+    "领衔人简介",
+    "工作制度及运行机制",
+    "人才培养情况",
+    "创新成果及转化情况",
+    "示范带动作用",
+    "经费保障情况",
+    "下一步工作计划",
+)
+_NUMERALS = "一二三四五六七八"
+
+
+@dataclass(frozen=True)
+class StudioSample:
+    name: str
+    leader: str
+    unit: str
+    phone: str
+    email: str
+    team_size: int
+    honours: str
+    achievements: str
+    gender: str = "男"
+    born: str = "1978年05月"
+    politics: str = "中共党员"
+    education: str = "博士研究生"
+    position: str = "教授"
+    venue: str = "C1栋实验楼"
+
+
+SAMPLE_STUDIOS: tuple[StudioSample, ...] = (
+    StudioSample(
+        "精密制造劳模创新工作室",
+        "陈建华",
+        "中德智能制造学院",
+        "13826501234",
+        "chenjianhua@sztu.edu.cn",
+        9,
+        "深圳市劳动模范",
+        "研发精密零件在线检测系统，授权发明专利8项",
+        venue="C1栋智能制造实训中心",
+    ),
+    StudioSample(
+        "新能源汽车工匠人才创新工作室",
+        "刘志强",
+        "城市交通与物流学院",
+        "13926502345",
+        "liuzhiqiang@sztu.edu.cn",
+        7,
+        "全国技术能手",
+        "完成新能源汽车电池热管理技术攻关，成果在3家企业转化",
+        born="1982年11月",
+        position="高级工程师",
+        venue="C5栋汽车工程实验室",
+    ),
+    StudioSample(
+        "数字媒体技艺传承工作室",
+        "黄晓敏",
+        "创意设计学院",
+        "13726503456",
+        "huangxiaomin@sztu.edu.cn",
+        6,
+        "广东省五一劳动奖章",
+        "主持非遗数字化保护项目，作品获国家级奖项2项",
+        gender="女",
+        born="1985年03月",
+        position="副教授",
+        venue="C7栋创意工坊",
+    ),
+    StudioSample(
+        "实验室安全与设备管理创新工作室",
+        "张卫东",
+        "实验与设备管理中心",
+        "13626504567",
+        "zhangweidong@sztu.edu.cn",
+        8,
+        "深圳市五一劳动奖章",
+        "建成实验室安全智能巡检平台，覆盖全校120间实验室",
+        born="1976年08月",
+        education="硕士研究生",
+        position="正高级实验师",
+        venue="C3行政楼附楼",
+    ),
+    StudioSample(
+        "大数据与AI应用创新工作室",
+        "王磊",
+        "大数据与互联网学院",
+        "13526505678",
+        "wanglei@sztu.edu.cn",
+        10,
+        "深圳市青年岗位能手",
+        "开发校园大数据治理平台，获软件著作权6项",
+        born="1988年01月",
+        venue="C2栋数据中心",
+    ),
+)
+
+_MEMBERS = ("李明", "赵婷", "孙浩", "周静", "吴涛", "郑丽", "冯强", "何芳", "许斌")
+_DUTIES = ("统筹协调", "技术攻关", "成果转化", "人才培养", "项目管理", "设备维护")
+
+
+def _bytes_of(document: docx.document.Document) -> bytes:
+    buffer = io.BytesIO()
+    document.save(buffer)
+    return buffer.getvalue()
+
+
+def _heading(document: docx.document.Document, label: str, title: str) -> None:
+    document.add_paragraph(label)
+    document.add_paragraph().add_run(FORM_PREFIX + title).bold = True
+
+
+def summary_docx(
+    unit: str,
+    studios: Sequence[StudioSample],
+    filler: str = "王老师",
+    phone: str = "0755-2325xxxx",
+) -> bytes:
+    """附件1 filled in: the 推荐单位 line and one row per studio, padded to the form's 5 rows."""
+    document = docx.Document()
+    _heading(document, "附件1", "推荐汇总表")
+    document.add_paragraph(
+        f"推荐单位（盖章）：{unit}        填表人：{filler}        联系电话：{phone}"
+    )
+    rows = max(5, len(studios))
+    table = document.add_table(rows=1 + rows, cols=len(SUMMARY_HEADERS))
+    table.style = "Table Grid"
+    for cell, header in zip(table.rows[0].cells, SUMMARY_HEADERS):
+        cell.text = header
+    for index in range(rows):
+        cells = table.rows[index + 1].cells
+        cells[0].text = str(index + 1)
+        if index < len(studios):
+            for cell, value in zip(cells[1:], _summary_row(studios[index])):
+                cell.text = value
+    document.add_paragraph("注：推荐多个工作室的，按推荐顺序排列。")
+    return _bytes_of(document)
+
+
+def _summary_row(studio: StudioSample) -> list[str]:
+    return [
+        studio.name,
+        studio.leader,
+        f"{studio.unit} {studio.position}",
+        studio.honours,
+        str(studio.team_size),
+        studio.achievements,
+        studio.phone,
+        "",
+    ]
+
+
+def summary_xlsx(unit: str, studios: Sequence[StudioSample]) -> bytes:
+    """附件1 as a spreadsheet: 附件1, a merged title row and the 推荐单位 line above the header."""
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet.title = "推荐汇总表"
+    last = len(SUMMARY_HEADERS)
+    sheet.cell(1, 1, "附件1")
+    sheet.cell(2, 1, FORM_PREFIX + "推荐汇总表")
+    sheet.merge_cells(start_row=2, start_column=1, end_row=2, end_column=last)
+    sheet.cell(3, 1, f"推荐单位（盖章）：{unit}    填表人：王老师    联系电话：0755-2325xxxx")
+    sheet.merge_cells(start_row=3, start_column=1, end_row=3, end_column=last)
+    for col, header in enumerate(SUMMARY_HEADERS, start=1):
+        sheet.cell(4, col, header)
+    for index, studio in enumerate(studios):
+        row = 5 + index
+        sheet.cell(row, 1, index + 1)
+        for col, value in enumerate(_summary_row(studio), start=2):
+            sheet.cell(row, col, studio.team_size if col == 6 else value)
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def _approval_values(studio: StudioSample) -> dict[str, str]:
+    return {
+        "工作室名称": studio.name,
+        "所在单位": studio.unit,
+        "领衔人姓名": studio.leader,
+        "性别": studio.gender,
+        "出生年月": studio.born,
+        "政治面貌": studio.politics,
+        "学历": studio.education,
+        "职务/职称": studio.position,
+        "荣誉称号": studio.honours,
+        "联系电话": studio.phone,
+        "电子邮箱": studio.email,
+        "团队人数": str(studio.team_size),
+        "活动场所": studio.venue,
+        "工作室基本情况": (
+            f"{studio.name}成立于2019年，依托{studio.unit}建设，现有成员{studio.team_size}人，"
+            f"活动场所位于{studio.venue}，设备设施齐全，制度健全，运行良好。"
+        ),
+        "主要创新成果": studio.achievements + "。",
+    }
+
+
+# Rows of 附件2 as on the form: (label, value grid columns) pairs; 6 grid columns in all.
+_APPROVAL_ROWS: tuple[tuple[tuple[str, int], ...], ...] = (
+    (("工作室名称", 5),),
+    (("所在单位", 5),),
+    (("领衔人姓名", 1), ("性别", 1), ("出生年月", 1)),
+    (("政治面貌", 1), ("学历", 1), ("职务/职称", 1)),
+    (("荣誉称号", 5),),
+    (("联系电话", 2), ("电子邮箱", 2)),
+    (("团队人数", 2), ("活动场所", 2)),
+    (("工作室基本情况", 5),),
+    (("主要创新成果", 5),),
+)
+_OPINIONS = ("所在单位意见", "基层工会意见", "市机关事业单位工会意见")
+
+
+def approval_docx(studio: StudioSample, *, blank: Sequence[str] = ()) -> bytes:
+    """附件2 filled in for `studio`; the labels in `blank` are left empty."""
+    values = _approval_values(studio)
+    unknown = set(blank) - set(values)
+    if unknown:
+        raise ValueError(f"not labels of 附件2: {sorted(unknown)}")
+    document = docx.Document()
+    _heading(document, "附件2", "推荐审批表")
+    document.add_paragraph("（一式三份）")
+    table = document.add_table(rows=len(_APPROVAL_ROWS) + len(_OPINIONS), cols=6)
+    table.style = "Table Grid"
+    for row, pairs in enumerate(_APPROVAL_ROWS):
+        col = 0
+        for label, width in pairs:
+            printed = "工作室基本情况（300字以内）" if label == "工作室基本情况" else label
+            _merged(table, row, col, 1).text = printed
+            _merged(table, row, col + 1, width).text = "" if label in blank else values[label]
+            col += 1 + width
+    for offset, label in enumerate(_OPINIONS):
+        row = len(_APPROVAL_ROWS) + offset
+        _merged(table, row, 0, 1).text = label
+        _merged(table, row, 1, 5).text = "（盖章）\n年    月    日"
+    document.add_paragraph("团队成员名单")
+    members = [studio.leader, *_MEMBERS][: max(1, min(studio.team_size, 6))]
+    team = document.add_table(rows=1 + len(members), cols=5)
+    team.style = "Table Grid"
+    for cell, header in zip(
+        team.rows[0].cells, ("序号", "姓名", "职务/职称", "在工作室中的分工", "备注")
+    ):
+        cell.text = header
+    for index, member in enumerate(members):
+        duty = "领衔人" if index == 0 else _DUTIES[index % len(_DUTIES)]
+        row_values = (str(index + 1), member, studio.position if index == 0 else "讲师", duty, "")
+        for cell, value in zip(team.rows[index + 1].cells, row_values):
+            cell.text = value
+    return _bytes_of(document)
+
+
+def _merged(table: Table, row: int, col: int, width: int) -> docx.table._Cell:
+    cell = table.cell(row, col)
+    return cell if width == 1 else cell.merge(table.cell(row, col + width - 1))
+
+
+def _pools(studio: StudioSample) -> list[list[str]]:
+    """Sentences per outline section: Han, full-width punctuation, some English and numbers.
+    Each ends in full-width punctuation so appending one never merges two Latin runs."""
+    achievement = studio.achievements.rstrip("。") + "。"
+    return [
+        [
+            f"工作室成立于2019年，依托{studio.unit}建设，现有团队成员{studio.team_size}人。",
+            f"活动场所位于{studio.venue}，面积约120平方米，配备3D打印机、数控加工中心等设备。",
+            "团队老中青结合，组织机构健全，内部分工明确。",
+        ],
+        [
+            f"领衔人{studio.leader}，{studio.position}，{studio.honours}，长期从事教学科研和技术服务。",
+            "主持省部级以上项目6项，授权发明专利12项，发表SCI/EI论文20余篇。",
+            "带领团队攻克多项关键技术难题，获得行业广泛认可。",
+        ],
+        [
+            "工作室建立学习研究、技术攻关、成果转化、评估奖励、内部管理等制度，并张贴上墙。",
+            "坚持每周例会，每月开展一次专题研讨，年度工作方案按计划组织实施。",
+            "项目管理采用PDCA循环方法，确保各项任务落到实处。",
+        ],
+        [
+            "每年开展技术培训10余场次，累计培训教职工和学生500余人次。",
+            "实行“导师带徒”制度，签订师徒协议8对，3名徒弟获评技术能手。",
+            "组织学生参加全国大学生智能制造大赛等技能竞赛，获一等奖2项。",
+        ],
+        [
+            achievement,
+            "近三年完成技术攻关课题15项，成果转化金额达300万元。",
+            "自主研发的在线检测系统已在深圳多家企业推广应用，效益显著。",
+        ],
+        [
+            "工作室积极发挥示范引领作用，接待校内外参观交流30余次。",
+            "与深圳市多家企业共建实践基地，推动产教融合、校企合作。",
+            "相关经验做法被《深圳特区报》等媒体报道。",
+        ],
+        [
+            f"{studio.unit}每年安排专项经费20万元，保障工作室日常运行。",
+            "校工会给予配套支持，经费使用规范，专款专用。",
+        ],
+        [
+            "下一步，工作室将围绕学校“十四五”发展规划，进一步完善制度建设。",
+            "计划每年培养青年骨干5名以上，力争2025年前建成省级创新工作室。",
+            "持续加强与行业企业合作，推动更多创新成果落地转化。",
+        ],
+    ]
+
+
+_FILL = "持续完善工作机制不断提升创新能力和服务水平"
+
+
+def _prose(budget: int, sentences: Sequence[str], lead: str = "") -> str:
+    """A paragraph of exactly `budget` 字: `lead` once, then whole sentences while they fit,
+    then Han filler to the exact count."""
+    text = lead if count_words(lead) <= budget else ""
+    for sentence in cycle(sentences):
+        left = budget - count_words(text + sentence)
+        if left < 0 or left == 1:  # a remainder of 1 would end the paragraph in "。。"
+            break
+        text += sentence
+    left = budget - count_words(text)
+    if left >= 2:
+        text += (_FILL * (left // len(_FILL) + 1))[: left - 1] + "。"
+    elif left == 1:
+        text += "。"
+    return text
+
+
+def material_text(studio: StudioSample, words: int, *, outline: bool = True) -> list[str]:
+    """The paragraphs of an application material whose 字数 is exactly `words`."""
+    title = f"{studio.name}申报材料"
+    headings = [f"{_NUMERALS[i]}、{h}" for i, h in enumerate(OUTLINE)] if outline else []
+    fixed = count_document_words([title, *headings])
+    if words < fixed:
+        if outline:
+            raise ValueError(f"{words} 字 is less than the title and outline headings ({fixed})")
+        title, fixed = "", 0
+    pools = _pools(studio)
+    sections = len(headings) or 5
+    remaining = words - fixed
+    paragraphs = [title] if title else []
+    for index in range(sections):
+        budget = remaining // sections + (1 if index < remaining % sections else 0)
+        lead = f"工作室名称：{studio.name}。" if index == 0 else ""
+        if headings:
+            paragraphs.append(headings[index])
+        if budget:
+            paragraphs.append(_prose(budget, pools[index % len(pools)], lead))
+    total = count_document_words(paragraphs)
+    if total != words:  # a change to the pools broke additivity; fail loudly, not subtly
+        raise AssertionError(f"material_text produced {total} 字, wanted {words}")
+    return paragraphs
+
+
+def material_docx(studio: StudioSample, words: int, *, outline: bool = True) -> bytes:
+    """附件3 written to the outline, 字数 exactly `words` (headings bold, as applicants do)."""
+    document = docx.Document()
+    heading_texts = {f"{_NUMERALS[i]}、{h}" for i, h in enumerate(OUTLINE)}
+    for index, text in enumerate(material_text(studio, words, outline=outline)):
+        paragraph = document.add_paragraph()
+        paragraph.add_run(text).bold = index == 0 or text in heading_texts
+    return _bytes_of(document)
