@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from email import message_from_bytes
+from email.parser import BytesHeaderParser
 from email.policy import default as default_policy
 from pathlib import Path
 
@@ -66,26 +67,26 @@ def sample_mails() -> list[DemoMail]:
         mails.append(DemoMail(story, sender, raw, received))
         return raw
 
-    first = send("完整材料，一封邮件（Outlook，gb2312 编码的文件名含“镕”）", "jidian@demo.sztu.example",
+    first = send("一封邮件发齐（Outlook：gb2312 标注的文件名含“镕”）", "jidian@demo.sztu.example",
                  s1.unit, "劳模工作室申报材料", [
                      ("附件1-推荐汇总表.docx", summary_docx(s1.unit, [s1])),
                      ("附件2-推荐审批表（镕）.docx", approval_docx(s1)),
                      ("附件3-申报材料.docx", material_docx(s1, 1860)),
                  ], "outlook", _at(8, 9, 12))
-    send("分两封发送：第一封（QQ 邮箱，gb18030）", "xinxi@demo.sztu.example", s2.unit,
+    send("分两封发：第一封（QQ 邮箱，gb18030）", "xinxi@demo.sztu.example", s2.unit,
          "申报材料（一）", [("附件１ 汇总表.xlsx", summary_xlsx(s2.unit, [s2])),
                         ("附件二 审批表.docx", approval_docx(s2))], "qq", _at(8, 15, 30))
-    send("分两封发送：第二封补齐附件3", "xinxi@demo.sztu.example", s2.unit, "申报材料（二）",
+    send("分两封发：第二封补齐附件3", "xinxi@demo.sztu.example", s2.unit, "申报材料（二）",
          [("附件3 申报材料.docx", material_docx(s2, 1500))], "qq", _at(9, 10, 5))
     send("缺少附件2（Foxmail）", "cailiao@demo.sztu.example", s3.unit, "工作室申报",
          [("附件1.docx", summary_docx(s3.unit, [s3])),
           ("附件3-申报材料.docx", material_docx(s3, 1200))], "foxmail", _at(9, 16, 40))
-    send("申报材料超过 2000 字（网易 163）", "tushuguan@demo.sztu.example", s4.unit,
+    send("申报材料 2317 字，超过上限（163 邮箱）", "tushuguan@demo.sztu.example", s4.unit,
          "图书馆工作室申报", [("附件1-汇总表.docx", summary_docx(s4.unit, [s4])),
                        ("附件2-审批表.docx", approval_docx(s4)),
                        ("附件3-申报材料.docx", material_docx(s4, 2317))], "netease",
          _at(10, 11, 0))
-    send("逾期：邮件头 Date 写着截止前，邮箱实际收到在截止后（Apple Mail）",
+    send("逾期：Date 头写着截止前，邮箱收到在截止后（Apple Mail）",
          "houqin@demo.sztu.example", s5.unit, "后勤工作室申报",
          [("附件1-推荐汇总表.docx", summary_docx(s5.unit, [s5])),
           ("附件2-推荐审批表.docx", approval_docx(s5)),
@@ -95,9 +96,9 @@ def sample_mails() -> list[DemoMail]:
          "gmail", _at(9, 8, 30))
     auto = build_auto_reply(sender="waichu@demo.sztu.example", to=OFFICE,
                             subject="劳模工作室申报通知")
-    mails.append(DemoMail("自动回复（不在办公室）：记录为忽略，不回复", "waichu@demo.sztu.example",
+    mails.append(DemoMail("不在办公室的自动回复：忽略，不回复", "waichu@demo.sztu.example",
                           auto, _at(9, 9, 0)))
-    mails.append(DemoMail("同一封邮件被投递了两次：只处理一次", "jidian@demo.sztu.example", first,
+    mails.append(DemoMail("同一封邮件被投递两次", "jidian@demo.sztu.example", first,
                           _at(8, 9, 13)))
     return mails
 
@@ -140,16 +141,28 @@ def run_demo(state_dir: Path | None, console: Console) -> Path:
 
 
 def _print_records(console: Console, runtime: Runtime, mails: list[DemoMail]) -> None:
-    table = Table("收件时间", "发件人", "附件 → 识别", "处理结果", "逾期", "问题", "回执编号",
-                  title="收件记录", show_lines=True)
+    table = Table(title="收件记录", show_lines=True)
+    for header, ratio in (("收到", 0), ("示例", 3), ("附件识别", 2), ("结果", 1),
+                          ("问题（节选）", 3)):
+        table.add_column(header, overflow="fold", ratio=ratio or None,
+                         no_wrap=not ratio)
+    seen: set[str] = set()
     with runtime.sessions() as session:
-        for message in session.scalars(select(Message).order_by(Message.received_at)):
-            files = "\n".join(f"{d.filename} → {_label(runtime, d.kind)}"
-                              for d in message.documents) or "（无附件）"
-            problems = message.reason or "\n".join(
-                f.message for f in message.findings if f.severity == "error") or "-"
-            table.add_row(show(message.received_at), message.from_addr, files, message.result,
-                          "是" if message.late else "否", problems, message.receipt_no)
+        for mail in sorted(mails, key=lambda m: m.received):
+            message_id = str(BytesHeaderParser().parsebytes(mail.raw).get("Message-ID", "")).strip()
+            message = session.scalar(select(Message).where(Message.message_id == message_id))
+            if message is None:
+                continue
+            repeat = message_id in seen
+            seen.add(message_id)
+            kinds = " ".join(_label(runtime, d.kind) for d in message.documents) or "无附件"
+            errors = [f.message for f in message.findings if f.severity == "error"]
+            problem = message.reason or (errors[0] if errors else "")
+            if len(errors) > 1:
+                problem += f"（等 {len(errors)} 项）"
+            result = message.result + ("，逾期" if message.late else "")
+            table.add_row(show(mail.received)[5:16], mail.story, kinds,
+                          "已处理过，不再重复" if repeat else result, problem or "-")
     console.print(table)
 
 

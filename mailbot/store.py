@@ -11,7 +11,7 @@ of truth: the workbook, the dashboard and the replies are all derived from these
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 
 from sqlalchemy import (
     Boolean,
@@ -21,10 +21,12 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    TypeDecorator,
     UniqueConstraint,
     create_engine,
     event,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
 
 # Results of a received message (收件记录.处理结果); exactly these four, see CONTRACT.md.
@@ -35,8 +37,30 @@ QUARANTINED = "隔离"
 RESULTS = (ACCEPTED, CORRECTION, IGNORED, QUARANTINED)
 
 
+class UtcDateTime(TypeDecorator[datetime]):
+    """An aware datetime in, an aware UTC datetime out, on every database.
+
+    SQLite keeps no time zone and hands back naive values; comparing those with aware ones
+    (INTERNALDATE, the deadline) would fail or, worse, be silently wrong."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; times must be aware")
+        return value.astimezone(timezone.utc)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+
+
 class Base(DeclarativeBase):
-    pass
+    type_annotation_map = {datetime: UtcDateTime}
 
 
 class Unit(Base):
@@ -47,7 +71,7 @@ class Unit(Base):
     key: Mapped[str] = mapped_column(String(320), unique=True)
     name: Mapped[str] = mapped_column(String(200), default="")
     email: Mapped[str] = mapped_column(String(320), default="")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column()
     messages: Mapped[list[Message]] = relationship(back_populates="unit", order_by="Message.id")
     documents: Mapped[list[Document]] = relationship(back_populates="unit", order_by="Document.id")
 
@@ -59,8 +83,8 @@ class Message(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     message_id: Mapped[str] = mapped_column(String(998), unique=True)
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # IMAP INTERNALDATE
-    date_header: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[datetime] = mapped_column()  # IMAP INTERNALDATE
+    date_header: Mapped[datetime | None] = mapped_column()
     from_addr: Mapped[str] = mapped_column(String(320), default="")
     from_name: Mapped[str] = mapped_column(String(200), default="")
     reply_to: Mapped[str] = mapped_column(String(320), default="")
@@ -72,7 +96,7 @@ class Message(Base):
     late: Mapped[bool] = mapped_column(Boolean, default=False)
     reason: Mapped[str] = mapped_column(Text, default="")  # why 忽略 or 隔离
     receipt_no: Mapped[str] = mapped_column(String(40), default="")
-    processed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    processed_at: Mapped[datetime] = mapped_column()
 
     unit: Mapped[Unit | None] = relationship(back_populates="messages")
     documents: Mapped[list[Document]] = relationship(back_populates="message",
@@ -152,8 +176,8 @@ class Reply(Base):
     status: Mapped[str] = mapped_column(String(8), default="pending")  # pending | sent | failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column()
+    sent_at: Mapped[datetime | None] = mapped_column()
     message: Mapped[Message | None] = relationship(back_populates="replies")
 
 
