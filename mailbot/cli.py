@@ -25,7 +25,6 @@ from mailbot.rules import Campaign, default_rules_path, load_rules
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="mailbot: 邮件申报收件机器人 — an e-mail intake bot for calls for applications.")
 console = Console()
-err = Console(stderr=True)
 
 ConfigOption = Annotated[Path | None, typer.Option(
     "--config", "-c", help="TOML config file (else $MAILBOT_CONFIG, else ./mailbot.toml).")]
@@ -39,7 +38,8 @@ def friendly(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except MailbotError as exc:
-            err.print(f"mailbot: {exc}", markup=False, highlight=False)
+            # Plain write: rich would wrap it, and the contract says one line.
+            typer.echo(f"mailbot: {exc}", err=True)
             raise typer.Exit(2) from None
     return wrapper  # type: ignore[return-value]
 
@@ -76,7 +76,7 @@ def poll(config: ConfigOption = None,
                   f"失败 {report.replies.failed}。", highlight=False)
     console.print(f"汇总表：{report.workbook}", highlight=False)
     if report.mailbox_error:
-        err.print(f"mailbot: {report.mailbox_error}", markup=False, highlight=False)
+        typer.echo(f"mailbot: {report.mailbox_error}", err=True)
         raise typer.Exit(2)
 
 

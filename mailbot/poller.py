@@ -67,8 +67,8 @@ def run_cycle(runtime: Runtime) -> CycleReport:
         _fetch_and_process(runtime, report)
     except MailboxError as exc:
         # Still write the workbook and send what is queued: the bot never goes silent.
+        # The caller reports the error (one line from `poll`, a log line from `run`).
         report.mailbox_error = str(exc)
-        log.error("%s", exc)
     report.workbook = runtime.write_workbook()
     report.replies = outbox.send_pending(runtime.sessions, runtime.settings)
     return report

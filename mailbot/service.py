@@ -28,6 +28,8 @@ def serve_forever(settings: Settings, campaign: Campaign) -> None:
     def cycle() -> None:
         try:
             report = run_cycle(runtime)
+            if report.mailbox_error:
+                log.error("%s (retrying at the next tick)", report.mailbox_error)
             log.info("cycle: %d fetched, results %s, replies sent %d pending %d",
                      report.fetched, dict(report.results), report.replies.sent,
                      report.replies.pending)

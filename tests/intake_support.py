@@ -21,6 +21,7 @@ from mailbot.rules import Campaign, load_rules
 from mailbot.timefmt import OFFICE_ZONE
 
 OFFICE = "office@test.example"
+UNIT_ADDRESS = "unit-a@test.example"
 RULES = Path(__file__).resolve().parent.parent / "rules" / "laomo-gongjiang-2022.toml"
 ON_TIME = datetime(2022, 10, 9, 10, 0, tzinfo=OFFICE_ZONE)
 
