@@ -26,6 +26,8 @@ system-deps:
 
 test: $(VENV)/.installed-test system-deps
 	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/ruff check mailbot tests
+	$(BIN)/mypy mailbot
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check mailbot tests

@@ -23,7 +23,7 @@ from mailbot.errors import MailbotError
 from mailbot.rules import Campaign, default_rules_path, load_rules
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="mailbot: 邮件申报收件机器人 — an e-mail intake bot for calls for applications.")
+                  help="mailbot: 邮件申报收件机器人 — e-mail intake for calls for applications.")
 console = Console()
 
 ConfigOption = Annotated[Path | None, typer.Option(
@@ -64,7 +64,7 @@ def _logging(verbose: bool) -> None:
 def poll(config: ConfigOption = None,
          verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
     """One cycle: fetch new mail, process it, write the workbook, send due replies."""
-    from mailbot.poller import Runtime, run_cycle  # noqa: PLC0415 - keep `--help` fast
+    from mailbot.poller import Runtime, run_cycle
 
     _logging(verbose)
     settings, campaign = load(config)
@@ -85,7 +85,7 @@ def poll(config: ConfigOption = None,
 def run(config: ConfigOption = None,
         verbose: Annotated[bool, typer.Option("--verbose", "-v")] = True) -> None:
     """The service: poll on a schedule until SIGTERM or SIGINT."""
-    from mailbot.service import serve_forever  # noqa: PLC0415
+    from mailbot.service import serve_forever
 
     _logging(verbose)
     settings, campaign = load(config)
@@ -99,7 +99,7 @@ def check(files: Annotated[list[Path], typer.Argument(help="Files to check, offl
           as_json: Annotated[bool, typer.Option("--json", help="JSON array on stdout.")] = False,
           config: ConfigOption = None) -> None:
     """Check local files exactly as the bot would, before sending them."""
-    from mailbot.localcheck import check_files  # noqa: PLC0415
+    from mailbot.localcheck import check_files
 
     _settings, campaign = load(config)
     results = check_files(files, campaign)
@@ -119,7 +119,7 @@ def check(files: Annotated[list[Path], typer.Argument(help="Files to check, offl
 def export(out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the .xlsx.")],
            config: ConfigOption = None) -> None:
     """Write the consolidated workbook (汇总表) to PATH."""
-    from mailbot.poller import Runtime  # noqa: PLC0415
+    from mailbot.poller import Runtime
 
     settings, campaign = load(config)
     path = Runtime(settings, campaign).write_workbook(out)
@@ -130,8 +130,8 @@ def export(out: Annotated[Path, typer.Option("--out", "-o", help="Where to write
 @friendly
 def status(config: ConfigOption = None) -> None:
     """Counts by result and by unit progress."""
-    from mailbot.report import counts  # noqa: PLC0415
-    from mailbot.poller import Runtime  # noqa: PLC0415
+    from mailbot.poller import Runtime
+    from mailbot.report import counts
 
     settings, campaign = load(config)
     by_result, by_progress = counts(Runtime(settings, campaign))
@@ -148,6 +148,6 @@ def status(config: ConfigOption = None) -> None:
 def demo(state_dir: Annotated[Path | None, typer.Option(
         help="Where to keep the demo's state (default: a new temporary folder).")] = None) -> None:
     """The whole job on an embedded loopback mail server: no root, no accounts."""
-    from mailbot.demo import run_demo  # noqa: PLC0415
+    from mailbot.demo import run_demo
 
     run_demo(state_dir=state_dir, console=console)

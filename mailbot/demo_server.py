@@ -119,7 +119,7 @@ class _DemoConfig(Config):
 
 
 class DemoMailServer:
-    """pymap IMAP (dict backend, in memory) + aiosmtpd SMTP on 127.0.0.1, run in a background thread."""
+    """pymap IMAP (dict backend, in memory) + aiosmtpd SMTP on 127.0.0.1, in a background thread."""
 
     host: str
     imap_port: int
@@ -201,7 +201,7 @@ class DemoMailServer:
         self._loop = loop
         try:
             loop.run_until_complete(self._serve())
-        except Exception as exc:  # noqa: BLE001 - start() reports it; a thread can't raise
+        except Exception as exc:
             self._error = exc
             self._ready.set()
         finally:

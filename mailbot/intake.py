@@ -225,7 +225,8 @@ def _queue_verdict(session: Session, intake: Intake, message: Message, parsed: P
     }
     template = "acknowledgement.txt.j2" if accepted else "correction.txt.j2"
     tag = "已受理" if accepted else "需补正"
-    subject = f"【{tag}】{parsed.subject or campaign.campaign.title}（回执编号 {message.receipt_no}）"
+    topic = parsed.subject or campaign.campaign.title
+    subject = f"【{tag}】{topic}（回执编号 {message.receipt_no}）"
     mail = intake.composer.compose(template, context, to=parsed.reply_to or parsed.from_addr,
                                    subject=subject, in_reply_to=parsed.message_id,
                                    references=parsed.references)
@@ -239,7 +240,8 @@ def _label(campaign: Campaign, kind: str) -> str:
 
 def _held_line(campaign: Campaign, row: Document) -> str:
     studio = f"（{row.studio_name}）" if row.studio_name and row.kind != "summary" else ""
-    words = f"，{row.word_count} 字" if row.kind == "material" and row.word_count is not None else ""
+    counted = row.kind == "material" and row.word_count is not None
+    words = f"，{row.word_count} 字" if counted else ""
     state = "" if row.ok else "，待更正"
     return f"{_label(campaign, row.kind)}{studio}：{row.filename}{words}{state}"
 
@@ -259,7 +261,7 @@ def _loose_headers(raw: bytes) -> dict[str, str]:
     try:
         msg = message_from_bytes(raw[:256 * 1024])
         return {k: str(v) for k, v in msg.items() if k in ("From", "Subject", "Message-ID")}
-    except Exception:  # noqa: BLE001 - this is the last resort for a mail that broke parsing
+    except Exception:
         return {}
 
 

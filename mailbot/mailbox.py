@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import imaplib
 import re
-import socket
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -61,7 +60,7 @@ class Mailbox:
             else:
                 box = MailBoxUnencrypted(server.host, port, timeout=DEFAULT_IMAP_TIMEOUT)
             box.login(server.user, server.password, initial_folder=None)
-        except (ImapToolsError, imaplib.IMAP4.error, OSError, socket.timeout) as exc:
+        except (TimeoutError, ImapToolsError, imaplib.IMAP4.error, OSError) as exc:
             raise MailboxError(f"IMAP {server.host}:{port}: cannot log in as {server.user}: "
                                f"{_reason(exc)}") from exc
         self._box = box
@@ -91,7 +90,8 @@ class Mailbox:
         if typ != "OK":
             raise MailboxError(f"IMAP folder {self.folder!r} cannot be opened: {_data!r}")
         values = self.client.untagged_responses.get("UIDVALIDITY") or [b"0"]
-        return int(values[-1])
+        last = values[-1]
+        return int(last if isinstance(last, bytes) else last[0])
 
     def pending_uids(self) -> list[int]:
         """UIDs not yet marked handled, oldest first."""
@@ -135,7 +135,7 @@ class Mailbox:
               ) -> tuple[str, list[Any]]:
         try:
             return command()
-        except (imaplib.IMAP4.error, OSError, socket.timeout) as exc:
+        except (TimeoutError, imaplib.IMAP4.error, OSError) as exc:
             raise MailboxError(f"IMAP {what} failed: {_reason(exc)}") from exc
 
 

@@ -188,7 +188,7 @@ def _attachment_part(style: ClientStyle, name: str, data: bytes, mtime: datetime
         ctype = "application/octet-stream"
     lines: list[bytes]
     if style == "apple":
-        disposition = ";\r\n\t".join(["inline"] + _rfc2231_params("filename", name, "utf-8"))
+        disposition = ";\r\n\t".join(["inline", *_rfc2231_params("filename", name, "utf-8")])
         lines = [
             b"Content-Disposition: " + disposition.encode(),
             f"Content-Type: {ctype};\r\n\tx-unix-mode=0644;\r\n\t".encode()
@@ -197,7 +197,7 @@ def _attachment_part(style: ClientStyle, name: str, data: bytes, mtime: datetime
         ]
     elif style in ("thunderbird", "rfc2231"):
         label = "UTF-8" if style == "thunderbird" else "utf-8"
-        disposition = ";\r\n ".join(["attachment"] + _rfc2231_params("filename", name, label))
+        disposition = ";\r\n ".join(["attachment", *_rfc2231_params("filename", name, label)])
         head = f"Content-Type: {ctype}".encode()
         if style == "thunderbird":
             head += b";\r\n " + _quoted_words(style, "name", name)

@@ -94,7 +94,7 @@ def parse_message(raw: bytes, own_addresses: Iterable[str] = ()) -> ParsedMessag
     own = tuple(own_addresses)
     try:
         return _parse(raw, own)
-    except Exception as exc:  # noqa: BLE001 -- last guard at a per-message edge: never lose mail
+    except Exception as exc:
         return ParsedMessage(
             message_id=_fallback_id(raw), subject="", from_addr="", from_name="", reply_to="",
             date_header=None, in_reply_to=None, references=(), body_text="", attachments=(),
@@ -298,8 +298,8 @@ def _body_text(bodies: list[tuple[_Leaf, str]]) -> str:
 class _HTMLText(HTMLParser):
     _HIDDEN = frozenset(("script", "style", "title", "xml", "template"))
     _BLOCKS = frozenset(
-        ("p", "div", "br", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6", "table", "ul", "ol")
-        + ("blockquote", "pre", "hr", "section")
+        ("p", "div", "br", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6", "table", "ul", "ol",
+         "blockquote", "pre", "hr", "section")
     )
 
     def __init__(self) -> None:

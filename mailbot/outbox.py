@@ -107,6 +107,6 @@ def _client(settings: Settings) -> aiosmtplib.SMTP:
     security = server.security
     return aiosmtplib.SMTP(
         hostname=server.host, port=server.port_for("smtp"), timeout=DEFAULT_SMTP_TIMEOUT,
-        use_tls=security == "ssl", start_tls=True if security == "starttls" else False,
+        use_tls=security == "ssl", start_tls=security == "starttls",
         tls_context=ssl.create_default_context() if security != "none" else None,
     )

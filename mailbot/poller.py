@@ -105,7 +105,7 @@ def record(runtime: Runtime, raw: bytes, raw_path: str, received_at: datetime,
             message, new = pipeline.handle(session, runtime.intake, raw, raw_path, received_at)
             _remember_place(session, message, place)
             return message, new
-    except Exception as exc:  # noqa: BLE001 - one bad mail must never stop the poll
+    except Exception as exc:
         reason = f"{type(exc).__name__}: {exc}"
         log.error("quarantined %s: %s\n%s", raw_path, reason, traceback.format_exc())
     with runtime.sessions.begin() as session:

@@ -159,13 +159,13 @@ def summary_docx(
     rows = max(5, len(studios))
     table = document.add_table(rows=1 + rows, cols=len(SUMMARY_HEADERS))
     table.style = "Table Grid"
-    for cell, header in zip(table.rows[0].cells, SUMMARY_HEADERS):
+    for cell, header in zip(table.rows[0].cells, SUMMARY_HEADERS, strict=True):
         cell.text = header
     for index in range(rows):
         cells = table.rows[index + 1].cells
         cells[0].text = str(index + 1)
         if index < len(studios):
-            for cell, value in zip(cells[1:], _summary_row(studios[index])):
+            for cell, value in zip(cells[1:], _summary_row(studios[index]), strict=True):
                 cell.text = value
     document.add_paragraph("注：推荐多个工作室的，按推荐顺序排列。")
     return _bytes_of(document)
@@ -273,13 +273,13 @@ def approval_docx(studio: StudioSample, *, blank: Sequence[str] = ()) -> bytes:
     team = document.add_table(rows=1 + len(members), cols=5)
     team.style = "Table Grid"
     for cell, header in zip(
-        team.rows[0].cells, ("序号", "姓名", "职务/职称", "在工作室中的分工", "备注")
+        team.rows[0].cells, ("序号", "姓名", "职务/职称", "在工作室中的分工", "备注"), strict=True
     ):
         cell.text = header
     for index, member in enumerate(members):
         duty = "领衔人" if index == 0 else _DUTIES[index % len(_DUTIES)]
         row_values = (str(index + 1), member, studio.position if index == 0 else "讲师", duty, "")
-        for cell, value in zip(team.rows[index + 1].cells, row_values):
+        for cell, value in zip(team.rows[index + 1].cells, row_values, strict=True):
             cell.text = value
     return _bytes_of(document)
 

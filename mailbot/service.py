@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import FrameType
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -33,12 +33,12 @@ def serve_forever(settings: Settings, campaign: Campaign) -> None:
             log.info("cycle: %d fetched, results %s, replies sent %d pending %d",
                      report.fetched, dict(report.results), report.replies.sent,
                      report.replies.pending)
-        except Exception:  # noqa: BLE001 - the service outlives any one bad cycle
+        except Exception:
             log.exception("intake cycle failed; retrying at the next tick")
 
-    scheduler = BackgroundScheduler(timezone=timezone.utc)
+    scheduler = BackgroundScheduler(timezone=UTC)
     scheduler.add_job(cycle, "interval", seconds=settings.poll_seconds, id="poll",
-                      max_instances=1, coalesce=True, next_run_time=datetime.now(timezone.utc))
+                      max_instances=1, coalesce=True, next_run_time=datetime.now(UTC))
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:
         log.info("received %s, stopping after the current cycle", signal.Signals(signum).name)

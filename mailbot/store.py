@@ -11,7 +11,8 @@ of truth: the workbook, the dashboard and the replies are all derived from these
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     Boolean,
@@ -51,20 +52,20 @@ class UtcDateTime(TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to the database; times must be aware")
-        return value.astimezone(timezone.utc)
+        return value.astimezone(UTC)
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {datetime: UtcDateTime}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UtcDateTime}
 
 
 class Unit(Base):
-    """An applying unit (学院、部门、基层工会). Until a roster exists, a unit is a sender address."""
+    """An applying unit (学院、部门、基层工会); until a roster exists, a sender address."""
 
     __tablename__ = "units"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -199,6 +200,18 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cursor.close()
 
 
-__all__ = ["Base", "Unit", "Message", "MailboxUid", "Document", "FindingRow", "Reply",
-           "open_database", "RESULTS", "ACCEPTED", "CORRECTION", "IGNORED",
-           "QUARANTINED"]
+__all__ = [
+    "ACCEPTED",
+    "CORRECTION",
+    "IGNORED",
+    "QUARANTINED",
+    "RESULTS",
+    "Base",
+    "Document",
+    "FindingRow",
+    "MailboxUid",
+    "Message",
+    "Reply",
+    "Unit",
+    "open_database",
+]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 OFFICE_ZONE = ZoneInfo("Asia/Shanghai")
@@ -17,9 +17,9 @@ def show(moment: datetime | None) -> str:
 def local(moment: datetime) -> datetime:
     """The moment in office time; a naive value (as SQLite returns it) is UTC."""
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(OFFICE_ZONE)
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)

@@ -34,6 +34,7 @@ class Bot:
     relay: SmtpRelay
     state_dir: Path
     campaign: Campaign
+    handled_folder: str = ""
 
     @property
     def settings(self) -> Settings:
@@ -41,7 +42,8 @@ class Bot:
             imap=ServerSettings(host=self.dovecot.host, port=self.dovecot.imap_port, user=OFFICE,
                                 password=self.dovecot.password, security="none"),
             smtp=ServerSettings(host=self.relay.host, port=self.relay.port, security="none"),
-            from_address=OFFICE, office_email="clerk@test.example", state_dir=self.state_dir)
+            from_address=OFFICE, office_email="clerk@test.example", state_dir=self.state_dir,
+            handled_folder=self.handled_folder)
 
     def submit(self, sender: str, files: Sequence[tuple[str, bytes]], *,
                style: ClientStyle = "rfc2231", received: datetime = ON_TIME,

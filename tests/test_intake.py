@@ -76,7 +76,7 @@ def test_complete_set_in_one_mail_is_accepted_logged_and_acknowledged(bot: Bot) 
     assert (record["处理结果"], record["是否逾期"], record["问题"]) == ("受理", "否", None)
 
     # Marked handled on the server only after it was recorded; nothing deleted.
-    [(uid, flags)] = bot.dovecot.flags(OFFICE).items()
+    [flags] = bot.dovecot.flags(OFFICE).values()
     assert "$MailbotHandled" in flags and "\\Deleted" not in flags
 
 
@@ -250,3 +250,29 @@ def test_a_mail_that_breaks_the_pipeline_is_quarantined_and_the_poll_goes_on(
     assert len(quarantined) == 1 and "simulated reader crash" in quarantined[0]["问题"]
     raw_files = list((bot.state_dir / "raw").rglob("*.eml"))
     assert len(raw_files) == 2  # every mail kept exactly as received
+
+
+def test_handled_mail_can_be_moved_to_a_folder_and_is_never_deleted(bot: Bot) -> None:
+    bot.handled_folder = "已处理"
+    bot.submit(UNIT, full_set())
+    bot.poll()
+    assert bot.dovecot.messages(OFFICE) == []
+    [moved] = bot.dovecot.flags(OFFICE, "已处理").values()
+    assert "$MailbotHandled" in moved
+    assert len(bot.replies(UNIT)) == 1
+    bot.submit(UNIT, full_set(), received=ON_TIME.replace(hour=12))
+    bot.poll()  # the folder exists now: CREATE fails quietly, MOVE still works
+    assert len(bot.dovecot.messages(OFFICE, "已处理")) == 2
+
+
+def test_no_cell_from_mail_is_ever_a_formula(bot: Bot) -> None:
+    files = [("=HYPERLINK(\"evil.example\",\"点我\").docx", b"not a document"),
+             *full_set()]
+    bot.submit(UNIT, files, subject="=1+1")
+    bot.poll()
+    import openpyxl
+
+    sheet = openpyxl.load_workbook(bot.state_dir / "汇总表.xlsx")["收件记录"]
+    subject, attachments = sheet["C2"], sheet["D2"]
+    assert subject.value == "=1+1" and subject.data_type == "s"
+    assert attachments.value.startswith("=HYPERLINK") and attachments.data_type == "s"

@@ -83,7 +83,7 @@ def _missing(campaign: Campaign, key: str, studio: str | None) -> Finding:
         message = f"尚未收到{spec.display}。"
     else:
         message = f"工作室“{studio}”尚未收到{spec.display}。"
-    fix = f"请补发{spec.display}（{'、'.join('.' + f for f in spec.formats)} 格式）。"
-    if studio is not None:
-        fix = f"请为“{studio}”补发{spec.display}（{'、'.join('.' + f for f in spec.formats)} 格式）。"
+    formats = "、".join("." + f for f in spec.formats)
+    whose = f"为“{studio}”" if studio is not None else ""
+    fix = f"请{whose}补发{spec.display}（{formats} 格式）。"
     return Finding(code=f"missing-{key}", message=message, fix=fix)

@@ -33,7 +33,8 @@ READABLE = ("docx", "xlsx")
 
 # How to put each reading problem right, for the applicant (the reader's message says what).
 FIXES: dict[str, str] = {
-    "corrupt": "请用 Word/WPS（表格用 Excel/WPS）打开确认无误后，另存为 .docx（或 .xlsx）重新发送。",
+    "corrupt": ("请用 Word/WPS（表格用 Excel/WPS）打开确认无误后，"
+                "另存为 .docx（或 .xlsx）重新发送。"),
     "encrypted": "请取消文件的打开密码后重新发送。",
     "macro": "请另存为不含宏的 .docx（或 .xlsx）文件后重新发送。",
     "empty": "请检查是否发错了文件，填写完整后重新发送。",

@@ -270,7 +270,7 @@ def label_line(texts: Iterable[str], unit_label: str) -> dict[str, str]:
         if not any(m.group(1) == unit_label for m in matches):
             continue
         values: dict[str, str] = {}
-        for here, after in zip(matches, [*matches[1:], None]):
+        for here, after in zip(matches, [*matches[1:], None], strict=True):
             end = after.start() if after is not None else len(text)
             values.setdefault(here.group(1), clean_name(text[here.end() : end]))
         return values
