@@ -10,6 +10,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -19,8 +20,9 @@ from rich.console import Console
 from rich.table import Table
 
 from mailbot.config import DEFAULT_RULES_DIR, Settings, load_settings
-from mailbot.errors import MailbotError
+from mailbot.errors import ConfigError, MailbotError
 from mailbot.rules import Campaign, default_rules_path, load_rules
+from mailbot.timefmt import OFFICE_ZONE, show, utcnow
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="mailbot: 邮件申报收件机器人 — e-mail intake for calls for applications.")
@@ -29,6 +31,7 @@ console = Console()
 ConfigOption = Annotated[Path | None, typer.Option(
     "--config", "-c", help="TOML config file (else $MAILBOT_CONFIG, else ./mailbot.toml).")]
 F = TypeVar("F", bound=Callable[..., Any])
+# Commands import their modules lazily, so `mailbot --help` stays fast.
 
 
 def friendly(command: F) -> F:
@@ -151,3 +154,62 @@ def demo(state_dir: Annotated[Path | None, typer.Option(
     from mailbot.demo import run_demo
 
     run_demo(state_dir=state_dir, console=console)
+
+
+@app.command()
+@friendly
+def remind(dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list, send nothing.")]
+           = False,
+           at: Annotated[str | None, typer.Option(
+               "--at", help="The moment, ISO-8601 (default: now; no zone: Asia/Shanghai).")]
+           = None,
+           config: ConfigOption = None) -> None:
+    """Send (or only list) the deadline reminders due at that moment."""
+    from mailbot.poller import Runtime
+    from mailbot.schedule import remind as due_reminders
+
+    settings, campaign = load(config)
+    moment = parse_moment(at)
+    if not dry_run:
+        settings.require_smtp()
+    planned = due_reminders(Runtime(settings, campaign), moment, dry_run=dry_run)
+    if not planned:
+        console.print(f"{show(moment)}：没有需要发送的提醒。", highlight=False)
+        return
+    verb = "将发送" if dry_run else "已发送"
+    table = Table("单位", "收件人", "提醒", "缺少的内容", title=f"{show(moment)} {verb}的提醒",
+                  show_lines=True)
+    for reminder in planned:
+        what = "尚未提交任何材料" if reminder.silent else "\n".join(
+            f.message for f in reminder.missing)
+        table.add_row(reminder.unit_name, "\n".join(reminder.to),
+                      f"截止前 {reminder.offset}", what)
+    console.print(table)
+
+
+@app.command()
+@friendly
+def paper(unit: Annotated[str, typer.Argument(help="The unit's name or one of its addresses.")],
+          undo: Annotated[bool, typer.Option("--undo", help="Mark as not received.")] = False,
+          config: ConfigOption = None) -> None:
+    """Record that a unit's paper copies (纸质版) arrived at the office."""
+    from mailbot.poller import Runtime
+    from mailbot.units import mark_paper
+
+    settings, campaign = load(config)
+    runtime = Runtime(settings, campaign)
+    with runtime.sessions.begin() as session:
+        name = mark_paper(session, campaign, unit, None if undo else utcnow())
+    runtime.write_workbook()
+    console.print(f"{name}：纸质版{'记为未收到' if undo else '已登记为收到'}。", highlight=False)
+
+
+def parse_moment(text: str | None) -> datetime:
+    if not text:
+        return utcnow()
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"--at {text!r} is not an ISO-8601 time (e.g. 2022-10-09T17:30)"
+                          ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=OFFICE_ZONE)

@@ -19,7 +19,6 @@ from datetime import datetime
 from email import message_from_bytes
 from email.utils import parseaddr
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -30,7 +29,7 @@ from mailbot.config import Settings
 from mailbot.documents import Document as ReadDocument
 from mailbot.documents import read_document, studio_key
 from mailbot.findings import Finding
-from mailbot.message import ParsedMessage, parse_message
+from mailbot.message import Attachment, ParsedMessage, parse_message
 from mailbot.progress import held_of, latest_documents, unit_progress
 from mailbot.replies import WORD_RULE, Composer
 from mailbot.rules import Campaign
@@ -45,6 +44,7 @@ from mailbot.store import (
     Unit,
 )
 from mailbot.timefmt import show, utcnow
+from mailbot.units import find_unit
 
 UNRECOGNISED_LABEL = "未识别"
 
@@ -80,23 +80,25 @@ def _process(session: Session, intake: Intake, parsed: ParsedMessage, raw: bytes
         session.flush()
         return message
 
-    unit = _unit_for(session, parsed)
-    message.unit = unit
     session.flush()
-    read = [_read_attachment(session, intake, message, unit, position, attachment)
+    read = [_read_attachment(session, intake, message, position, attachment)
             for position, attachment in enumerate(parsed.attachments)]
     documents = tuple(doc for doc, _row in read)
+    named = [doc.unit_name or "" for doc in documents if doc.kind in ("summary", "approval")]
+    studios = [row.studio_key for _doc, row in read]
+    unit = find_unit(session, intake.campaign, parsed.from_addr or parsed.reply_to, named,
+                     studios, parsed.from_name)
+    message.unit = unit
 
     findings = run_checks(DOCUMENT_CHECKS, Submission(intake.campaign, received_at, documents, ()))
     for doc, row in read:
+        row.unit = unit
         row.ok = not any(f.is_error and f.document == doc.filename for f in findings)
-        if row.unit_name and not unit.name:
-            unit.name = row.unit_name
     session.flush()
 
     this_mail = {row.id for _doc, row in read}
     held = tuple(_held(row, earlier=row.id not in this_mail)
-                 for row in latest_documents(session, unit))
+                 for row in latest_documents(session, unit, intake.campaign))
     findings += run_checks(SET_CHECKS, Submission(intake.campaign, received_at, documents, held))
     if not parsed.attachments:
         findings.insert(0, Finding(code="no-documents", message="本邮件中没有附件。",
@@ -155,26 +157,15 @@ def _new_message(parsed: ParsedMessage, raw: bytes, raw_path: str,
                    result=QUARANTINED, processed_at=utcnow())
 
 
-def _unit_for(session: Session, parsed: ParsedMessage) -> Unit:
-    """Until the roster (rules) exists, a unit is the address it writes from."""
-    key = parsed.from_addr or parsed.reply_to or "unknown"
-    unit = session.scalar(select(Unit).where(Unit.key == key))
-    if unit is None:
-        unit = Unit(key=key, name="", email=key, created_at=utcnow())
-        session.add(unit)
-    return unit
-
-
-def _read_attachment(session: Session, intake: Intake, message: Message, unit: Unit,
-                     position: int, attachment: Any) -> tuple[ReadDocument, Document]:
+def _read_attachment(session: Session, intake: Intake, message: Message, position: int,
+                     attachment: Attachment) -> tuple[ReadDocument, Document]:
     doc = read_document(attachment.filename, attachment.data, attachment.format, intake.campaign)
-    relative = Path("files") / str(unit.id) / str(message.id) / _safe_name(position,
-                                                                          attachment.filename)
+    relative = Path("files") / str(message.id) / _safe_name(position, attachment.filename)
     target = intake.settings.state_dir / relative
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(attachment.data)
     studio = doc.studios[0] if doc.kind != "summary" and doc.studios else None
-    row = Document(message_pk=message.id, unit_id=unit.id, position=position,
+    row = Document(message_pk=message.id, position=position,
                    filename=attachment.filename, format=attachment.format, kind=doc.kind,
                    sha256=hashlib.sha256(attachment.data).hexdigest(),
                    stored_path=str(relative), size=len(attachment.data),

@@ -12,6 +12,7 @@ import logging
 import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage
+from email.utils import getaddresses
 
 import aiosmtplib
 from sqlalchemy import select
@@ -75,7 +76,8 @@ async def _send_all(sessions: sessionmaker[Session], settings: Settings, ids: li
                     continue
                 reply.attempts += 1
                 try:
-                    await client.sendmail(settings.from_address, [reply.to_addr], reply.raw)
+                    recipients = [a for _n, a in getaddresses([reply.to_addr]) if a]
+                    await client.sendmail(settings.from_address, recipients, reply.raw)
                 except aiosmtplib.SMTPRecipientsRefused as exc:
                     reply.status, reply.last_error = "failed", str(exc)
                     report.failed += 1

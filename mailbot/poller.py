@@ -29,6 +29,7 @@ from mailbot.mailbox import Mailbox
 from mailbot.replies import Composer
 from mailbot.rules import Campaign
 from mailbot.store import MailboxUid, Message, open_database
+from mailbot.units import sync_roster
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,8 @@ class Runtime:
         composer = Composer(settings.templates_dir, settings.from_address or "mailbot@localhost",
                             campaign.office.name)
         self.intake = pipeline.Intake(settings, campaign, composer)
+        with self.sessions.begin() as session:
+            sync_roster(session, campaign)
 
     def write_workbook(self, path: Path | None = None) -> Path:
         with self.sessions() as session:

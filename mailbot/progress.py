@@ -55,23 +55,34 @@ def held_of(doc: Document) -> Held:
                 listed_studios=tuple(json.loads(doc.studios_json or "[]")))
 
 
-def latest_documents(session: Session, unit: Unit) -> list[Document]:
-    """The latest version of each form the unit sent: one summary, one per studio for the rest."""
+def latest_documents(session: Session, unit: Unit,
+                     campaign: Campaign) -> list[Document]:
+    """The version of each form that counts: one summary, one per studio for the rest.
+
+    That is the latest version received by the deadline (plus grace); a form that only came
+    late counts too, flagged, unless the rules refuse late mail. Older versions stay in the
+    database and on disk, visible in 收件记录 and on the dashboard."""
     rows = session.scalars(
         select(Document).join(Message, Document.message_pk == Message.id)
         .where(Document.unit_id == unit.id, Document.kind != "unknown")
         .order_by(Message.received_at, Document.id)
     ).all()
+    refuse_late = campaign.campaign.late_policy == "refuse"
     latest: dict[tuple[str, str], Document] = {}
     for row in rows:
         key = (row.kind, "" if row.kind == "summary" else row.studio_key)
-        latest.pop(key, None)  # re-insert so the dict keeps "oldest first" by latest version
+        on_time = row.message.received_at <= campaign.cutoff
+        current = latest.get(key)
+        current_on_time = current is not None and current.message.received_at <= campaign.cutoff
+        if not on_time and (refuse_late or current_on_time):
+            continue  # a late version never replaces one that came in time
+        latest.pop(key, None)  # re-insert so the dict stays "oldest first"
         latest[key] = row
     return list(latest.values())
 
 
 def unit_progress(session: Session, unit: Unit, campaign: Campaign) -> UnitProgress:
-    latest = latest_documents(session, unit)
+    latest = latest_documents(session, unit, campaign)
     held = [held_of(d) for d in latest]
     by_held = dict(zip(held, latest, strict=True))
     names = nominated(held)

@@ -7,6 +7,7 @@ auto-responders never answer us back (RFC 3834).
 
 from __future__ import annotations
 
+import mimetypes
 from collections.abc import Mapping, Sequence
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -63,7 +64,10 @@ class Composer:
         mail.set_content(self.render(template, context), charset="utf-8", cte="base64")
         if attachment is not None:
             name, data = attachment
-            # As an opaque .eml file: a message/rfc822 part would be re-encoded on the way.
-            mail.add_attachment(data, maintype="application", subtype="octet-stream",
-                                filename=name)
+            kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
+            if kind.startswith("message/"):
+                # A mail goes as an opaque .eml: a message/rfc822 part would be re-encoded.
+                kind = "application/octet-stream"
+            maintype, subtype = kind.split("/", 1)
+            mail.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
         return mail

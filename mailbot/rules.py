@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -100,10 +100,75 @@ class DocumentSpec(_Strict):
         return [re.compile(p, re.IGNORECASE) for p in self.name_patterns]
 
 
+_DURATION = re.compile(r"^(\d+)\s*([dhm])$")
+_UNIT_SECONDS = {"d": 86400, "h": 3600, "m": 60}
+
+
+def parse_offset(text: str) -> timedelta:
+    """"3d", "1d", "3h", "30m" → a timedelta; anything else is a ValueError."""
+    found = _DURATION.match(text.strip().lower())
+    if found is None:
+        raise ValueError(f"{text!r} is not a duration like 3d, 12h or 30m")
+    return timedelta(seconds=int(found.group(1)) * _UNIT_SECONDS[found.group(2)])
+
+
+class RosterUnit(_Strict):
+    """A unit expected to apply: reminders reach it even if it never writes."""
+
+    name: str = Field(min_length=1)
+    aliases: list[str] = Field(default_factory=list)
+    emails: list[str] = Field(default_factory=list)
+
+    @field_validator("emails")
+    @classmethod
+    def _addresses(cls, emails: list[str]) -> list[str]:
+        for email in emails:
+            if "@" not in email or " " in email.strip():
+                raise ValueError(f"{email!r} is not an e-mail address")
+        return [e.strip().lower() for e in emails]
+
+
+class ReminderPolicy(_Strict):
+    # How long before the deadline a reminder goes to every unit still missing something.
+    before_deadline: list[str] = Field(default_factory=lambda: ["3d", "1d", "3h"])
+
+    @field_validator("before_deadline")
+    @classmethod
+    def _durations(cls, offsets: list[str]) -> list[str]:
+        for offset in offsets:
+            parse_offset(offset)
+        if len({parse_offset(o) for o in offsets}) != len(offsets):
+            raise ValueError("the same offset is given twice")
+        return offsets
+
+    def schedule(self, deadline: datetime) -> list[tuple[str, datetime]]:
+        """(offset, moment) pairs, earliest moment first."""
+        moments = [(offset, deadline - parse_offset(offset)) for offset in self.before_deadline]
+        return sorted(moments, key=lambda pair: pair[1])
+
+
 class Campaign(_Strict):
     campaign: CampaignInfo
     office: OfficeInfo
     documents: list[DocumentSpec] = Field(min_length=1)
+    units: list[RosterUnit] = Field(default_factory=list)  # the roster; may be empty
+    reminders: ReminderPolicy = Field(default_factory=ReminderPolicy)
+
+    @model_validator(mode="after")
+    def _roster_unique(self) -> Campaign:
+        names = [n for unit in self.units for n in (unit.name, *unit.aliases)]
+        if len(names) != len(set(names)):
+            raise ValueError("a unit name or alias appears twice in the roster")
+        emails = [e for unit in self.units for e in unit.emails]
+        if len(emails) != len(set(emails)):
+            raise ValueError("an e-mail address belongs to two roster units")
+        return self
+
+    @property
+    def cutoff(self) -> datetime:
+        """The last moment a mail counts as on time: the deadline plus any grace period."""
+        info = self.campaign
+        return info.deadline_at + timedelta(minutes=info.grace_minutes)
 
     @model_validator(mode="after")
     def _one_spec_per_key(self) -> Campaign:

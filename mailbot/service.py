@@ -1,7 +1,13 @@
-"""`mailbot run`: the intake cycle on an APScheduler schedule, until SIGTERM or SIGINT.
+"""`mailbot run`: the service — APScheduler jobs until SIGTERM or SIGINT.
 
-One job at a time (max_instances=1, coalesce): a slow cycle delays the next instead of
-overlapping it. A failing cycle is logged and retried at the next tick; it never ends the service.
+    poll       every `poll_seconds`: the intake cycle (fetch, record, workbook, replies)
+    outbox     every minute: retry replies that could not be sent (SMTP down…)
+    reminders  every minute: the reminders due now, if any (each sent once, ever)
+    report     every minute: after the deadline, the final report to the office, once
+
+All jobs share one lock, so a cycle never overlaps another job (one writer for SQLite, one
+IMAP session at a time); each is coalesced, so a slow job delays the next instead of piling up.
+A failing job is logged and retried at its next tick: it never ends the service.
 """
 
 from __future__ import annotations
@@ -9,46 +15,96 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from types import FrameType
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from mailbot import outbox, schedule
 from mailbot.config import Settings
+from mailbot.errors import MailbotError
 from mailbot.poller import Runtime, run_cycle
 from mailbot.rules import Campaign
+from mailbot.timefmt import utcnow
 
 log = logging.getLogger(__name__)
 
+HOUSEKEEPING_SECONDS = 60
+
+
+class Service:
+    def __init__(self, settings: Settings, campaign: Campaign) -> None:
+        self.runtime = Runtime(settings, campaign)
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.scheduler = BackgroundScheduler(timezone=UTC)
+
+    def cycle(self) -> None:
+        report = run_cycle(self.runtime)
+        if report.mailbox_error:
+            log.error("%s (retrying at the next tick)", report.mailbox_error)
+        log.info("cycle: %d fetched, results %s, replies sent %d, pending %d", report.fetched,
+                 dict(report.results), report.replies.sent, report.replies.pending)
+
+    def send_outbox(self) -> None:
+        sent = outbox.send_pending(self.runtime.sessions, self.runtime.settings)
+        if sent.sent or sent.failed:
+            log.info("outbox: %d sent, %d failed, %d pending", sent.sent, sent.failed,
+                     sent.pending)
+
+    def remind(self) -> None:
+        schedule.remind(self.runtime, utcnow())
+
+    def report(self) -> None:
+        schedule.report_if_due(self.runtime, utcnow())
+
+    def guarded(self, name: str, job: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            if self.stopping.is_set():
+                return
+            with self.lock:
+                try:
+                    job()
+                except MailbotError as exc:  # a known condition: one clear line
+                    log.error("job %s: %s (retrying at its next tick)", name, exc)
+                except Exception:  # the service outlives any one bad job
+                    log.exception("job %s failed; retrying at its next tick", name)
+        return run
+
+    def start(self) -> None:
+        now = datetime.now(UTC)
+        jobs = [("poll", self.cycle, self.runtime.settings.poll_seconds),
+                ("outbox", self.send_outbox, HOUSEKEEPING_SECONDS),
+                ("reminders", self.remind, HOUSEKEEPING_SECONDS)]
+        if self.runtime.settings.office_email:
+            jobs.append(("report", self.report, HOUSEKEEPING_SECONDS))
+        else:
+            log.warning("no MAILBOT_OFFICE_EMAIL: the final report after the deadline is off")
+        for name, job, seconds in jobs:
+            self.scheduler.add_job(self.guarded(name, job), "interval", seconds=seconds, id=name,
+                                   max_instances=1, coalesce=True, next_run_time=now)
+        self.scheduler.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.scheduler.shutdown(wait=True)
+
 
 def serve_forever(settings: Settings, campaign: Campaign) -> None:
-    runtime = Runtime(settings, campaign)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per job run is noise
+    service = Service(settings, campaign)
     stop = threading.Event()
 
-    def cycle() -> None:
-        try:
-            report = run_cycle(runtime)
-            if report.mailbox_error:
-                log.error("%s (retrying at the next tick)", report.mailbox_error)
-            log.info("cycle: %d fetched, results %s, replies sent %d pending %d",
-                     report.fetched, dict(report.results), report.replies.sent,
-                     report.replies.pending)
-        except Exception:
-            log.exception("intake cycle failed; retrying at the next tick")
-
-    scheduler = BackgroundScheduler(timezone=UTC)
-    scheduler.add_job(cycle, "interval", seconds=settings.poll_seconds, id="poll",
-                      max_instances=1, coalesce=True, next_run_time=datetime.now(UTC))
-
     def request_stop(signum: int, _frame: FrameType | None) -> None:
-        log.info("received %s, stopping after the current cycle", signal.Signals(signum).name)
+        log.info("received %s, stopping after the current job", signal.Signals(signum).name)
         stop.set()
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
-    scheduler.start()
+    service.start()
     log.info("mailbot running: polling %s every %d s", settings.imap_folder,
              settings.poll_seconds)
     stop.wait()
-    scheduler.shutdown(wait=True)
+    service.stop()
     log.info("mailbot stopped")

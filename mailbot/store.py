@@ -3,10 +3,13 @@
 SQLite in the state directory by default; any SQLAlchemy URL works. The database is the one source
 of truth: the workbook, the dashboard and the replies are all derived from these rows.
 
-    Unit ──< Message ──< Document
+    Unit ──< UnitAddress      (addresses the unit writes from; roster addresses too)
+      │──< Reminder         (one per unit per offset before the deadline)
+      └──< Message ──< Document
                 │   └──< FindingRow
                 ├──< MailboxUid     (where the message sat on the server: folder, UIDVALIDITY, UID)
                 └──< Reply          (the outbox: recorded with the verdict, sent afterwards)
+    Milestone               (once-per-campaign events: the final report)
 """
 
 from __future__ import annotations
@@ -65,16 +68,41 @@ class Base(DeclarativeBase):
 
 
 class Unit(Base):
-    """An applying unit (学院、部门、基层工会); until a roster exists, a sender address."""
+    """An applying unit (学院、部门、基层工会): from the roster in the rules, or a new sender.
+
+    `key` is "roster:<name>" for a roster unit and "address:<address>" for one that wrote in
+    without being on the roster (shown flagged in 单位进度)."""
 
     __tablename__ = "units"
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(320), unique=True)
     name: Mapped[str] = mapped_column(String(200), default="")
-    email: Mapped[str] = mapped_column(String(320), default="")
+    on_roster: Mapped[bool] = mapped_column(Boolean, default=False)
+    paper_received_at: Mapped[datetime | None] = mapped_column(default=None)  # 纸质版
     created_at: Mapped[datetime] = mapped_column()
+    addresses: Mapped[list[UnitAddress]] = relationship(back_populates="unit",
+                                                        order_by="UnitAddress.id")
     messages: Mapped[list[Message]] = relationship(back_populates="unit", order_by="Message.id")
     documents: Mapped[list[Document]] = relationship(back_populates="unit", order_by="Document.id")
+
+    @property
+    def email(self) -> str:
+        """The unit's contact addresses, as shown to the office."""
+        return ", ".join(a.address for a in self.addresses)
+
+    @property
+    def display_name(self) -> str:
+        return self.name or (self.addresses[0].address if self.addresses else self.key)
+
+
+class UnitAddress(Base):
+    """An address the unit writes from (or that the roster gives); mail from it is the unit's."""
+
+    __tablename__ = "unit_addresses"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    address: Mapped[str] = mapped_column(String(320), unique=True)
+    unit: Mapped[Unit] = relationship(back_populates="addresses")
 
 
 class Message(Base):
@@ -182,6 +210,29 @@ class Reply(Base):
     message: Mapped[Message | None] = relationship(back_populates="replies")
 
 
+class Reminder(Base):
+    """One reminder per unit per offset, ever: the unique key is what survives a restart."""
+
+    __tablename__ = "reminders"
+    __table_args__ = (UniqueConstraint("unit_id", "offset"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    offset: Mapped[str] = mapped_column(String(16))  # as written in the rules, e.g. "3d"
+    due_at: Mapped[datetime] = mapped_column()
+    sent: Mapped[bool] = mapped_column(Boolean)  # False: skipped (a later offset was due too)
+    reply_id: Mapped[int | None] = mapped_column(ForeignKey("replies.id"))
+    created_at: Mapped[datetime] = mapped_column()
+
+
+class Milestone(Base):
+    """A once-per-campaign event, such as the final report; its key makes it happen once."""
+
+    __tablename__ = "milestones"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    done_at: Mapped[datetime] = mapped_column()
+
+
 def open_database(url: str) -> sessionmaker:  # type: ignore[type-arg]
     """Create the tables if needed and return a session factory."""
     engine = create_engine(url)
@@ -211,7 +262,10 @@ __all__ = [
     "FindingRow",
     "MailboxUid",
     "Message",
+    "Milestone",
+    "Reminder",
     "Reply",
     "Unit",
+    "UnitAddress",
     "open_database",
 ]

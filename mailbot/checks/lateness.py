@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from mailbot.checks.base import Submission
 from mailbot.findings import Finding, Severity
 from mailbot.timefmt import show
@@ -11,8 +9,7 @@ from mailbot.timefmt import show
 
 def check(submission: Submission) -> list[Finding]:
     info = submission.campaign.campaign
-    cutoff = info.deadline_at + timedelta(minutes=info.grace_minutes)
-    if submission.received_at <= cutoff:
+    if submission.received_at <= submission.campaign.cutoff:
         return []
     refused = info.late_policy == "refuse"
     return [Finding(

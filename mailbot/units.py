@@ -1,0 +1,119 @@
+"""Who a mail is from: the roster of the rules, the addresses units wrote from, new senders.
+
+A sender is matched to a unit by address; else by the unit named in its 附件1/附件2 (推荐单位,
+所在单位) against the roster's names and aliases and the names of units already known; else it
+becomes a new unit, flagged as not on the roster. A unit may write from several addresses: each
+one that is matched by name is remembered, so the next mail from it matches by address.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailbot.errors import ConfigError
+from mailbot.rules import Campaign
+from mailbot.documents import studio_key
+from mailbot.store import Document, Unit, UnitAddress
+from mailbot.timefmt import utcnow
+
+ROSTER_PREFIX = "roster:"
+ADDRESS_PREFIX = "address:"
+
+
+def name_key(name: str) -> str:
+    """Unit names compared tolerantly: width, case and spaces do not matter."""
+    folded = unicodedata.normalize("NFKC", name).lower()
+    return "".join(ch for ch in folded if not ch.isspace())
+
+
+def sync_roster(session: Session, campaign: Campaign) -> None:
+    """Make sure every roster unit and roster address exists (rules may change between runs)."""
+    for entry in campaign.units:
+        key = ROSTER_PREFIX + entry.name
+        unit = session.scalar(select(Unit).where(Unit.key == key))
+        if unit is None:
+            unit = Unit(key=key, name=entry.name, on_roster=True, created_at=utcnow())
+            session.add(unit)
+            session.flush()
+        for address in entry.emails:
+            _remember(session, unit, address)
+
+
+def find_unit(session: Session, campaign: Campaign, sender: str, named: Iterable[str],
+              studios: Iterable[str], display_name: str) -> Unit:
+    """The unit a mail from `sender` belongs to: by address, else by the unit its documents
+    name (`named`), else by a studio (`studios`, tolerant keys) an earlier 附件1/附件2 of a
+    unit nominated — a colleague sending only the 附件3 — else a new unit."""
+    sender = sender.lower()
+    known = session.scalar(select(UnitAddress).where(UnitAddress.address == sender))
+    if known is not None:
+        return known.unit
+    unit = (_by_name(session, campaign, [n for n in named if n.strip()])
+            or _by_studio(session, {k for k in studios if k}))
+    if unit is None:
+        first_named = next((n.strip() for n in named if n.strip()), "")
+        unit = Unit(key=ADDRESS_PREFIX + (sender or "unknown"), on_roster=False,
+                    name=first_named or display_name or sender, created_at=utcnow())
+        existing = session.scalar(select(Unit).where(Unit.key == unit.key))
+        if existing is not None:  # an address that was detached from its unit by hand
+            return existing
+        session.add(unit)
+        session.flush()
+    if sender:
+        _remember(session, unit, sender)
+    return unit
+
+
+def _by_name(session: Session, campaign: Campaign, names: list[str]) -> Unit | None:
+    wanted = {name_key(n) for n in names}
+    if not wanted:
+        return None
+    for entry in campaign.units:
+        if wanted & {name_key(n) for n in (entry.name, *entry.aliases)}:
+            return session.scalar(select(Unit).where(Unit.key == ROSTER_PREFIX + entry.name))
+    for unit in session.scalars(select(Unit).where(Unit.on_roster.is_(False))):
+        if unit.name and name_key(unit.name) in wanted:
+            return unit
+    return None
+
+
+def _by_studio(session: Session, keys: set[str]) -> Unit | None:
+    if not keys:
+        return None
+    owners = {doc.unit for doc in session.scalars(select(Document).where(
+        Document.studio_key.in_(keys), Document.kind != "unknown", Document.unit_id.is_not(None)))}
+    for doc in session.scalars(select(Document).where(Document.kind == "summary",
+                                                      Document.unit_id.is_not(None))):
+        if keys & {studio_key(name) for name in json.loads(doc.studios_json or "[]")}:
+            owners.add(doc.unit)
+    owners.discard(None)
+    # Only an unambiguous owner: two units nominating the same studio is for a person to sort.
+    return owners.pop() if len(owners) == 1 else None
+
+
+def _remember(session: Session, unit: Unit, address: str) -> None:
+    address = address.lower()
+    if session.scalar(select(UnitAddress).where(UnitAddress.address == address)) is None:
+        session.add(UnitAddress(unit=unit, address=address))
+        session.flush()
+
+
+def mark_paper(session: Session, campaign: Campaign, which: str, when: datetime | None) -> str:
+    """Record (or with None, clear) the paper copy of the unit named or addressed by `which`
+    (its name, a roster alias, or one of its addresses)."""
+    units = session.scalars(select(Unit)).all()
+    by_name = _by_name(session, campaign, [which])
+    matches = [by_name] if by_name is not None else [
+        u for u in units if which.strip().lower() in {a.address for a in u.addresses}]
+    if len(matches) != 1:
+        known = "、".join(u.display_name for u in units) or "（还没有任何单位）"
+        problem = "没有找到" if not matches else "找到多个"
+        raise ConfigError(f"{problem}单位“{which}”；已知单位：{known}")
+    matches[0].paper_received_at = when
+    return matches[0].display_name
