@@ -5,6 +5,7 @@
     ├── RulesError                the campaign rules file is missing or invalid
     ├── MailboxError              the IMAP server cannot be reached, refuses us, or breaks off
     ├── SendError                 the SMTP server cannot be reached or refuses a reply
+    ├── StateError                the state directory or database cannot be written (disk full…)
     └── DocumentError             a document cannot be read (corrupt, encrypted, hostile…)
 
 Checks never raise: they return findings (mailbot.findings). Exceptions are for the edges.
@@ -29,6 +30,10 @@ class MailboxError(MailbotError):
 
 class SendError(MailbotError):
     """The SMTP side failed: connection, login or refusal of a message."""
+
+
+class StateError(MailbotError):
+    """mailbot cannot write its own state; the cycle stops and nothing is marked handled."""
 
 
 class DocumentError(MailbotError):

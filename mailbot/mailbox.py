@@ -1,18 +1,34 @@
 """The submission mailbox over IMAP (imap-tools), seen as: which mail is new, fetch it, mark it.
 
 New means "not yet marked handled": marked by a keyword (`$MailbotHandled`) and, when a folder is
-configured and the server can MOVE, moved there. The database is the real record — a mail
-recorded but not yet marked (a crash between the two) is only marked on the next poll.
-Nothing here ever deletes or expunges: imap-tools' flag() and move() fallbacks both EXPUNGE,
-which would also erase mail the office deleted by hand, so STORE and MOVE are issued directly.
+configured and the server can MOVE, moved there (one folder per result if so configured). The
+database is the real record — a mail recorded but not yet marked (a crash between the two) is
+only marked on the next poll. Nothing here ever deletes or expunges: imap-tools' flag() and move()
+fallbacks both EXPUNGE, which would also erase mail the office deleted by hand, so STORE and MOVE
+are issued directly; without MOVE, handled mail is only flagged.
+
+Real servers, and what each needs:
+
+* SSL (993) or STARTTLS (143), verified against the system's CAs plus `imap.ca_file`;
+* NetEase 163/126 refuse SELECT ("Unsafe Login") until the client says who it is with the
+  ID command (RFC 2971): sent after login whenever the server advertises ID;
+* QQ Mail and 163 take an authorisation code (授权码) instead of the web password;
+* Microsoft 365 takes only OAuth2: `imap.auth = "xoauth2"` with an access token, or a command
+  printing a fresh one at every login (tokens live an hour).
+
+A mail over `max_message_bytes` (by RFC822.SIZE, asked first) is never downloaded: only its
+header is, bounded, so memory stays bounded whatever arrives; `FetchedMail.omitted` says so.
 """
 
 from __future__ import annotations
 
 import imaplib
+import logging
 import re
+import shlex
 import ssl
-from collections.abc import Callable
+import subprocess
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -22,18 +38,30 @@ from imap_tools import BaseMailBox, MailBox, MailBoxStartTls, MailBoxUnencrypted
 from imap_tools.errors import ImapToolsError
 from imap_tools.imap_utf7 import utf7_encode
 
+from mailbot import __version__
 from mailbot.config import Settings
 from mailbot.errors import MailboxError
+from mailbot.store import IGNORED, QUARANTINED
+
+log = logging.getLogger(__name__)
 
 DEFAULT_IMAP_TIMEOUT = 60.0
+TOKEN_COMMAND_TIMEOUT = 60.0
+HEADER_LIMIT = 256 * 1024  # of an oversized mail only this much of the header is fetched
+ID_FIELDS = {"name": "mailbot", "version": __version__, "vendor": "mailbot",
+             "support-url": "https://github.com/"}
 _INTERNALDATE = re.compile(rb'INTERNALDATE "([^"]+)"')
+_SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
+_UID = re.compile(rb"UID (\d+)")
+_MESSAGE_ID = re.compile(rb"<[^<>\s]+>")
 
 
 @dataclass(frozen=True)
 class FetchedMail:
     uid: int
     received_at: datetime  # INTERNALDATE: when the mailbox received it (aware)
-    raw: bytes
+    raw: bytes  # the whole mail; only its header when `omitted`
+    omitted: int = 0  # the size on the server when the body was not fetched (too large)
 
 
 class Mailbox:
@@ -44,30 +72,66 @@ class Mailbox:
         self.folder = settings.imap_folder
         self._box: BaseMailBox | None = None
         self._capabilities: set[bytes] = set()
+        self._created: set[str] = set()
+        self.server_id: dict[str, str] = {}  # what the server said about itself in ID
 
     def __enter__(self) -> Mailbox:
         server = self.settings.imap
         port = server.port_for("imap")
         self.settings.require_imap()
         try:
-            box: BaseMailBox
-            if server.security == "ssl":
-                box = MailBox(server.host, port, timeout=DEFAULT_IMAP_TIMEOUT,
-                              ssl_context=ssl.create_default_context())
-            elif server.security == "starttls":
-                box = MailBoxStartTls(server.host, port, timeout=DEFAULT_IMAP_TIMEOUT,
-                                      ssl_context=ssl.create_default_context())
+            box = self._connect(port)
+            if server.auth == "xoauth2":
+                box.xoauth2(server.user, self._access_token(), initial_folder=None)
             else:
-                box = MailBoxUnencrypted(server.host, port, timeout=DEFAULT_IMAP_TIMEOUT)
-            box.login(server.user, server.password, initial_folder=None)
+                box.login(server.user, server.password, initial_folder=None)
         except (TimeoutError, ImapToolsError, imaplib.IMAP4.error, OSError) as exc:
             raise MailboxError(f"IMAP {server.host}:{port}: cannot log in as {server.user}: "
                                f"{_reason(exc)}") from exc
         self._box = box
-        # Servers may list more after login (MOVE, UIDPLUS); imaplib keeps the greeting's list.
+        # Servers may list more after login (MOVE, UIDPLUS, ID); imaplib keeps the greeting's.
         typ, data = self._call("CAPABILITY", box.client.capability)
         self._capabilities = set((data[0] or b"").upper().split()) if typ == "OK" else set()
+        if b"ID" in self._capabilities:
+            self._send_id()
         return self
+
+    def _connect(self, port: int) -> BaseMailBox:
+        server = self.settings.imap
+        if server.security == "none":
+            return MailBoxUnencrypted(server.host, port, timeout=DEFAULT_IMAP_TIMEOUT)
+        context = ssl.create_default_context(cafile=server.ca_file or None)
+        if server.security == "ssl":
+            return MailBox(server.host, port, timeout=DEFAULT_IMAP_TIMEOUT, ssl_context=context)
+        return MailBoxStartTls(server.host, port, timeout=DEFAULT_IMAP_TIMEOUT,
+                               ssl_context=context)
+
+    def _access_token(self) -> str:
+        server = self.settings.imap
+        if not server.oauth2_token_command:
+            return server.oauth2_token
+        try:
+            done = subprocess.run(shlex.split(server.oauth2_token_command), capture_output=True,
+                                  text=True, timeout=TOKEN_COMMAND_TIMEOUT, check=True)
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise MailboxError(f"imap.oauth2_token_command failed: {_reason(exc)}") from exc
+        token = done.stdout.strip()
+        if not token:
+            raise MailboxError("imap.oauth2_token_command printed no token")
+        return token
+
+    def _send_id(self) -> None:
+        """RFC 2971 ID: 163/126 refuse SELECT without it; others log it, or ignore it."""
+        fields = " ".join(f'"{k}" "{v}"' for k, v in ID_FIELDS.items())
+        typ, _data = self._call("ID", lambda: self.client.xatom("ID", f"({fields})"))
+        if typ != "OK":
+            log.warning("IMAP server refused the ID command: %r", _data)
+            return
+        answer = self.client.untagged_responses.pop("ID", [None])[-1]
+        if isinstance(answer, bytes):
+            pairs = re.findall(rb'"((?:[^"\\]|\\.)*)"', answer)
+            self.server_id = {pairs[i].decode(errors="replace"): pairs[i + 1].decode(
+                errors="replace") for i in range(0, len(pairs) - 1, 2)}
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
@@ -79,10 +143,17 @@ class Mailbox:
             self._box = None
 
     @property
-    def client(self) -> imaplib.IMAP4:
+    def box(self) -> BaseMailBox:
         if self._box is None:
             raise MailboxError("IMAP connection is not open")
-        return self._box.client
+        return self._box
+
+    @property
+    def client(self) -> imaplib.IMAP4:
+        return self.box.client
+
+    def has(self, capability: str) -> bool:
+        return capability.upper().encode() in self._capabilities
 
     def open_folder(self) -> int:
         """Select the submission folder read-write; returns its UIDVALIDITY."""
@@ -101,31 +172,70 @@ class Mailbox:
             typ, data = self._call("SEARCH", lambda: self.client.uid("SEARCH", "ALL"))
         return sorted(int(uid) for uid in (data[0] or b"").split())
 
-    def fetch(self, uid: int) -> FetchedMail | None:
-        """The whole mail as the server holds it, without setting \\Seen; None if it is gone."""
+    def message_ids(self, uids: Iterable[int]) -> dict[int, str]:
+        """UID -> Message-ID (with angle brackets) for those that have one; headers only."""
+        wanted = ",".join(str(uid) for uid in uids)
+        if not wanted:
+            return {}
         typ, data = self._call("FETCH", lambda: self.client.uid(
-            "FETCH", str(uid), "(UID INTERNALDATE BODY.PEEK[])"))
-        if typ != "OK":
-            raise MailboxError(f"IMAP FETCH of UID {uid} failed: {data!r}")
-        for item in data:
+            "FETCH", wanted, "(UID BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])"))
+        found: dict[int, str] = {}
+        for item in data if typ == "OK" else []:
             if isinstance(item, tuple) and len(item) == 2:
-                meta, raw = item
-                found = _INTERNALDATE.search(meta)
-                if found is None:  # some servers put INTERNALDATE after the literal
-                    found = _INTERNALDATE.search(b" ".join(x for x in data if isinstance(x, bytes)))
-                if found is None:
-                    raise MailboxError(f"IMAP server sent no INTERNALDATE for UID {uid}")
-                return FetchedMail(uid=uid, received_at=_parse_internaldate(found.group(1)),
-                                   raw=bytes(raw))
+                uid, value = _UID.search(item[0]), _MESSAGE_ID.search(item[1] or b"")
+                if uid and value:
+                    found[int(uid.group(1))] = value.group(0).decode("ascii", "replace")
+        return found
+
+    def fetch(self, uid: int) -> FetchedMail | None:
+        """The mail as the server holds it, without setting \\Seen; None if it is gone.
+
+        Over `max_message_bytes` only the header is fetched (`FetchedMail.omitted` > 0). A mail
+        the server cannot serve (it answers NO) is skipped with a warning: the poll goes on with
+        the next one, and this one is tried again at the next poll."""
+        typ, data = self._call("FETCH", lambda: self.client.uid(
+            "FETCH", str(uid), "(UID RFC822.SIZE INTERNALDATE)"))
+        meta = b" ".join(x if isinstance(x, bytes) else x[0] for x in data
+                         if isinstance(x, bytes | tuple)) if typ == "OK" else b""
+        date, size = _INTERNALDATE.search(meta), _SIZE.search(meta)
+        if typ != "OK" or date is None:
+            if typ == "OK":
+                return None  # no such UID any more
+            log.warning("IMAP server cannot serve UID %s (%r); skipped this time", uid, data)
+            return None
+        received_at = _parse_internaldate(date.group(1))
+        total = int(size.group(1)) if size else 0
+        omitted = total if total > self.settings.max_message_bytes else 0
+        item = f"BODY.PEEK[HEADER]<0.{HEADER_LIMIT}>" if omitted else "BODY.PEEK[]"
+        typ, data = self._call("FETCH", lambda: self.client.uid("FETCH", str(uid),
+                                                               f"(UID {item})"))
+        if typ != "OK":
+            log.warning("IMAP server cannot serve UID %s (%r); skipped this time", uid, data)
+            return None
+        for part in data:
+            if isinstance(part, tuple) and len(part) == 2:
+                return FetchedMail(uid=uid, received_at=received_at, raw=bytes(part[1]),
+                                   omitted=omitted)
         return None
 
-    def mark_handled(self, uid: int) -> None:
+    def target_folder(self, result: str = "") -> str:
+        """Where handled mail with this result goes ("": it stays, only flagged)."""
+        settings = self.settings
+        if result == IGNORED and settings.ignored_folder:
+            return settings.ignored_folder
+        if result == QUARANTINED and settings.quarantine_folder:
+            return settings.quarantine_folder
+        return settings.handled_folder
+
+    def mark_handled(self, uid: int, result: str = "") -> None:
         """Mark a recorded mail on the server: keyword, then move if a folder is configured."""
         keyword = self.settings.handled_keyword
         self._call("STORE", lambda: self.client.uid("STORE", str(uid), "+FLAGS", f"({keyword})"))
-        target = self.settings.handled_folder
-        if target and b"MOVE" in self._capabilities:
-            self._call("CREATE", lambda: self.client.create(_quote(target)))  # fails if exists
+        target = self.target_folder(result)
+        if target and target != self.folder and b"MOVE" in self._capabilities:
+            if target not in self._created:
+                self._call("CREATE", lambda: self.client.create(_quote(target)))  # may exist
+                self._created.add(target)
             typ, data = self._call("MOVE", lambda: self.client.uid("MOVE", str(uid),
                                                                    _quote(target)))
             if typ != "OK":

@@ -16,9 +16,11 @@ from email.utils import getaddresses
 
 import aiosmtplib
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailbot.config import Settings
+from mailbot.errors import StateError
 from mailbot.store import Reply
 from mailbot.timefmt import utcnow
 
@@ -53,7 +55,10 @@ def send_pending(sessions: sessionmaker[Session], settings: Settings) -> SendRep
     if not ids:
         return report
     settings.require_smtp()
-    return asyncio.run(_send_all(sessions, settings, ids, report))
+    try:
+        return asyncio.run(_send_all(sessions, settings, ids, report))
+    except OperationalError as exc:
+        raise StateError(f"cannot record sent replies in the database: {exc}") from exc
 
 
 async def _send_all(sessions: sessionmaker[Session], settings: Settings, ids: list[int],

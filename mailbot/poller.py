@@ -9,6 +9,7 @@ The order inside the cycle is what makes it safe to kill at any moment:
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
@@ -19,12 +20,13 @@ from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailbot import intake as pipeline
 from mailbot import outbox, workbook
 from mailbot.config import Settings
-from mailbot.errors import MailboxError
+from mailbot.errors import MailboxError, StateError
 from mailbot.mailbox import Mailbox
 from mailbot.replies import Composer
 from mailbot.rules import Campaign
@@ -32,6 +34,15 @@ from mailbot.store import MailboxUid, Message, open_database
 from mailbot.units import sync_roster
 
 log = logging.getLogger(__name__)
+
+# Failures of our own storage: never the mail's fault, so never a reason to quarantine it.
+_STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO})
+
+
+def _is_storage_failure(exc: BaseException) -> bool:
+    if isinstance(exc, OperationalError):  # disk full, database locked, I/O error
+        return True
+    return isinstance(exc, OSError) and exc.errno in _STORAGE_ERRNOS
 
 
 @dataclass
@@ -42,6 +53,7 @@ class CycleReport:
     replies: outbox.SendReport = field(default_factory=outbox.SendReport)
     workbook: Path | None = None
     mailbox_error: str = ""
+    storage_error: str = ""
     handled: list[int] = field(default_factory=list)  # Message primary keys, in order
 
 
@@ -60,20 +72,34 @@ class Runtime:
             sync_roster(session, campaign)
 
     def write_workbook(self, path: Path | None = None) -> Path:
-        with self.sessions() as session:
-            return workbook.write(session, self.campaign, path or self.settings.workbook_path)
+        target = path or self.settings.workbook_path
+        try:
+            with self.sessions() as session:
+                return workbook.write(session, self.campaign, target)
+        except OSError as exc:
+            raise StateError(f"cannot write the workbook {target}: {exc.strerror or exc}"
+                             ) from exc
 
 
 def run_cycle(runtime: Runtime) -> CycleReport:
+    """One cycle. A server or disk problem stops the fetching, not the rest: what is queued is
+    still sent and the workbook still written where possible. The caller reports the errors
+    (one line from `poll`, a log line from `run`)."""
     report = CycleReport()
     try:
         _fetch_and_process(runtime, report)
     except MailboxError as exc:
-        # Still write the workbook and send what is queued: the bot never goes silent.
-        # The caller reports the error (one line from `poll`, a log line from `run`).
         report.mailbox_error = str(exc)
-    report.workbook = runtime.write_workbook()
-    report.replies = outbox.send_pending(runtime.sessions, runtime.settings)
+    except StateError as exc:
+        report.storage_error = str(exc)
+    try:
+        report.workbook = runtime.write_workbook()
+    except StateError as exc:
+        report.storage_error = report.storage_error or str(exc)
+    try:
+        report.replies = outbox.send_pending(runtime.sessions, runtime.settings)
+    except StateError as exc:
+        report.storage_error = report.storage_error or str(exc)
     return report
 
 
@@ -109,6 +135,9 @@ def record(runtime: Runtime, raw: bytes, raw_path: str, received_at: datetime,
             _remember_place(session, message, place)
             return message, new
     except Exception as exc:
+        if _is_storage_failure(exc):
+            # Our own disk or database failed, not the mail: stop, leave it unmarked, retry.
+            raise StateError(f"cannot record the mail ({raw_path}): {exc}") from exc
         reason = f"{type(exc).__name__}: {exc}"
         log.error("quarantined %s: %s\n%s", raw_path, reason, traceback.format_exc())
     with runtime.sessions.begin() as session:
@@ -143,11 +172,16 @@ def save_raw(state_dir: Path, raw: bytes) -> str:
     relative = Path("raw") / digest[:2] / f"{digest}.eml"
     target = state_dir / relative
     if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
         temporary = target.with_suffix(".tmp")
-        with open(temporary, "wb") as out:
-            out.write(raw)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, target)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with open(temporary, "wb") as out:
+                out.write(raw)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temporary, target)
+        except OSError as exc:
+            temporary.unlink(missing_ok=True)
+            raise StateError(f"cannot keep the raw mail in {state_dir}: "
+                             f"{exc.strerror or exc}") from exc
     return str(relative)

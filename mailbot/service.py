@@ -42,8 +42,9 @@ class Service:
 
     def cycle(self) -> None:
         report = run_cycle(self.runtime)
-        if report.mailbox_error:
-            log.error("%s (retrying at the next tick)", report.mailbox_error)
+        for problem in (report.mailbox_error, report.storage_error):
+            if problem:
+                log.error("%s (retrying at the next tick)", problem)
         log.info("cycle: %d fetched, results %s, replies sent %d, pending %d", report.fetched,
                  dict(report.results), report.replies.sent, report.replies.pending)
 

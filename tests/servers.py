@@ -24,6 +24,7 @@ import os
 import pwd
 import re
 import shutil
+import signal
 import smtplib
 import socket
 import subprocess
@@ -214,6 +215,7 @@ service lmtp {{
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=stderr,
+                start_new_session=True,  # its own process group, so crash() can end it all
             )
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while True:
@@ -249,6 +251,16 @@ service lmtp {{
         process, self._process = self._process, None
         process.terminate()
         _reap(process)
+
+    def crash(self) -> None:
+        """End Dovecot at once, sessions and all, as a machine or network failure would.
+
+        stop() lets the IMAP sessions already open finish their work; this does not."""
+        if self._process is None:
+            return
+        process, self._process = self._process, None
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
     def restart(self) -> None:
         """Stop and start again on the same ports, with the same mail."""
