@@ -1,8 +1,11 @@
 """The outbox: replies are queued in the database with the verdict, then sent by this step.
 
 A reply row is committed in the same transaction as the verdict it reports, so a crash never
-loses a reply. Sending marks each row `sent` right after the SMTP server accepts it; the only way
-to send a reply twice is a kill between that acceptance and the commit just after it.
+loses a reply. Each attempt is committed before the SMTP transaction and the result right after
+the server's answer; the only way to send a reply twice is a kill between the server's
+acceptance and that commit — a window SMTP itself cannot close (RFC 1047). A reply sent twice
+always shows `attempts` > 1, and carries the same Message-ID both times, so clients that
+de-duplicate by Message-ID show it once.
 """
 
 from __future__ import annotations
@@ -79,7 +82,12 @@ async def _send_all(sessions: sessionmaker[Session], settings: Settings, ids: li
                 reply = session.get(Reply, reply_id)
                 if reply is None or reply.status != "pending":
                     continue
+                # The attempt is committed before the send: a reply found pending with an
+                # attempt on record may have reached the server (a kill before our commit).
                 reply.attempts += 1
+            with sessions() as session, session.begin():
+                reply = session.get(Reply, reply_id)
+                assert reply is not None
                 try:
                     recipients = [a for _n, a in getaddresses([reply.to_addr]) if a]
                     await client.sendmail(settings.from_address, recipients, reply.raw)

@@ -247,6 +247,6 @@ def test_mailbot_run_answers_mail_and_stops_cleanly_on_sigterm(bot: Bot, tmp_pat
         assert bot.replies("a-office@test.example"), "no reply within 30 s"
     finally:
         process.send_signal(signal.SIGTERM)
-        out, err = process.communicate(timeout=30)
+        _out, err = process.communicate(timeout=30)
     assert process.returncode == 0, err
     assert "mailbot stopped" in err and "Traceback" not in err
