@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_SMTP_TIMEOUT = 30.0
 MAX_ATTEMPTS = 10  # after that a reply is `failed` and shown to the office, not retried forever
+SMTP_CONNECTIONS = 3  # at once; mail providers throttle more than a few per client
 
 
 @dataclass
@@ -66,6 +67,18 @@ def send_pending(sessions: sessionmaker[Session], settings: Settings) -> SendRep
 
 async def _send_all(sessions: sessionmaker[Session], settings: Settings, ids: list[int],
                     report: SendReport) -> SendReport:
+    """Send over a few connections at once: the wait for each server answer dominates."""
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for reply_id in ids:
+        queue.put_nowait(reply_id)
+    workers = min(SMTP_CONNECTIONS, len(ids))
+    await asyncio.gather(*(_worker(sessions, settings, queue, report) for _ in range(workers)))
+    report.pending += queue.qsize()  # left when every connection failed
+    return report
+
+
+async def _worker(sessions: sessionmaker[Session], settings: Settings,
+                  queue: asyncio.Queue[int], report: SendReport) -> None:
     client = _client(settings)
     try:
         await client.connect()
@@ -73,48 +86,49 @@ async def _send_all(sessions: sessionmaker[Session], settings: Settings, ids: li
             await client.login(settings.smtp.user, settings.smtp.password)
     except (aiosmtplib.SMTPException, OSError) as exc:
         log.warning("SMTP %s:%s unreachable, %d replies stay queued: %s", settings.smtp.host,
-                    settings.smtp.port_for("smtp"), len(ids), exc)
-        report.pending = len(ids)
-        return report
+                    settings.smtp.port_for("smtp"), queue.qsize(), exc)
+        return
     try:
-        for reply_id in ids:
-            with sessions() as session, session.begin():
-                reply = session.get(Reply, reply_id)
-                if reply is None or reply.status != "pending":
-                    continue
-                # The attempt is committed before the send: a reply found pending with an
-                # attempt on record may have reached the server (a kill before our commit).
-                reply.attempts += 1
-            with sessions() as session, session.begin():
-                reply = session.get(Reply, reply_id)
-                assert reply is not None
-                try:
-                    recipients = [a for _n, a in getaddresses([reply.to_addr]) if a]
-                    await client.sendmail(settings.from_address, recipients, reply.raw)
-                except aiosmtplib.SMTPRecipientsRefused as exc:
-                    reply.status, reply.last_error = "failed", str(exc)
-                    report.failed += 1
-                except (aiosmtplib.SMTPException, OSError) as exc:
-                    reply.last_error = str(exc)
-                    if reply.attempts >= MAX_ATTEMPTS:
-                        reply.status = "failed"
-                        report.failed += 1
-                    else:
-                        report.pending += 1
-                    log.warning("reply %s to %s not sent: %s", reply.smtp_message_id,
-                                reply.to_addr, exc)
-                    if not client.is_connected:
-                        break
-                else:
-                    reply.status, reply.sent_at, reply.last_error = "sent", utcnow(), ""
-                    report.sent += 1
+        while not queue.empty() and client.is_connected:
+            await _send_one(sessions, settings, client, queue.get_nowait(), report)
     finally:
         if client.is_connected:
             try:
                 await client.quit()
             except (aiosmtplib.SMTPException, OSError):
                 pass
-    return report
+
+
+async def _send_one(sessions: sessionmaker[Session], settings: Settings,
+                    client: aiosmtplib.SMTP, reply_id: int, report: SendReport) -> None:
+    with sessions() as session, session.begin():
+        reply = session.get(Reply, reply_id)
+        if reply is None or reply.status != "pending":
+            return
+        # The attempt is committed before the send: a reply found pending with an attempt on
+        # record may have reached the server (a kill before our commit).
+        reply.attempts += 1
+    with sessions() as session, session.begin():
+        reply = session.get(Reply, reply_id)
+        assert reply is not None
+        try:
+            recipients = [a for _n, a in getaddresses([reply.to_addr]) if a]
+            await client.sendmail(settings.from_address, recipients, reply.raw)
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            reply.status, reply.last_error = "failed", str(exc)
+            report.failed += 1
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            reply.last_error = str(exc)
+            if reply.attempts >= MAX_ATTEMPTS:
+                reply.status = "failed"
+                report.failed += 1
+            else:
+                report.pending += 1
+            log.warning("reply %s to %s not sent: %s", reply.smtp_message_id, reply.to_addr,
+                        exc)
+        else:
+            reply.status, reply.sent_at, reply.last_error = "sent", utcnow(), ""
+            report.sent += 1
 
 
 def _client(settings: Settings) -> aiosmtplib.SMTP:

@@ -77,6 +77,7 @@ class Unit(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(320), unique=True)
     name: Mapped[str] = mapped_column(String(200), default="")
+    name_key: Mapped[str] = mapped_column(String(200), default="", index=True)  # units.name_key
     on_roster: Mapped[bool] = mapped_column(Boolean, default=False)
     paper_received_at: Mapped[datetime | None] = mapped_column(default=None)  # 纸质版
     created_at: Mapped[datetime] = mapped_column()
@@ -166,11 +167,14 @@ class Document(Base):
     size: Mapped[int] = mapped_column(Integer)
     word_count: Mapped[int | None] = mapped_column(Integer)
     studio_name: Mapped[str] = mapped_column(Text, default="")
-    studio_key: Mapped[str] = mapped_column(Text, default="")
+    studio_key: Mapped[str] = mapped_column(String(400), default="", index=True)
     unit_name: Mapped[str] = mapped_column(Text, default="")
     leader: Mapped[str] = mapped_column(Text, default="")
     phone: Mapped[str] = mapped_column(Text, default="")
     studios_json: Mapped[str] = mapped_column(Text, default="[]")  # summary rows
+    # Summary: the tolerant keys of the studios it lists, as "|key|key|", so a unit can be
+    # found by a studio it nominated without reading every summary.
+    studio_keys: Mapped[str] = mapped_column(Text, default="")
     ok: Mapped[bool] = mapped_column(Boolean, default=True)  # no error finding of its own
 
     message: Mapped[Message] = relationship(back_populates="documents")

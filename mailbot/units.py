@@ -8,17 +8,15 @@ one that is matched by name is remembered, so the next mail from it matches by a
 
 from __future__ import annotations
 
-import json
 import unicodedata
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from mailbot.errors import ConfigError
 from mailbot.rules import Campaign
-from mailbot.documents import studio_key
 from mailbot.store import Document, Unit, UnitAddress
 from mailbot.timefmt import utcnow
 
@@ -38,7 +36,8 @@ def sync_roster(session: Session, campaign: Campaign) -> None:
         key = ROSTER_PREFIX + entry.name
         unit = session.scalar(select(Unit).where(Unit.key == key))
         if unit is None:
-            unit = Unit(key=key, name=entry.name, on_roster=True, created_at=utcnow())
+            unit = Unit(key=key, name=entry.name, name_key=name_key(entry.name), on_roster=True,
+                        created_at=utcnow())
             session.add(unit)
             session.flush()
         for address in entry.emails:
@@ -58,8 +57,9 @@ def find_unit(session: Session, campaign: Campaign, sender: str, named: Iterable
             or _by_studio(session, {k for k in studios if k}))
     if unit is None:
         first_named = next((n.strip() for n in named if n.strip()), "")
-        unit = Unit(key=ADDRESS_PREFIX + (sender or "unknown"), on_roster=False,
-                    name=first_named or display_name or sender, created_at=utcnow())
+        name = first_named or display_name or sender
+        unit = Unit(key=ADDRESS_PREFIX + (sender or "unknown"), on_roster=False, name=name,
+                    name_key=name_key(name), created_at=utcnow())
         existing = session.scalar(select(Unit).where(Unit.key == unit.key))
         if existing is not None:  # an address that was detached from its unit by hand
             return existing
@@ -77,24 +77,19 @@ def _by_name(session: Session, campaign: Campaign, names: list[str]) -> Unit | N
     for entry in campaign.units:
         if wanted & {name_key(n) for n in (entry.name, *entry.aliases)}:
             return session.scalar(select(Unit).where(Unit.key == ROSTER_PREFIX + entry.name))
-    for unit in session.scalars(select(Unit).where(Unit.on_roster.is_(False))):
-        if unit.name and name_key(unit.name) in wanted:
-            return unit
-    return None
+    return session.scalar(select(Unit).where(Unit.on_roster.is_(False),
+                                             Unit.name_key.in_(wanted)).order_by(Unit.id))
 
 
 def _by_studio(session: Session, keys: set[str]) -> Unit | None:
     if not keys:
         return None
-    owners = {doc.unit for doc in session.scalars(select(Document).where(
-        Document.studio_key.in_(keys), Document.kind != "unknown", Document.unit_id.is_not(None)))}
-    for doc in session.scalars(select(Document).where(Document.kind == "summary",
-                                                      Document.unit_id.is_not(None))):
-        if keys & {studio_key(name) for name in json.loads(doc.studios_json or "[]")}:
-            owners.add(doc.unit)
-    owners.discard(None)
+    listed = or_(*(Document.studio_keys.contains(f"|{key}|", autoescape=True) for key in keys))
+    owners = set(session.scalars(select(Document.unit_id).where(
+        or_(Document.studio_key.in_(keys), listed), Document.kind != "unknown",
+        Document.unit_id.is_not(None))))
     # Only an unambiguous owner: two units nominating the same studio is for a person to sort.
-    return owners.pop() if len(owners) == 1 else None
+    return session.get(Unit, owners.pop()) if len(owners) == 1 else None
 
 
 def _remember(session: Session, unit: Unit, address: str) -> None:
