@@ -5,9 +5,11 @@ Answering an auto-reply, a bounce or a mailing list starts mail loops and spams 
 office, or None; `automatic_reason` runs them in order, most specific first, so a bounce that
 also says ``Auto-Submitted: auto-replied`` (Postfix adds that) is reported as a bounce.
 
-Left out on purpose: ``X-Auto-Response-Suppress`` alone. Outlook puts it on ordinary mail
-(meeting requests, mail sent from some add-ins and shared mailboxes), so it only strengthens an
-out-of-office subject, never decides by itself.
+``X-Auto-Response-Suppress`` alone does not make a mail automatic: Outlook puts it on mail
+people send (meeting requests, mail from add-ins and shared mailboxes). It is a request not to be
+auto-answered, and `reply_suppressed` honours it — the mail is processed, its verdict recorded,
+but no acknowledgement goes out. The same function is the place for every other
+"process it, do not answer it" rule that needs only the headers.
 """
 
 from __future__ import annotations
@@ -27,8 +29,25 @@ _OOF_SUBJECT = re.compile(
     r"automatic reply|auto[- ]?reply|autoreply|out of (the )?office)\s*[:：]",
     re.IGNORECASE,
 )
+# Subjects of delivery failure reports whose MTA wrote no machine-readable marker at all
+# (some Chinese webmail bounces): Postfix, Exim, Sendmail, Exchange, Gmail, QQ, Coremail.
+_BOUNCE_SUBJECT = re.compile(
+    r"^\s*(系统退信|退信|无法投递|未能送达|投递失败|邮件投递失败|"
+    r"undeliverable|undelivered mail returned to sender|undelivered mail|"
+    r"delivery status notification \((failure|delay)\)|mail delivery failed|"
+    r"returned mail|delivery failure|failure notice|warning: could not send message)\s*[:：]?",
+    re.IGNORECASE,
+)
 _DAEMONS = ("mailer-daemon", "postmaster")
+# Addresses that are never a person: list machinery (RFC 3834 §2) and no-reply senders.
+_MACHINE_LOCAL = re.compile(
+    r"^(owner-.+|.+-(request|owner|bounces?)|no[-_.]?reply|do[-_.]?not[-_.]?reply|"
+    r"bounces?)(\+.*)?$"
+)
 _BULK_PRECEDENCE = ("bulk", "list", "junk")
+_REPORT_PARTS = frozenset(("message/delivery-status", "message/global-delivery-status",
+                           "message/disposition-notification", "message/feedback-report"))
+_SUPPRESS_WORDS = frozenset(("all", "autoreply", "oof"))
 
 
 def _short(value: str, limit: int = 60) -> str:
@@ -55,6 +74,16 @@ def _own_mail(msg: Message, own: frozenset[str]) -> str | None:
     for addr in _addresses(msg, "From"):
         if addr in own:
             return f"本系统自己发出的邮件（发件人 {addr}）"
+    # Our replies' Message-IDs (mailbot.replies: make_msgid(idstring="mailbot")) on our domains:
+    # one of our own replies came back under another From (an alias, a forwarding rewrite).
+    message_id = raw_header(msg, "Message-ID") or ""
+    domains = {addr.rpartition("@")[2] for addr in own}
+    found = re.search(r"<\d+\.\d+\.\d+\.mailbot@([^<>\s]+)>", message_id)
+    if found and found.group(1).lower() in domains:
+        return f"本系统自己发出的邮件（Message-ID {found.group(0)}）"
+    for value in _addresses(msg, "X-Loop"):
+        if value in own:
+            return f"本系统自己发出的邮件（X-Loop: {value}）"
     return None
 
 
@@ -69,9 +98,29 @@ def _report(msg: Message, own: frozenset[str]) -> str | None:
     return f"系统报告（multipart/report; report-type={kind or '未注明'}）"
 
 
+def _report_part(msg: Message, own: frozenset[str]) -> str | None:
+    # A delivery-status part inside multipart/mixed: MTAs that do not label the whole report.
+    # Not inside a forwarded message/rfc822: a person may forward a bounce to ask about it.
+    stack = [msg] if msg.is_multipart() else []
+    while stack:
+        for part in stack.pop().get_payload():
+            if not isinstance(part, Message):
+                continue
+            ctype = part.get_content_type()
+            if ctype in _REPORT_PARTS:
+                return f"退信或系统报告（含 {ctype} 部分）"
+            if part.get_content_maintype() == "multipart" and part.is_multipart():
+                stack.append(part)
+    return None
+
+
 def _failed_recipients(msg: Message, own: frozenset[str]) -> str | None:
     value = _header(msg, "X-Failed-Recipients")
-    return None if value is None else f"退信（X-Failed-Recipients: {value}）"
+    if value is not None:
+        return f"退信（X-Failed-Recipients: {value}）"
+    if raw_header(msg, "X-MS-Exchange-Message-Is-Ndr") is not None:
+        return "退信（Exchange 未送达报告 X-MS-Exchange-Message-Is-Ndr）"
+    return None
 
 
 def _daemon_sender(msg: Message, own: frozenset[str]) -> str | None:
@@ -80,6 +129,20 @@ def _daemon_sender(msg: Message, own: frozenset[str]) -> str | None:
             if addr.split("@", 1)[0] in _DAEMONS:
                 return f"退信或系统通知（{name}: {addr}）"
     return None
+
+
+def _machine_sender(msg: Message, own: frozenset[str]) -> str | None:
+    for name in ("From", "Sender", "Return-Path"):
+        for addr in _addresses(msg, name):
+            if _MACHINE_LOCAL.match(addr.split("@", 1)[0]):
+                return f"系统或列表发出的邮件（{name}: {addr}）"
+    return None
+
+
+def _loop_header(msg: Message, own: frozenset[str]) -> str | None:
+    # procmail, RT, Zammad and mailing-list software stamp what passed through a robot.
+    value = _header(msg, "X-Loop")
+    return None if value is None else f"经自动程序处理过的邮件（X-Loop: {value}）"
 
 
 def _auto_submitted(msg: Message, own: frozenset[str]) -> str | None:
@@ -117,8 +180,16 @@ def _null_return_path(msg: Message, own: frozenset[str]) -> str | None:
     return None
 
 
+def _bounce_subject(msg: Message, own: frozenset[str]) -> str | None:
+    subject = decode_header_text(raw_header(msg, "Subject"))
+    if _BOUNCE_SUBJECT.match(subject) and not msg.get("In-Reply-To"):
+        return f"退信（主题“{_short(subject, 40)}”）"
+    return None
+
+
 def _mailing_list(msg: Message, own: frozenset[str]) -> str | None:
-    for name in ("List-Id", "List-Unsubscribe", "List-Post"):
+    for name in ("List-Id", "List-Unsubscribe", "List-Post", "List-Help", "List-Subscribe",
+                 "List-Owner", "List-Archive", "X-Mailman-Version"):
         value = _header(msg, name)
         if value is not None:
             return f"邮件列表或群发邮件（{name}: {value}）"
@@ -138,12 +209,16 @@ def _precedence(msg: Message, own: frozenset[str]) -> str | None:
 CHECKS: tuple[Check, ...] = (
     _own_mail,
     _report,
+    _report_part,
     _failed_recipients,
     _daemon_sender,
     _auto_submitted,
     _autoreply_headers,
     _oof_subject,
     _null_return_path,
+    _bounce_subject,
+    _machine_sender,
+    _loop_header,
     _mailing_list,
     _precedence,
 )
@@ -156,4 +231,15 @@ def automatic_reason(msg: Message, own_addresses: Iterable[str] = ()) -> str | N
         reason = check(msg, own)
         if reason:
             return reason
+    return None
+
+
+def reply_suppressed(msg: Message) -> str | None:
+    """Why a person's mail must be processed but not auto-answered, in Chinese; else None."""
+    value = _header(msg, "X-Auto-Response-Suppress")
+    if value is None:
+        return None
+    words = {w.strip().lower() for w in re.split(r"[,\s]+", value) if w.strip()}
+    if words & _SUPPRESS_WORDS:
+        return f"发件人要求不自动回复（X-Auto-Response-Suppress: {value}）"
     return None

@@ -78,8 +78,10 @@ def poll(config: ConfigOption = None,
                   f"回复已发送 {report.replies.sent}，待发送 {report.replies.pending}，"
                   f"失败 {report.replies.failed}。", highlight=False)
     console.print(f"汇总表：{report.workbook}", highlight=False)
-    if report.mailbox_error:
-        typer.echo(f"mailbot: {report.mailbox_error}", err=True)
+    for problem in (report.mailbox_error, report.storage_error):
+        if problem:
+            typer.echo(f"mailbot: {problem}", err=True)
+    if report.mailbox_error or report.storage_error:
         raise typer.Exit(2)
 
 
@@ -102,7 +104,7 @@ def check(files: Annotated[list[Path], typer.Argument(help="Files to check, offl
           as_json: Annotated[bool, typer.Option("--json", help="JSON array on stdout.")] = False,
           config: ConfigOption = None) -> None:
     """Check local files exactly as the bot would, before sending them."""
-    from mailbot.localcheck import check_files
+    from mailbot.localcheck import check_files, label
 
     _settings, campaign = load(config)
     results = check_files(files, campaign)
@@ -113,7 +115,8 @@ def check(files: Annotated[list[Path], typer.Argument(help="Files to check, offl
     for result in results:
         problems = "\n".join(p["message"] for p in result["problems"]) or "无"
         words = "" if result["word_count"] is None else str(result["word_count"])
-        table.add_row(result["file"], result["label"], result["format"], words, problems)
+        table.add_row(result["file"], label(campaign, result["kind"]), result["format"], words,
+                      problems)
     console.print(table)
 
 
@@ -149,11 +152,44 @@ def status(config: ConfigOption = None) -> None:
 @app.command()
 @friendly
 def demo(state_dir: Annotated[Path | None, typer.Option(
-        help="Where to keep the demo's state (default: a new temporary folder).")] = None) -> None:
+        help="Where to keep the demo's state (default: a new temporary folder).")] = None,
+         serve: Annotated[bool, typer.Option(
+             "--serve", help="Keep the office dashboard up afterwards.")] = False,
+         port: Annotated[int, typer.Option(help="Dashboard port, with --serve.")] = 8025) -> None:
     """The whole job on an embedded loopback mail server: no root, no accounts."""
     from mailbot.demo import run_demo
+    from mailbot.web import serve_demo
 
-    run_demo(state_dir=state_dir, console=console)
+    run_demo(state_dir=state_dir, console=console,
+             then=(lambda runtime: serve_demo(runtime, port=port, announce=_announce))
+             if serve else None)
+
+
+@app.command("serve")
+@friendly
+def serve_command(
+        host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+        port: Annotated[int, typer.Option(help="Port to listen on (0: any free port).")] = 8025,
+        hash_password: Annotated[bool, typer.Option(
+            "--hash-password", help="Read a password, print its hash for "
+            "MAILBOT_OFFICE_PASSWORD, and exit.")] = False,
+        config: ConfigOption = None) -> None:
+    """The office dashboard (default http://127.0.0.1:8025/), behind the office password."""
+    from mailbot.web import serve
+    from mailbot.web.auth import hash_password as make_hash
+
+    if hash_password:
+        # The prompt goes to stderr, so stdout is the hash alone (`... > hash.txt`).
+        typer.echo(make_hash(typer.prompt("办公室密码", hide_input=True, err=True,
+                                          confirmation_prompt=sys.stdin.isatty())))
+        return
+    settings, campaign = load(config)
+    serve(settings, campaign, host=host, port=port, announce=_announce)
+
+
+def _announce(line: str) -> None:
+    typer.echo(line)
+    sys.stdout.flush()  # a supervisor or a test reads the URL from a pipe
 
 
 @app.command()

@@ -25,6 +25,7 @@ Security = Literal["ssl", "starttls", "none"]
 DEFAULT_POLL_SECONDS = 120
 DEFAULT_HANDLED_KEYWORD = "$MailbotHandled"
 DEFAULT_MAX_MESSAGE_BYTES = 50 * 1024 * 1024
+DEFAULT_REPLY_LIMIT_PER_HOUR = 5  # answers to one address per hour; more would be a mail loop
 DEFAULT_STATE_DIR = Path("state")
 DEFAULT_RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
 DEFAULT_TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -39,6 +40,12 @@ class ServerSettings:
     user: str = ""
     password: str = field(default="", repr=False)
     security: Security = "ssl"
+    # IMAP only (mailbot.mailbox): a CA file to trust besides the system's, and XOAUTH2 login
+    # (Microsoft 365) with a token, or a command printing a fresh one at every login.
+    ca_file: str = ""
+    auth: str = "password"  # password | xoauth2
+    oauth2_token: str = field(default="", repr=False)
+    oauth2_token_command: str = ""
 
     def port_for(self, protocol: Literal["imap", "smtp"]) -> int:
         return self.port or _DEFAULT_PORTS[(protocol, self.security)]
@@ -60,6 +67,10 @@ class Settings:
     handled_keyword: str = DEFAULT_HANDLED_KEYWORD
     handled_folder: str = ""  # "": handled mail stays where it is, only flagged
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    reply_limit_per_hour: int = DEFAULT_REPLY_LIMIT_PER_HOUR
+    ignored_folder: str = ""  # where 忽略 mail is moved ("": where handled mail goes)
+    quarantine_folder: str = ""  # where 隔离 mail is moved ("": where handled mail goes)
+    idle: bool = True  # `mailbot run` waits with IMAP IDLE where the server offers it
 
     @property
     def database(self) -> str:
@@ -76,6 +87,12 @@ class Settings:
         return tuple(sorted(found))
 
     def require_imap(self) -> None:
+        if self.imap.auth == "xoauth2":
+            _require(self, ("imap.host", "imap.user"))
+            if not (self.imap.oauth2_token or self.imap.oauth2_token_command):
+                raise ConfigError(f"missing setting: {_name('imap', 'oauth2_token')} or "
+                                  f"{_name('imap', 'oauth2_token_command')} (imap.auth = xoauth2)")
+            return
         _require(self, ("imap.host", "imap.user", "imap.password"))
 
     def require_smtp(self) -> None:
@@ -90,6 +107,10 @@ ENVIRONMENT: Mapping[str, tuple[str, str]] = {
     "MAILBOT_IMAP_PASSWORD": ("imap", "password"),
     "MAILBOT_IMAP_SECURITY": ("imap", "security"),
     "MAILBOT_IMAP_FOLDER": ("imap", "folder"),
+    "MAILBOT_IMAP_CA_FILE": ("imap", "ca_file"),
+    "MAILBOT_IMAP_AUTH": ("imap", "auth"),
+    "MAILBOT_IMAP_OAUTH2_TOKEN": ("imap", "oauth2_token"),
+    "MAILBOT_IMAP_OAUTH2_TOKEN_COMMAND": ("imap", "oauth2_token_command"),
     "MAILBOT_SMTP_HOST": ("smtp", "host"),
     "MAILBOT_SMTP_PORT": ("smtp", "port"),
     "MAILBOT_SMTP_USER": ("smtp", "user"),
@@ -107,8 +128,11 @@ _TOP_LEVEL = {"from": "from_address", "rules": "rules_path", "state_dir": "state
               "database_url": "database_url", "office_email": "office_email",
               "office_password": "office_password", "templates_dir": "templates_dir",
               "poll_seconds": "poll_seconds", "handled_keyword": "handled_keyword",
-              "handled_folder": "handled_folder", "max_message_bytes": "max_message_bytes"}
+              "handled_folder": "handled_folder", "max_message_bytes": "max_message_bytes",
+              "reply_limit_per_hour": "reply_limit_per_hour", "ignored_folder": "ignored_folder",
+              "quarantine_folder": "quarantine_folder", "idle": "idle"}
 _SERVER_KEYS = {"host", "port", "user", "password", "security"}
+_IMAP_KEYS = {"ca_file", "auth", "oauth2_token", "oauth2_token_command"}
 
 
 def load_settings(config_path: Path | None = None,
@@ -138,7 +162,7 @@ def _merge_file(layered: dict[str, dict[str, Any]], path: Path) -> None:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
     for key, value in data.items():
         if key in ("imap", "smtp") and isinstance(value, dict):
-            allowed = _SERVER_KEYS | ({"folder"} if key == "imap" else set())
+            allowed = _SERVER_KEYS | ({"folder", *_IMAP_KEYS} if key == "imap" else set())
             for sub, sub_value in value.items():
                 if sub not in allowed:
                     raise ConfigError(f"config file {path}: unknown key `{key}.{sub}`")
@@ -152,7 +176,13 @@ def _merge_file(layered: dict[str, dict[str, Any]], path: Path) -> None:
 def _build(layered: dict[str, dict[str, Any]]) -> Settings:
     servers = {}
     for section in ("imap", "smtp"):
-        values = {k: v for k, v in layered[section].items() if k in _SERVER_KEYS}
+        keys = _SERVER_KEYS | (_IMAP_KEYS if section == "imap" else set())
+        values = {k: v for k, v in layered[section].items() if k in keys}
+        for key in _IMAP_KEYS & values.keys():
+            values[key] = str(values[key]).strip() if key != "oauth2_token" else str(values[key])
+        if values.get("auth", "password") not in ("password", "xoauth2"):
+            raise ConfigError(f"{_name(section, 'auth')} must be password or xoauth2, "
+                              f"not {values['auth']!r}")
         if "port" in values:
             values["port"] = _as_int(values["port"], section, "port", low=1, high=65535)
         if "security" in values:
@@ -171,12 +201,25 @@ def _build(layered: dict[str, dict[str, Any]]) -> Settings:
         attr = _TOP_LEVEL[key]
         if attr in ("rules_path", "state_dir", "templates_dir"):
             value = Path(str(value)).expanduser()
-        elif attr in ("poll_seconds", "max_message_bytes"):
+        elif attr in ("poll_seconds", "max_message_bytes", "reply_limit_per_hour"):
             value = _as_int(value, "", key, low=1)
+        elif attr == "idle":
+            value = _as_bool(value, key)
         else:
             value = str(value)
         settings = replace(settings, **{attr: value})
     return settings
+
+
+def _as_bool(value: Any, key: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "1", "on"):
+        return True
+    if text in ("false", "no", "0", "off"):
+        return False
+    raise ConfigError(f"{_name('', key)} must be true or false, not {value!r}")
 
 
 def _as_int(value: Any, section: str, key: str, low: int, high: int | None = None) -> int:

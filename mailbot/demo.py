@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from email import message_from_bytes
@@ -103,7 +104,9 @@ def sample_mails() -> list[DemoMail]:
     return mails
 
 
-def run_demo(state_dir: Path | None, console: Console) -> Path:
+def run_demo(state_dir: Path | None, console: Console,
+             then: Callable[[Runtime], None] | None = None) -> Path:
+    """Run the demo; `then` (the dashboard of `--serve`) runs while the mail server is still up."""
     started = time.monotonic()
     state = _fresh_state(state_dir or DEFAULT_DEMO_STATE)
     mails = sample_mails()
@@ -137,6 +140,8 @@ def run_demo(state_dir: Path | None, console: Console) -> Path:
         console.print(f"数据目录：{state.resolve()}（原始邮件在 raw/，附件在 files/）",
                       highlight=False)
         console.print(f"用时 {time.monotonic() - started:.1f} 秒。", highlight=False)
+        if then is not None:
+            then(runtime)
     return state
 
 

@@ -23,11 +23,12 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from mailbot import outbox
+from mailbot import outbox, screening
 from mailbot.checks import DOCUMENT_CHECKS, SET_CHECKS, Held, Submission, run_checks
 from mailbot.config import Settings
 from mailbot.documents import Document as ReadDocument
 from mailbot.documents import read_document, studio_key
+from mailbot.filenames import decode_header_text
 from mailbot.findings import Finding
 from mailbot.message import Attachment, ParsedMessage, parse_message
 from mailbot.progress import held_of, latest_documents, unit_progress
@@ -59,7 +60,7 @@ class Intake:
 
 
 def handle(session: Session, intake: Intake, raw: bytes, raw_path: str,
-           received_at: datetime) -> tuple[Message, bool]:
+           received_at: datetime, omitted: int = 0) -> tuple[Message, bool]:
     """Process one mail; returns its flushed Message row and whether it is new.
 
     A mail whose Message-ID is already recorded (the same mail delivered twice, or seen again
@@ -68,6 +69,7 @@ def handle(session: Session, intake: Intake, raw: bytes, raw_path: str,
     existing = session.scalar(select(Message).where(Message.message_id == parsed.message_id))
     if existing is not None:
         return existing, False
+    parsed = screening.screen(session, intake.settings, parsed, omitted)  # own mail, too large
     return _process(session, intake, parsed, raw, raw_path, received_at), True
 
 
@@ -91,6 +93,7 @@ def _process(session: Session, intake: Intake, parsed: ParsedMessage, raw: bytes
     message.unit = unit
 
     findings = run_checks(DOCUMENT_CHECKS, Submission(intake.campaign, received_at, documents, ()))
+    findings[:0] = parsed.findings  # archives that could not be opened; too large to fetch
     for doc, row in read:
         row.unit = unit
         row.ok = not any(f.is_error and f.document == doc.filename for f in findings)
@@ -100,7 +103,7 @@ def _process(session: Session, intake: Intake, parsed: ParsedMessage, raw: bytes
     held = tuple(_held(row, earlier=row.id not in this_mail)
                  for row in latest_documents(session, unit, intake.campaign))
     findings += run_checks(SET_CHECKS, Submission(intake.campaign, received_at, documents, held))
-    if not parsed.attachments:
+    if not parsed.attachments and not parsed.findings:
         findings.insert(0, Finding(code="no-documents", message="本邮件中没有附件。",
                                    fix="请将申报材料作为附件发送（可以分几封邮件发送）。"))
 
@@ -110,7 +113,12 @@ def _process(session: Session, intake: Intake, parsed: ParsedMessage, raw: bytes
     session.add_all(FindingRow(message_pk=message.id, code=f.code, severity=f.severity.value,
                                message=f.message, fix=f.fix, document=f.document or "")
                     for f in findings)
-    _queue_verdict(session, intake, message, parsed, unit, documents, findings)
+    hold = screening.reply_hold(session, intake.settings, parsed, utcnow())  # loops, limits
+    if hold is not None:
+        session.add(FindingRow(message_pk=message.id, code=hold.code, severity=hold.severity.value,
+                               message=hold.message, fix=hold.fix))
+    else:
+        _queue_verdict(session, intake, message, parsed, unit, documents, findings)
     session.flush()
     return message
 
@@ -133,7 +141,7 @@ def quarantine(session: Session, intake: Intake, raw: bytes, raw_path: str,
     context = {"office": office, "received_at": show(received_at), "greeting": "老师",
                "sender": sender or "（无法识别）", "subject": message.subject,
                "reason": reason, "raw_path": raw_path}
-    if sender and sender not in intake.settings.own_addresses:
+    if screening.may_answer(session, intake.settings, sender, raw, utcnow()):
         mail = intake.composer.compose("quarantine_sender.txt.j2", context, to=sender,
                                        subject=f"【已转人工处理】{message.subject or '您的来信'}",
                                        in_reply_to=headers.get("Message-ID") or None)
@@ -174,6 +182,8 @@ def _read_attachment(session: Session, intake: Intake, message: Message, positio
                    studio_key=studio_key(studio.name) if studio else "",
                    unit_name=doc.unit_name or "",
                    leader=studio.leader if studio else "", phone=studio.phone if studio else "",
+                   studio_keys="".join(f"|{studio_key(s.name)}" for s in doc.studios) + "|"
+                   if doc.kind == "summary" and doc.studios else "",
                    studios_json=json.dumps([s.name for s in doc.studios] if doc.kind == "summary"
                                            else [], ensure_ascii=False))
     session.add(row)
@@ -251,7 +261,10 @@ def _loose_headers(raw: bytes) -> dict[str, str]:
     """Headers of a mail that broke the parser, read as leniently as possible."""
     try:
         msg = message_from_bytes(raw[:256 * 1024])
-        return {k: str(v) for k, v in msg.items() if k in ("From", "Subject", "Message-ID")}
+        # Decoded (RFC 2047, GB labels as GB18030): 收件记录.主题 and the dashboard show it.
+        # Whitespace collapsed: a folded or garbled value must not break the notices' headers.
+        return {k: " ".join((decode_header_text(v) if k == "Subject" else str(v)).split())
+                for k, v in msg.items() if k in ("From", "Subject", "Message-ID")}
     except Exception:
         return {}
 

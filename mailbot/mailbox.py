@@ -1,7 +1,8 @@
 """The submission mailbox over IMAP (imap-tools), seen as: which mail is new, fetch it, mark it.
 
 New means "not yet marked handled": marked by a keyword (`$MailbotHandled`) and, when a folder is
-configured and the server can MOVE, moved there (one folder per result if so configured). The
+configured and the server can MOVE, moved there (one folder per result if so configured; "/" in
+a configured name is a subfolder, translated to the server's own separator). The
 database is the real record — a mail recorded but not yet marked (a crash between the two) is
 only marked on the next poll. Nothing here ever deletes or expunges: imap-tools' flag() and move()
 fallbacks both EXPUNGE, which would also erase mail the office deleted by hand, so STORE and MOVE
@@ -31,6 +32,7 @@ import subprocess
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -48,8 +50,7 @@ log = logging.getLogger(__name__)
 DEFAULT_IMAP_TIMEOUT = 60.0
 TOKEN_COMMAND_TIMEOUT = 60.0
 HEADER_LIMIT = 256 * 1024  # of an oversized mail only this much of the header is fetched
-ID_FIELDS = {"name": "mailbot", "version": __version__, "vendor": "mailbot",
-             "support-url": "https://github.com/"}
+ID_FIELDS = {"name": "mailbot", "version": __version__, "vendor": "mailbot"}
 _INTERNALDATE = re.compile(rb'INTERNALDATE "([^"]+)"')
 _SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
 _UID = re.compile(rb"UID (\d+)")
@@ -73,19 +74,25 @@ class Mailbox:
         self._box: BaseMailBox | None = None
         self._capabilities: set[bytes] = set()
         self._created: set[str] = set()
+        self._separator: str | None = None
         self.server_id: dict[str, str] = {}  # what the server said about itself in ID
 
     def __enter__(self) -> Mailbox:
         server = self.settings.imap
         port = server.port_for("imap")
         self.settings.require_imap()
+        box: BaseMailBox | None = None
         try:
             box = self._connect(port)
             if server.auth == "xoauth2":
                 box.xoauth2(server.user, self._access_token(), initial_folder=None)
             else:
                 box.login(server.user, server.password, initial_folder=None)
-        except (TimeoutError, ImapToolsError, imaplib.IMAP4.error, OSError) as exc:
+        except (TimeoutError, ImapToolsError, imaplib.IMAP4.error, OSError, MailboxError) as exc:
+            if box is not None:
+                _close(box)
+            if isinstance(exc, MailboxError):
+                raise
             raise MailboxError(f"IMAP {server.host}:{port}: cannot log in as {server.user}: "
                                f"{_reason(exc)}") from exc
         self._box = box
@@ -139,7 +146,7 @@ class Mailbox:
             try:
                 self._box.logout()
             except (ImapToolsError, imaplib.IMAP4.error, OSError):
-                pass  # the connection is going away anyway
+                _close(self._box)  # the connection is going away anyway: free the socket
             self._box = None
 
     @property
@@ -232,14 +239,26 @@ class Mailbox:
         keyword = self.settings.handled_keyword
         self._call("STORE", lambda: self.client.uid("STORE", str(uid), "+FLAGS", f"({keyword})"))
         target = self.target_folder(result)
-        if target and target != self.folder and b"MOVE" in self._capabilities:
-            if target not in self._created:
-                self._call("CREATE", lambda: self.client.create(_quote(target)))  # may exist
-                self._created.add(target)
-            typ, data = self._call("MOVE", lambda: self.client.uid("MOVE", str(uid),
-                                                                   _quote(target)))
-            if typ != "OK":
-                raise MailboxError(f"IMAP MOVE of UID {uid} to {target!r} failed: {data!r}")
+        if not target or target == self.folder or b"MOVE" not in self._capabilities:
+            return
+        name = _quote(target.replace("/", self._delimiter()))
+        if target not in self._created:
+            self._call("CREATE", lambda: self.client.create(name))  # NO when it exists: fine
+            self._created.add(target)
+        typ, data = self._call("MOVE", lambda: self.client.uid("MOVE", str(uid), name))
+        if typ != "OK":
+            # The keyword is set, so the mail is not taken for new again: a folder that cannot
+            # be made (a bad name, a quota) must not stop the poll. The office sees it in INBOX.
+            log.warning("IMAP MOVE of UID %s to %r failed (%r): left in %s, marked handled",
+                        uid, target, data, self.folder)
+
+    def _delimiter(self) -> str:
+        """The server's hierarchy separator: "/" in configured names means a subfolder."""
+        if self._separator is None:
+            typ, data = self._call("LIST", lambda: self.client.list('""', '""'))
+            found = re.match(rb'\([^)]*\) "(.)"', data[0] or b"") if typ == "OK" and data else None
+            self._separator = found.group(1).decode() if found else "/"
+        return self._separator
 
     def _call(self, what: str, command: Callable[[], tuple[str, list[Any]]]
               ) -> tuple[str, list[Any]]:
@@ -249,6 +268,20 @@ class Mailbox:
             raise MailboxError(f"IMAP {what} failed: {_reason(exc)}") from exc
 
 
+def note_omission(state_dir: Path, raw_path: str, fetched: FetchedMail, folder: str) -> None:
+    """Beside a raw mail kept without its body, say so: the office must not take it for whole."""
+    if not fetched.omitted:
+        return
+    note = (state_dir / raw_path).with_suffix(".omitted.txt")
+    note.write_text(
+        f"本文件只保存了邮件头：邮件大小 {fetched.omitted} 字节，超过设置 max_message_bytes，"
+        f"正文和附件没有下载。原邮件仍在邮箱文件夹“{folder}”中（收到时间 "
+        f"{fetched.received_at.isoformat()}），未被删除。\n"
+        f"Header only: the mail is {fetched.omitted} bytes, over max_message_bytes; the body was "
+        f"not fetched. The original is still on the server in folder {folder!r}.\n",
+        encoding="utf-8")
+
+
 def _parse_internaldate(value: bytes) -> datetime:
     return datetime.strptime(value.decode("ascii").strip(), "%d-%b-%Y %H:%M:%S %z")
 
@@ -256,6 +289,13 @@ def _parse_internaldate(value: bytes) -> datetime:
 def _quote(folder: str) -> str:
     encoded = utf7_encode(folder).decode("ascii")
     return '"' + encoded.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _close(box: BaseMailBox) -> None:
+    try:
+        box.client.shutdown()
+    except OSError:
+        pass
 
 
 def _reason(exc: BaseException) -> str:

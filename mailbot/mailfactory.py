@@ -20,6 +20,9 @@ Style quirks, as observed in real mail:
 * gmail — ``name="=?UTF-8?B?…?="`` and ``filename="=?UTF-8?B?…?="``, ``X-Attachment-Id``.
 * thunderbird — RFC 2047 ``name=``, RFC 2231 ``filename*=UTF-8''…`` with continuations when
   long (plain ``filename*0=``/``filename*1=`` for long ASCII names), 8bit flowed body.
+* mutt — ``filename*=utf-8''…`` only (no ``name=``), continuations ``filename*0*=`` folded with a
+  tab when long, lower-case ``=?utf-8?B?`` words, an 8bit body marked ``Content-Disposition:
+  inline``, a 16-character random Message-ID, ``User-Agent: Mutt/2.2.7``.
 * rfc2231 — what a standards-following library (Python's own) writes: ``filename*=utf-8''…``.
 * raw-gbk / raw-utf8 — old clients, scanners and scripts: raw 8-bit bytes in the headers.
 """
@@ -41,7 +44,7 @@ from typing import Literal, get_args
 from mailbot.filenames import raw_header
 
 ClientStyle = Literal[
-    "rfc2231", "outlook", "foxmail", "qq", "netease", "apple", "gmail", "thunderbird",
+    "rfc2231", "outlook", "foxmail", "qq", "netease", "apple", "gmail", "thunderbird", "mutt",
     "raw-gbk", "raw-utf8",
 ]
 STYLES: tuple[ClientStyle, ...] = get_args(ClientStyle)
@@ -67,6 +70,7 @@ _BODY = {
     "apple": ("utf-8", "utf-8", "quoted-printable", False),
     "gmail": ("UTF-8", "utf-8", "base64", True),
     "thunderbird": ("UTF-8", "utf-8", "8bit", False),
+    "mutt": ("utf-8", "utf-8", "8bit", False),
     "raw-gbk": ("gbk", "gb18030", "8bit", False),
     "raw-utf8": ("utf-8", "utf-8", "8bit", False),
 }
@@ -101,7 +105,7 @@ def _word_style(style: ClientStyle, text: str) -> tuple[str, str]:
         return ("GB2312" if _encodes(text, "gb2312") else "GBK"), "gb18030"
     if style == "qq":
         return "gb18030", "gb18030"
-    if style in ("apple", "rfc2231"):
+    if style in ("apple", "rfc2231", "mutt"):
         return "utf-8", "utf-8"
     return "UTF-8", "utf-8"
 
@@ -140,7 +144,7 @@ def _display(style: ClientStyle, name: str, addr: str) -> bytes:
     if _is_plain(name):
         return f'"{_quote(name)}" <{addr}>'.encode()
     text = _encoded_text(style, name)
-    if style in ("apple", "gmail", "thunderbird", "rfc2231"):
+    if style in ("apple", "gmail", "thunderbird", "rfc2231", "mutt"):
         return text + b" <" + addr.encode() + b">"
     # Chinese clients put quotes around encoded words (RFC 2047 §5 forbids it; all decode it).
     return b'"' + text + b'" <' + addr.encode() + b">"
@@ -195,9 +199,10 @@ def _attachment_part(style: ClientStyle, name: str, data: bytes, mtime: datetime
             + _quoted_words(style, "name", name),
             b"Content-Transfer-Encoding: base64",
         ]
-    elif style in ("thunderbird", "rfc2231"):
+    elif style in ("thunderbird", "rfc2231", "mutt"):
         label = "UTF-8" if style == "thunderbird" else "utf-8"
-        disposition = ";\r\n ".join(["attachment", *_rfc2231_params("filename", name, label)])
+        fold = ";\r\n\t" if style == "mutt" else ";\r\n "
+        disposition = fold.join(["attachment", *_rfc2231_params("filename", name, label)])
         head = f"Content-Type: {ctype}".encode()
         if style == "thunderbird":
             head += b";\r\n " + _quoted_words(style, "name", name)
@@ -240,8 +245,9 @@ def _text_part(subtype: str, text: str, style: ClientStyle) -> bytes:
         payload = data
     flowed = "; format=flowed" if style == "thunderbird" and subtype == "plain" else ""
     quote = '"' if style in ("outlook", "foxmail", "qq", "gmail") else ""
+    inline = "Content-Disposition: inline\r\n" if style == "mutt" else ""
     head = (
-        f"Content-Type: text/{subtype}; charset={quote}{label}{quote}{flowed}\r\n"
+        f"Content-Type: text/{subtype}; charset={quote}{label}{quote}{flowed}\r\n{inline}"
         f"Content-Transfer-Encoding: {cte}\r\n\r\n"
     )
     return head.encode() + payload
@@ -266,6 +272,7 @@ def _boundary(style: ClientStyle, level: int) -> str:
         "apple": f"Apple-Mail=_{str(uuid.uuid4()).upper()}",
         "gmail": f"000000000000{token[:12].lower()}",
         "thunderbird": f"------------{token}{level}",
+        "mutt": secrets.token_urlsafe(12).replace("-", "x").replace("_", "Z"),
     }.get(style, f"===============_{token}_{level}==")
 
 
@@ -280,6 +287,7 @@ def _message_id(style: ClientStyle, sender: str) -> str:
         "apple": f"<{str(uuid.uuid4()).upper()}@{domain}>",
         "gmail": f"<CA+{secrets.token_urlsafe(30)}@mail.gmail.com>",
         "thunderbird": f"<{uuid.uuid4()}@{domain}>",
+        "mutt": f"<{secrets.token_urlsafe(12).replace('-', 'x').replace('_', 'Z')}@{domain}>",
     }.get(style, f"<{token}.{secrets.token_hex(4)}@{domain}>")
 
 
@@ -291,6 +299,7 @@ _MAILER = {
     "apple": b"X-Mailer: Apple Mail (2.3731.500.231)",
     "thunderbird": b"User-Agent: Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:102.0)"
     b" Gecko/20100101 Thunderbird/102.3.0",
+    "mutt": b"User-Agent: Mutt/2.2.7 (2022-08-07)",
 }
 
 
@@ -307,9 +316,11 @@ def build_mail(
     message_id: str | None = None,
     extra_headers: Mapping[str, str] | None = None,
     signature_logo: bool = False,
+    extra_parts: Sequence[bytes] = (),
 ) -> bytes:
     """A raw mail as `style`'s client writes it. `signature_logo` adds an inline image the
-    HTML body shows by Content-ID, as Outlook signatures do (it is not an attachment)."""
+    HTML body shows by Content-ID, as Outlook signatures do (it is not an attachment).
+    `extra_parts` are whole MIME parts (headers and body) added after the attachments."""
     when = date or datetime.now(CST)
     if when.tzinfo is None:
         when = when.replace(tzinfo=CST)
@@ -360,10 +371,18 @@ def build_mail(
     elif with_html:
         html_part = _text_part("html", f"<html><body>{html_body}</body></html>", style)
         content = _multipart("alternative", _boundary(style, 1), [plain, html_part])
-    if attachments:
+    if attachments or extra_parts:
         parts = [content] + [_attachment_part(style, n, d, when) for n, d in attachments]
-        content = _multipart("mixed", _boundary(style, 0), parts)
+        content = _multipart("mixed", _boundary(style, 0), [*parts, *extra_parts])
     return CRLF.join(headers) + CRLF + content
+
+
+def message_part(style: ClientStyle, original: bytes, filename: str) -> bytes:
+    """A forwarded mail as a message/rfc822 part, named the way `style` names attachments."""
+    return (b"Content-Type: message/rfc822;\r\n\t" + _quoted_words(style, "name", filename)
+            + b"\r\nContent-Disposition: attachment;\r\n\t"
+            + _quoted_words(style, "filename", filename)
+            + b"\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" + original.rstrip(b"\r\n"))
 
 
 def build_auto_reply(

@@ -24,7 +24,9 @@ from email.utils import getaddresses, parsedate_to_datetime
 from html.parser import HTMLParser
 from urllib.parse import unquote
 
-from mailbot.automatic import automatic_reason
+from mailbot.automatic import automatic_reason, reply_suppressed
+from mailbot.containers import open_containers
+from mailbot.errors import MailbotError
 from mailbot.filenames import (
     attachment_filename,
     codec_for,
@@ -33,6 +35,7 @@ from mailbot.filenames import (
     decode_header_text,
     raw_header,
 )
+from mailbot.findings import Finding
 from mailbot.sniff import detect_format
 
 MAX_DEPTH = 12  # forwarded-in-forwarded mail nests a few levels; hostile mail nests thousands
@@ -64,6 +67,7 @@ class Attachment:
     content_type: str  # declared, lowercased, e.g. "application/octet-stream"
     data: bytes
     format: str  # sniff.detect_format(data, filename)
+    source: str = ""  # inside a container: "材料.zip/计算机学院/附件1.docx"; else ""
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,13 @@ class ParsedMessage:
     attachments: tuple[Attachment, ...]
     automatic: str | None
     defects: tuple[str, ...]
+    findings: tuple[Finding, ...] = ()  # containers that could not be opened (rar, zip bomb…)
+    unprocessable: str | None = None  # why the mail must go to a person (隔离), in Chinese
+    no_reply: str | None = None  # a person's mail that asks not to be auto-answered: why
+
+
+class BrokenMail(MailbotError):
+    """A mail that cannot be processed; `str()` is the reason, in Chinese, for the office."""
 
 
 @dataclass
@@ -99,6 +110,7 @@ def parse_message(raw: bytes, own_addresses: Iterable[str] = ()) -> ParsedMessag
             message_id=_fallback_id(raw), subject="", from_addr="", from_name="", reply_to="",
             date_header=None, in_reply_to=None, references=(), body_text="", attachments=(),
             automatic=None, defects=(f"邮件无法解析：{type(exc).__name__}: {exc}",),
+            unprocessable=f"邮件结构无法解析（{type(exc).__name__}: {exc}）",
         )
 
 
@@ -129,6 +141,7 @@ def _parse(raw: bytes, own: tuple[str, ...]) -> ParsedMessage:
             attachments.append(_attachment(leaf.part, defects))
         elif role == "body":
             bodies.append((leaf, texts.get(id(leaf), "")))
+    attachments, findings = open_containers(attachments)
 
     subject_raw = raw_header(msg, "Subject") or ""
     from_raw = raw_header(msg, "From") or ""
@@ -141,6 +154,10 @@ def _parse(raw: bytes, own: tuple[str, ...]) -> ParsedMessage:
     if message_id is None:
         defects.append("缺少 Message-ID，已按邮件内容生成")
         message_id = _fallback_id(raw)
+    automatic = automatic_reason(msg, own)
+    unprocessable = None
+    if not from_addr and not reply_addr:
+        unprocessable = "找不到发件人地址：无法确定申报单位，也无法回复"
 
     return ParsedMessage(
         message_id=message_id,
@@ -153,8 +170,11 @@ def _parse(raw: bytes, own: tuple[str, ...]) -> ParsedMessage:
         references=tuple(re.findall(r"<[^<>\s]+>", raw_header(msg, "References") or "")),
         body_text=_body_text(bodies),
         attachments=tuple(attachments),
-        automatic=automatic_reason(msg, own),
+        automatic=automatic,
         defects=tuple(dict.fromkeys(defects)),  # one line per distinct problem, in order
+        findings=tuple(findings),
+        unprocessable=unprocessable,
+        no_reply=None if automatic else reply_suppressed(msg),
     )
 
 

@@ -27,8 +27,10 @@ from mailbot import intake as pipeline
 from mailbot import outbox, workbook
 from mailbot.config import Settings
 from mailbot.errors import MailboxError, StateError
-from mailbot.mailbox import Mailbox
+from mailbot.mailbox import Mailbox, note_omission
+from mailbot.message import BrokenMail
 from mailbot.replies import Composer
+from mailbot.resync import adopt_renumbered
 from mailbot.rules import Campaign
 from mailbot.store import MailboxUid, Message, open_database
 from mailbot.units import sync_roster
@@ -107,7 +109,9 @@ def _fetch_and_process(runtime: Runtime, report: CycleReport) -> None:
     settings = runtime.settings
     with Mailbox(settings) as box:
         uidvalidity = box.open_folder()
-        for uid in box.pending_uids():
+        pending = box.pending_uids()
+        adopt_renumbered(runtime.sessions, box, uidvalidity, pending)  # new UIDVALIDITY
+        for uid in pending:
             if _already_recorded(runtime, box.folder, uidvalidity, uid):
                 box.mark_handled(uid)  # recorded by a run that stopped before marking it
                 continue
@@ -116,33 +120,37 @@ def _fetch_and_process(runtime: Runtime, report: CycleReport) -> None:
                 continue  # removed from the server meanwhile
             report.fetched += 1
             raw_path = save_raw(settings.state_dir, fetched.raw)
+            note_omission(settings.state_dir, raw_path, fetched, box.folder)  # too large
             message, new = record(runtime, fetched.raw, raw_path, fetched.received_at,
-                                  place=(box.folder, uidvalidity, uid))
+                                  place=(box.folder, uidvalidity, uid), omitted=fetched.omitted)
             if new:
                 report.results[message.result] += 1
                 report.handled.append(message.id)
             else:
                 report.duplicates += 1
-            box.mark_handled(uid)
+            box.mark_handled(uid, message.result)
 
 
 def record(runtime: Runtime, raw: bytes, raw_path: str, received_at: datetime,
-           place: tuple[str, int, int] | None = None) -> tuple[Message, bool]:
+           place: tuple[str, int, int] | None = None, omitted: int = 0) -> tuple[Message, bool]:
     """Process and commit one mail; (its Message, whether it is new). Never raises for the mail."""
     try:
         with runtime.sessions.begin() as session:
-            message, new = pipeline.handle(session, runtime.intake, raw, raw_path, received_at)
+            message, new = pipeline.handle(session, runtime.intake, raw, raw_path, received_at,
+                                           omitted)
             _remember_place(session, message, place)
             return message, new
     except Exception as exc:
         if _is_storage_failure(exc):
             # Our own disk or database failed, not the mail: stop, leave it unmarked, retry.
             raise StateError(f"cannot record the mail ({raw_path}): {exc}") from exc
-        reason = f"{type(exc).__name__}: {exc}"
+        reason = f"处理时出错（{type(exc).__name__}: {exc}）"
+        if isinstance(exc, BrokenMail):
+            reason = f"无法自动处理：{exc}"
         log.error("quarantined %s: %s\n%s", raw_path, reason, traceback.format_exc())
     with runtime.sessions.begin() as session:
         message = pipeline.quarantine(session, runtime.intake, raw, raw_path, received_at,
-                                      f"处理时出错（{reason}）")
+                                      reason)
         _remember_place(session, message, place)
         return message, True
 

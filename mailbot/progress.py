@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from mailbot.checks import Held
 from mailbot.checks.completeness import match_studios, missing, nominated
+from mailbot.checks.formats import SCAN_FORMATS
 from mailbot.rules import Campaign
 from mailbot.store import ACCEPTED, CORRECTION, Document, Message, Unit
 
@@ -52,7 +53,8 @@ class UnitProgress:
 def held_of(doc: Document) -> Held:
     return Held(kind=doc.kind, filename=doc.filename, studio_key=doc.studio_key,
                 studio_name=doc.studio_name, ok=doc.ok,
-                listed_studios=tuple(json.loads(doc.studios_json or "[]")))
+                listed_studios=tuple(json.loads(doc.studios_json or "[]")),
+                scan=doc.format in SCAN_FORMATS)
 
 
 def latest_documents(session: Session, unit: Unit,
@@ -68,9 +70,11 @@ def latest_documents(session: Session, unit: Unit,
         .order_by(Message.received_at, Document.id)
     ).all()
     refuse_late = campaign.campaign.late_policy == "refuse"
-    latest: dict[tuple[str, str], Document] = {}
+    latest: dict[tuple[str, str, bool], Document] = {}
     for row in rows:
-        key = (row.kind, "" if row.kind == "summary" else row.studio_key)
+        # A scan (the stamped copy) sits beside the editable file, never replaces it.
+        key = (row.kind, "" if row.kind == "summary" else row.studio_key,
+               row.format in SCAN_FORMATS)
         on_time = row.message.received_at <= campaign.cutoff
         current = latest.get(key)
         current_on_time = current is not None and current.message.received_at <= campaign.cutoff
@@ -78,6 +82,11 @@ def latest_documents(session: Session, unit: Unit,
             continue  # a late version never replaces one that came in time
         latest.pop(key, None)  # re-insert so the dict stays "oldest first"
         latest[key] = row
+        # A form that could not be read (so named no studio) is settled by the next one of its
+        # kind; otherwise its problem would be reported again with every mail.
+        for stale in [k for k, r in latest.items()
+                      if k[0] == row.kind and not k[1] and not r.ok and r is not row]:
+            del latest[stale]
     return list(latest.values())
 
 

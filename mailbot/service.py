@@ -4,6 +4,7 @@
     outbox     every minute: retry replies that could not be sent (SMTP down…)
     reminders  every minute: the reminders due now, if any (each sent once, ever)
     report     every minute: after the deadline, the final report to the office, once
+    imap-idle  a thread waiting with IMAP IDLE (mailbot.idle): new mail runs `poll` at once
 
 All jobs share one lock, so a cycle never overlaps another job (one writer for SQLite, one
 IMAP session at a time); each is coalesced, so a slow job delays the next instead of piling up.
@@ -24,6 +25,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from mailbot import outbox, schedule
 from mailbot.config import Settings
 from mailbot.errors import MailbotError
+from mailbot.idle import IdleWatcher
 from mailbot.poller import Runtime, run_cycle
 from mailbot.rules import Campaign
 from mailbot.timefmt import utcnow
@@ -39,6 +41,9 @@ class Service:
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.scheduler = BackgroundScheduler(timezone=UTC)
+        # IMAP IDLE: a new mail runs the same guarded cycle within seconds (mailbot.idle).
+        self.idle = IdleWatcher(settings, self.guarded("poll", self.cycle))
+        self.idle_thread = threading.Thread(target=self.idle.run, name="imap-idle", daemon=True)
 
     def cycle(self) -> None:
         report = run_cycle(self.runtime)
@@ -86,10 +91,15 @@ class Service:
             self.scheduler.add_job(self.guarded(name, job), "interval", seconds=seconds, id=name,
                                    max_instances=1, coalesce=True, next_run_time=now)
         self.scheduler.start()
+        if self.runtime.settings.idle:
+            self.idle_thread.start()
 
     def stop(self) -> None:
         self.stopping.set()
+        self.idle.stop()
         self.scheduler.shutdown(wait=True)
+        if self.idle_thread.is_alive():
+            self.idle_thread.join(timeout=10)
 
 
 def serve_forever(settings: Settings, campaign: Campaign) -> None:

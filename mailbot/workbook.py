@@ -7,25 +7,28 @@ written as text, never as a formula (a sender can name a file "=HYPERLINK(…)")
 
 from __future__ import annotations
 
+import io
+import math
 import os
 import tempfile
+import unicodedata
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from openpyxl import Workbook
-from openpyxl.cell.cell import Cell
-from openpyxl.styles import Alignment, Font
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
+from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from mailbot.progress import UnitProgress, unit_progress
 from mailbot.rules import Campaign
 from mailbot.store import ACCEPTED, Message, Unit
-from mailbot.timefmt import local
+from mailbot.timefmt import local, show
 
 SUMMARY_COLUMNS = ("序号", "推荐单位", "工作室名称", "领衔人", "联系电话", "材料字数", "状态",
                    "是否逾期", "最后收件时间", "回执编号")
@@ -35,11 +38,24 @@ RECORD_COLUMNS = ("收件时间", "发件人", "主题", "附件", "识别", "�
 TIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
 PAPER_NOT_RECEIVED = "未收到"
 
+HEADER_FONT = Font(bold=True)
+HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
+HEADER_ALIGNMENT = Alignment(horizontal="center", vertical="center")
+TOP = Alignment(vertical="top")
+WRAPPED = Alignment(vertical="top", wrap_text=True)
+MIN_WIDTH, MAX_WIDTH = 6, 50  # column widths, in Latin characters
+LINE_HEIGHT, MAX_ROW_HEIGHT = 15.0, 409.0  # points; 409 is Excel's largest row height
+MAX_CELL_CHARS = 32767  # Excel's limit: a longer string makes it "repair" the file
+
 
 def build(session: Session, campaign: Campaign) -> Workbook:
-    units = session.scalars(select(Unit).order_by(Unit.id)).all()
+    # Every mail with its documents and findings in three queries, first: the progress of each
+    # unit then finds them in the session instead of asking once per document (see benchmarks/).
+    messages = session.scalars(select(Message).order_by(Message.received_at, Message.id).options(
+        selectinload(Message.documents), selectinload(Message.findings))).all()
+    units = session.scalars(select(Unit).order_by(Unit.id)
+                            .options(selectinload(Unit.addresses))).all()
     progress = [unit_progress(session, unit, campaign) for unit in units]
-    messages = session.scalars(select(Message).order_by(Message.received_at, Message.id)).all()
     book = Workbook()
     _sheet(book.active, "汇总", SUMMARY_COLUMNS, _summary_rows(progress, campaign))
     _sheet(book.create_sheet(), "单位进度", PROGRESS_COLUMNS, _progress_rows(progress, campaign))
@@ -49,14 +65,17 @@ def build(session: Session, campaign: Campaign) -> Workbook:
 
 def write(session: Session, campaign: Campaign, path: Path) -> Path:
     """Write the workbook to `path` atomically (temporary file in the same folder, rename)."""
-    book = build(session, campaign)
+    # Saved to memory first: openpyxl leaves its zip file open when a disk-full error hits it
+    # mid-save, and the bytes of a workbook are small beside the mail they summarise.
+    content = io.BytesIO()
+    build(session, campaign).save(content)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=".汇总表-", suffix=".xlsx", dir=path.parent)
-    os.close(handle)
     try:
-        book.save(temporary)
-        with open(temporary, "rb") as saved:
-            os.fsync(saved.fileno())
+        with os.fdopen(handle, "wb") as out:
+            out.write(content.getbuffer())
+            out.flush()
+            os.fsync(out.fileno())
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -85,7 +104,7 @@ def _summary_rows(progress: Sequence[UnitProgress], campaign: Campaign) -> Itera
                 next((d.leader for d in docs if d.leader), "")
             phone = (approval.phone if approval and approval.phone else "") or \
                 next((d.phone for d in docs if d.phone), "")
-            yield [number, unit.unit.name or unit.unit.email, studio.name, leader, phone,
+            yield [number, unit.unit.display_name, studio.name, leader, phone,
                    material.word_count if material else None, status,
                    "是" if any(d.message.late for d in docs) else "否",
                    _time(max(received)) if received else None,
@@ -94,10 +113,13 @@ def _summary_rows(progress: Sequence[UnitProgress], campaign: Campaign) -> Itera
 
 def _progress_rows(progress: Sequence[UnitProgress], campaign: Campaign) -> Iterable[list[Any]]:
     for unit in progress:
-        yield [unit.unit.name or unit.unit.email, unit.unit.email,
+        # With a roster, a unit that wrote in without being on it is flagged for the office.
+        flag = "（名单外）" if campaign.units and not unit.unit.on_roster else ""
+        paper = unit.unit.paper_received_at
+        yield [unit.unit.display_name + flag, unit.unit.email,
                *[_count_cell(unit, campaign, key) for key in ("summary", "approval", "material")],
                unit.status, _time(unit.last_received) if unit.last_received else None,
-               PAPER_NOT_RECEIVED]
+               f"已收到（{show(paper)[:10]}）" if paper else PAPER_NOT_RECEIVED]
 
 
 def _record_rows(messages: Sequence[Message], campaign: Campaign) -> Iterable[list[Any]]:
@@ -137,42 +159,70 @@ def _time(moment: datetime) -> datetime:
 
 def _sheet(sheet: Worksheet, title: str, columns: Sequence[str],
            rows: Iterable[list[Any]]) -> None:
+    """One sheet as the office reads it in Excel, WPS or LibreOffice: a bold header that stays
+    put, a filter on every column, widths that fit Chinese text, wrapped multi-line cells."""
     sheet.title = title
     sheet.append(list(columns))
     for cell in sheet[1]:
-        cell.font = Font(bold=True)
-    widths = [max(4, _width(c)) for c in columns]
+        cell.font, cell.fill, cell.alignment = HEADER_FONT, HEADER_FILL, HEADER_ALIGNMENT
+    widths = [max(MIN_WIDTH, _width(c)) for c in columns]
     for values in rows:
-        sheet.append([None] * len(values))
+        sheet.append([_clean(value) for value in values])
         for index, value in enumerate(values):
-            cell = sheet.cell(row=sheet.max_row, column=index + 1)
-            _set(cell, value)
-            widths[index] = max(widths[index], min(60, _width(value)))
+            widths[index] = max(widths[index], min(MAX_WIDTH, _width(value)))
+    widths = [width + 3 for width in widths]  # room for the filter button and cell margins
     for index, width in enumerate(widths, start=1):
-        sheet.column_dimensions[get_column_letter(index)].width = width + 2
+        sheet.column_dimensions[get_column_letter(index)].width = width
+    for number, cells in enumerate(sheet.iter_rows(min_row=2), start=2):
+        lines = 1
+        for cell, width in zip(cells, widths, strict=False):
+            lines = max(lines, _style(cell, width))
+        if lines > 1:
+            # Excel only grows a row for wrapped text when it edits it; say the height outright.
+            sheet.row_dimensions[number].height = min(MAX_ROW_HEIGHT, LINE_HEIGHT * lines)
+    last = get_column_letter(len(columns))
     sheet.freeze_panes = "A2"
-    if sheet.max_row > 1:
-        sheet.auto_filter.ref = sheet.dimensions
+    sheet.auto_filter.ref = f"A1:{last}{max(sheet.max_row, 1)}"
+    sheet.print_title_rows = "1:1"
+    sheet.page_setup.orientation = "landscape"
+    sheet.page_setup.fitToWidth, sheet.page_setup.fitToHeight = 1, 0
+    sheet.sheet_properties.pageSetUpPr.fitToPage = True
 
 
-def _set(cell: Cell, value: Any) -> None:
+def _clean(value: Any) -> Any:
+    """A value Excel accepts as it is: no XML control characters, no string over its limit."""
+    if isinstance(value, str):
+        value = ILLEGAL_CHARACTERS_RE.sub("", value)
+        if len(value) > MAX_CELL_CHARS:
+            value = value[:MAX_CELL_CHARS - 1] + "…"
+    return value
+
+
+def _style(cell: Cell, width: float) -> int:
+    """Format one data cell; returns how many lines it needs at that column width."""
+    value = cell.value
     if isinstance(value, datetime):
-        cell.value = value
         cell.number_format = TIME_FORMAT
     elif isinstance(value, str):
-        cell.value = value
         cell.data_type = "s"  # openpyxl would otherwise take "=…" for a formula
-        if "\n" in value:
-            cell.alignment = Alignment(wrap_text=True, vertical="top")
-    else:
-        cell.value = value
+        lines = sum(max(1, math.ceil(_line_width(line) / (width - 1)))
+                    for line in value.split("\n"))
+        if lines > 1:
+            cell.alignment = WRAPPED
+            return lines
+    cell.alignment = TOP
+    return 1
 
 
 def _width(value: Any) -> int:
-    """Display width: a CJK character is about two Latin ones wide."""
+    """Display width of the widest line, in Latin characters."""
     if value is None:
         return 0
     if isinstance(value, datetime):
-        return 19
-    longest = max(str(value).split("\n"), key=len, default="")
-    return sum(2 if ord(ch) > 0x2E80 else 1 for ch in longest)
+        return len("2022-10-10 17:30:00")
+    return max((_line_width(line) for line in str(value).split("\n")), default=0)
+
+
+def _line_width(line: str) -> int:
+    # Wide and full-width characters (汉字, full-width punctuation) take two Latin columns.
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in line)

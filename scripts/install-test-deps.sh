@@ -11,7 +11,7 @@
 set -euo pipefail
 
 # Add a package here and it is installed; nothing else needs to change.
-PACKAGES=(dovecot-imapd dovecot-lmtpd)
+PACKAGES=(dovecot-imapd dovecot-lmtpd chromium fonts-wqy-microhei libreoffice-calc-nogui libreoffice-writer-nogui)
 
 # System services the packages above start on install, each with the pid file of
 # its master process (the last resort when no service manager is running).

@@ -128,7 +128,8 @@ class Dovecot:
     ``close()`` stops it for good and removes the temporary directory.
     """
 
-    def __init__(self, binary: str | None = None, password: str = DEFAULT_PASSWORD) -> None:
+    def __init__(self, binary: str | None = None, password: str = DEFAULT_PASSWORD,
+                 extra_config: str = "") -> None:
         binary = binary or find_dovecot()
         if binary is None:
             raise ServerError("Dovecot is not installed: run scripts/install-test-deps.sh as root")
@@ -141,6 +142,9 @@ class Dovecot:
         self.config_path = self.root / "dovecot.conf"
         self.log_path = self.root / "dovecot.log"
         self._process: subprocess.Popen[bytes] | None = None
+        # Appended last, so it overrides: TLS, an imaps listener, another passdb… (see
+        # tests/mailbox_support.py); Dovecot takes the last value of a setting.
+        self.extra_config = extra_config
         self._write_config()
 
     # -- lifecycle -------------------------------------------------------------
@@ -202,6 +206,7 @@ service lmtp {{
 }}
 """
             + (_UNPRIVILEGED_CONFIG.format(user=user, group=group) if unprivileged else "")
+            + self.extra_config
         )
 
     def start(self) -> None:

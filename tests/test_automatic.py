@@ -28,7 +28,7 @@ def raw_mail(head: bytes) -> Message:
     return email.message_from_bytes(head + b"\r\n\r\nbody\r\n", policy=compat32)
 
 
-@pytest.mark.parametrize("style", ["outlook", "foxmail", "qq", "netease", "apple", "gmail",
+@pytest.mark.parametrize("style", ["outlook", "foxmail", "qq", "netease", "apple", "gmail", "mutt",
                                    "thunderbird", "rfc2231", "raw-gbk", "raw-utf8"])
 def test_mail_from_a_person_is_not_automatic(style: str) -> None:
     assert automatic_reason(mail(style), own_addresses=[BOT]) is None
@@ -125,3 +125,58 @@ def test_raw_8bit_headers_do_not_break_the_checks() -> None:
                    b"\xb8\xb4: x\r\nList-Id: \xb9\xa4\xbb\xe1 <l.example>")
     reason = automatic_reason(msg)
     assert reason == "自动回复（主题“自动回复: x”）"
+
+
+def test_a_bounce_forwarded_by_a_person_is_a_persons_mail() -> None:
+    from mailbot.wrappers import forward_as_attachment
+    bounce = build_bounce(to=APPLICANT, original=build_mail(
+        sender=APPLICANT, to="wrong@sztu.edu.cn", subject="申报材料", attachments=[("附件1.docx", b"PK")]))
+    raw = forward_as_attachment(bounce, sender=APPLICANT, to=OFFICE, subject="我的邮件被退回了，请问怎么办？",
+                                style="outlook", name="退信")
+    assert parse_message(raw).automatic is None
+    # A report part directly in the mail (an MTA that labels nothing else) is a bounce.
+    direct = raw_mail(b"From: a@b.example\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n"
+                      b"--x\r\nContent-Type: text/plain\r\n\r\nfailed\r\n--x\r\n"
+                      b"Content-Type: message/delivery-status\r\n\r\nAction: failed\r\n--x--")
+    assert automatic_reason(direct) == "退信或系统报告（含 message/delivery-status 部分）"
+
+
+@pytest.mark.parametrize(
+    ("headers", "subject", "expected"),
+    [
+        ({"X-Loop": "helpdesk@sztu.edu.cn"}, "申报", "经自动程序处理过的邮件（X-Loop: helpdesk@sztu.edu.cn）"),
+        ({"X-MS-Exchange-Message-Is-Ndr": ""}, "申报", "退信（Exchange 未送达报告"),
+        ({"Sender": "owner-union@lists.sztu.edu.cn"}, "申报", "系统或列表发出的邮件（Sender: owner-union@"),
+        ({"Return-Path": "<noreply@notice.sztu.edu.cn>"}, "申报", "系统或列表发出的邮件（Return-Path: noreply@"),
+        ({}, "系统退信", "退信（主题“系统退信”）"),
+        ({}, "Undeliverable: 申报材料", "退信（主题“Undeliverable: 申报材料”）"),
+        ({}, "退信通知：申报材料", "退信（主题"),
+        ({"List-Help": "<mailto:help@lists.example>"}, "申报", "邮件列表或群发邮件（List-Help"),
+    ],
+)
+def test_more_machine_markers(headers: dict[str, str], subject: str, expected: str) -> None:
+    reason = automatic_reason(mail(subject=subject, **headers), own_addresses=[BOT])
+    assert reason is not None and reason.startswith(expected)
+
+
+def test_our_message_id_on_our_domain_is_ours_whoever_sent_it() -> None:
+    def with_id(message_id: str) -> Message:
+        return email.message_from_bytes(build_mail(
+            sender="alias@sztu.edu.cn", to=OFFICE, subject="回执", message_id=message_id),
+            policy=compat32)
+
+    ours = with_id("<166530000.42.123.mailbot@sztu.edu.cn>")
+    assert automatic_reason(ours, own_addresses=[BOT]) == (
+        "本系统自己发出的邮件（Message-ID <166530000.42.123.mailbot@sztu.edu.cn>）")
+    # The same shape on a domain that is not ours proves nothing.
+    theirs = with_id("<166530000.42.123.mailbot@other.example>")
+    assert automatic_reason(theirs, own_addresses=[BOT]) is None
+
+
+@pytest.mark.parametrize(("value", "held"), [("All", True), ("DR, OOF, AutoReply", True),
+                                             ("OOF", True), ("DR, RN, NRN", False)])
+def test_auto_response_suppress_asks_for_no_reply(value: str, held: bool) -> None:
+    from mailbot.automatic import reply_suppressed
+    reason = reply_suppressed(mail(**{"X-Auto-Response-Suppress": value}))
+    assert (reason is not None) == held
+    assert automatic_reason(mail(**{"X-Auto-Response-Suppress": value})) is None

@@ -17,7 +17,7 @@ from mailbot.message import html_to_text, parse_message
 CST = timezone(timedelta(hours=8))
 SENDER = "ZhangSan@SZTU.edu.cn"
 OFFICE = "litiantian@sztu.edu.cn"
-UTF8_STYLES = {"rfc2231", "netease", "apple", "gmail", "thunderbird", "raw-utf8"}
+UTF8_STYLES = {"rfc2231", "netease", "apple", "gmail", "thunderbird", "mutt", "raw-utf8"}
 
 
 def docx_bytes() -> bytes:

@@ -12,6 +12,7 @@ from mailbot.checks import (
     completeness,
     formats,
     lateness,
+    outline,
     readable,
     required_fields,
     summary_studios,
@@ -27,6 +28,7 @@ DOCUMENT_CHECKS: tuple[Check, ...] = (
     summary_studios.check,  # 附件1 lists at least one studio
     required_fields.check,  # 附件2 has every required field filled
     word_limit.check,  # 附件3 within the 字数 limit
+    outline.check,  # 附件3 covers the outline's headings (a warning)
 )
 
 SET_CHECKS: tuple[Check, ...] = (

@@ -22,6 +22,7 @@ class Held:
     ok: bool  # readable and without an error finding of its own
     listed_studios: tuple[str, ...] = ()  # summary: the studio names it lists
     earlier: bool = True  # came with an earlier mail (not the one being checked)
+    scan: bool = False  # a PDF or photo of the form: kept, but never stands in for the file
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,11 @@
 
 An attachment we cannot recognise is not an error: applicants add certificates and photos as
 supporting evidence (佐证材料). It is kept and mentioned, so a misnamed form is noticed.
+
+A .doc/.wps/.xls/.et/.odt/.rtf that LibreOffice converted is checked as the .docx/.xlsx it became.
+A PDF or photo of a form that is stamped (附件1, 附件2) is welcome as the signed copy beside the
+editable file; a scan of the material earns a warning, because its 字数 cannot be counted. Neither
+ever stands in for the editable file: the completeness check still asks for that.
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ from mailbot.findings import Finding, Severity
 
 # Scans and photos of a stamped form are welcome beside the editable file, never instead of it.
 SCAN_FORMATS = frozenset({"pdf", "png", "jpeg", "gif", "bmp", "tiff", "webp"})
+# Forms that carry a stamp or signature (推荐单位（盖章）, 单位意见（盖章）).
+SIGNED_KINDS = frozenset({"summary", "approval"})
 
 
 def check(submission: Submission) -> list[Finding]:
@@ -28,14 +35,23 @@ def check(submission: Submission) -> list[Finding]:
             ))
             continue
         spec = submission.campaign.spec(doc.kind)
-        if doc.format in spec.formats:
+        if doc.format in spec.formats or doc.converted:
             continue
         allowed = "、".join(f".{fmt}" for fmt in spec.formats)
+        if doc.format in SCAN_FORMATS and doc.kind in SIGNED_KINDS:
+            findings.append(Finding(
+                code="signed-copy",
+                message=f"“{doc.filename}”是{spec.display}的盖章扫描件（或照片），已存档。",
+                severity=Severity.INFO,
+                document=doc.filename,
+            ))
+            continue
         if doc.format in SCAN_FORMATS:
             findings.append(Finding(
                 code="scan-only",
-                message=f"“{doc.filename}”是{spec.display}的扫描件或照片，已保存。",
-                fix=f"请另外发送可编辑的 {allowed} 文件，以便汇总。",
+                message=(f"“{doc.filename}”是{spec.display}的扫描件、PDF 或照片，"
+                         "无法统计字数，也无法汇总。"),
+                fix=f"请发送可编辑的 {allowed} 文件（扫描件可随纸质版一并提交）。",
                 severity=Severity.WARNING,
                 document=doc.filename,
             ))

@@ -42,6 +42,7 @@ class Document:
     unit_name: str | None = None  # summary: the 推荐单位 line; approval: 所在单位
     outline_covered: tuple[str, ...] = ()  # material: the spec's outline headings that appear
     problems: tuple[Finding, ...] = ()  # reading problems: corrupt, encrypted, macro, empty…
+    converted: bool = False  # read through LibreOffice from `format` (.doc, .wps, .xls, …)
 
     @property
     def readable(self) -> bool:

@@ -5,6 +5,11 @@ sizes there are what zipfile will enforce while inflating (a member that inflate
 declared size fails its CRC check), so refusing on the directory bounds memory and time before
 python-docx or openpyxl read a byte of XML. Both libraries read every part into memory.
 
+A part that declares a DTD (``<!DOCTYPE``, where entity declarations live) is refused before any
+parser sees it: no Office program writes one, and it is how XML entity bombs ("billion laughs")
+and external-entity tricks begin. The parsers below would stop them too, but with a message that
+could only say "corrupt"; the applicant deserves to hear what is wrong.
+
 XML parsing itself is safe by construction, checked for the installed versions:
 python-docx parses with ``lxml.etree.XMLParser(resolve_entities=False)`` (docx/oxml/parser.py) and
 lxml's defaults add ``no_network=True`` and ``huge_tree=False`` (depth and text-node limits);
@@ -29,6 +34,7 @@ MAX_TOTAL = 100 * 1024 * 1024  # the whole package, uncompressed (images include
 MAX_RATIO = 100  # uncompressed / compressed, for members big enough for it to matter
 RATIO_FLOOR = 1024 * 1024  # small parts may compress very well legitimately
 MAX_MEMBERS = 5000
+MAX_PROLOG = 64 * 1024  # bytes before a part's root element; Office writes about 60
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 # Password-protected .docx/.xlsx are OLE compound files holding this stream (MS-OFFCRYPTO).
@@ -41,6 +47,10 @@ _MAIN_TYPE: dict[Flavour, re.Pattern[bytes]] = {
 _MACRO_MAIN = re.compile(rb"macroEnabled\.main\+xml")
 _PART: dict[Flavour, str] = {"docx": "正文", "xlsx": "工作表"}
 _WHAT: dict[Flavour, str] = {"docx": "Word（.docx）", "xlsx": "Excel（.xlsx）"}
+# What may come before the root element: the XML declaration, processing instructions,
+# comments and whitespace. A DOCTYPE is refused; a root element ends the prolog.
+_PROLOG_ITEM = re.compile(rb"\s+|<\?.*?\?>|<!--.*?-->", re.DOTALL)
+_UNSAFE = "文件中含有不安全的 XML 结构（DTD 或实体声明，常见于“XML 炸弹”），出于安全考虑不予打开。"
 
 
 def is_encrypted_ooxml(data: bytes) -> bool:
@@ -81,6 +91,7 @@ def check_package(data: bytes, flavour: Flavour) -> None:
             ) from None
         except (zipfile.BadZipFile, zlib.error, NotImplementedError, EOFError, OSError):
             raise DocumentError("corrupt", f"文件已损坏，不是有效的 {what}文件。") from None
+        _check_prologs(archive, infos)
     # The main part is found by its content type, not its path: some producers put it elsewhere.
     if _MACRO_MAIN.search(content_types):
         raise DocumentError("macro", "文件是启用宏的文档，出于安全考虑不予打开。")
@@ -104,3 +115,37 @@ def _check_bounds(infos: list[zipfile.ZipInfo]) -> None:
             raise DocumentError("too-large", "文件压缩比异常（疑似压缩炸弹），无法处理。")
     if total > MAX_TOTAL:
         raise DocumentError("too-large", f"文件解压后过大（共 {total // 2**20} MB），无法处理。")
+
+
+def _check_prologs(archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> None:
+    """Refuse any XML part whose prolog holds a DOCTYPE (or does not end within MAX_PROLOG).
+
+    Only the start of each part is inflated; a damaged stream is left for the reader to report.
+    """
+    for info in infos:
+        if not info.filename.lower().endswith((".xml", ".rels")) or info.is_dir():
+            continue
+        try:
+            with archive.open(info) as handle:
+                head = handle.read(MAX_PROLOG + 1)
+        except (zipfile.BadZipFile, zlib.error, NotImplementedError, EOFError, OSError,
+                RuntimeError):
+            continue
+        if not _prolog_is_safe(head):
+            raise DocumentError("unsafe", _UNSAFE)
+
+
+def _prolog_is_safe(head: bytes) -> bool:
+    text = head.removeprefix(b"\xef\xbb\xbf")
+    if text.startswith((b"\xff\xfe", b"\xfe\xff")):
+        text = text.decode("utf-16", errors="replace").encode("utf-8")  # legal, if unusual
+    position = 0
+    while True:
+        item = _PROLOG_ITEM.match(text, position)
+        if item is None or item.end() == position:
+            break
+        position = item.end()
+    rest = text[position:]
+    if rest.startswith(b"<!"):
+        return False  # <!DOCTYPE …> (or anything else that is not an element)
+    return bool(rest) or len(head) <= MAX_PROLOG  # a prolog too long to end is refused

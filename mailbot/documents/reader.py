@@ -2,6 +2,17 @@
 
 Never raises for bad input: whatever is wrong with a file becomes a finding in
 `Document.problems`, worded for the applicant, and the pipeline decides what to ask for.
+
+The format is the one detected from the content (sniff.detect_format), never the extension:
+
+* docx, xlsx — read directly;
+* doc, wps, odt, rtf → docx and xls, et, ods → xlsx — first inspected (password? macros?),
+  then converted with headless LibreOffice (documents.convert) and read like the rest; without
+  LibreOffice the applicant is asked for a .docx/.xlsx ("convert-unavailable");
+* text named like a Word file (an HTML or Word-XML page saved as .doc) — converted too;
+* docm, xlsm, encrypted-ooxml, empty — a precise problem each;
+* a damaged file named like an Office document — "corrupt";
+* anything else (PDF, images, archives…) — recognised by its name only, not counted.
 """
 
 from __future__ import annotations
@@ -9,6 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
+from mailbot.documents import convert, legacy
 from mailbot.documents.docx_reader import read_docx
 from mailbot.documents.model import DocKind, Document, StudioEntry
 from mailbot.documents.ooxml import is_encrypted_ooxml
@@ -30,15 +42,22 @@ from mailbot.findings import Finding
 from mailbot.rules import Campaign
 
 READABLE = ("docx", "xlsx")
+# Extensions people give Office documents; a file so named that is none of them is damaged.
+OFFICE_EXTENSIONS = (".docx", ".docm", ".dotx", ".doc", ".dot", ".wps", ".wpt", ".rtf", ".odt",
+                     ".xlsx", ".xlsm", ".xltx", ".xls", ".xlt", ".et", ".ett", ".ods")
+_WORD_PAGE_EXTENSIONS = (".doc", ".wps", ".dot", ".mht", ".mhtml", ".htm", ".html", ".xml")
+_SPREADSHEETS = ("xlsx", "xlsm", "xls", "et", "ods")
 
 # How to put each reading problem right, for the applicant (the reader's message says what).
 FIXES: dict[str, str] = {
     "corrupt": ("请用 Word/WPS（表格用 Excel/WPS）打开确认无误后，"
                 "另存为 .docx（或 .xlsx）重新发送。"),
-    "encrypted": "请取消文件的打开密码后重新发送。",
+    "encrypted": "请取消文件的打开密码（在 Word/WPS 中“文件 → 信息 → 保护文档”）后重新发送。",
     "macro": "请另存为不含宏的 .docx（或 .xlsx）文件后重新发送。",
     "empty": "请检查是否发错了文件，填写完整后重新发送。",
     "too-large": "请删减或压缩文中的图片后重新发送；佐证材料较多时可随纸质版一并提交。",
+    "unsafe": "请用 Word/WPS（表格用 Excel/WPS）重新保存为 .docx（或 .xlsx）后发送。",
+    "convert-unavailable": "请用 Word/WPS 打开后“另存为” .docx 格式（表格另存为 .xlsx）再发送。",
 }
 
 _MATERIAL_TITLE = re.compile(r"(申报材料|申报书|推荐材料|参考提纲|材料)$")
@@ -46,23 +65,56 @@ _STUDIO_IN_QUOTES = re.compile(r"[《“\"]([^《》“”\"]{2,60}?工作室)[�
 
 
 def read_document(filename: str, data: bytes, fmt: str, campaign: Campaign) -> Document:
-    """Read one attachment. `fmt` is the format detected from the content ("docx", "xlsx", …).
-
-    Formats other than docx and xlsx are recognised by name only and not counted (word_count
-    None) — except a password-protected .docx/.xlsx, which is an OLE container whatever the
-    sniffer called it, and is reported as "encrypted".
-    """
+    """Read one attachment. `fmt` is the format detected from the content ("docx", "doc", …)."""
     fmt = fmt.lower()
-    if fmt not in READABLE and not is_encrypted_ooxml(data):
-        return Document(filename, fmt, recognise(filename, "", campaign), "", None)
     try:
-        content = read_xlsx(data) if fmt == "xlsx" else read_docx(data)
+        content, converted = _content(filename, data, fmt)
     except DocumentError as exc:
-        problem = Finding(exc.code, str(exc), FIXES.get(exc.code, ""), document=filename)
+        problem = Finding(exc.code, str(exc), _fix(exc.code, fmt), document=filename)
         return Document(
             filename, fmt, recognise(filename, "", campaign), "", None, problems=(problem,)
         )
-    return _build(filename, fmt, content, campaign)
+    if content is None:  # a format we do not read: recognised by its name only
+        return Document(filename, fmt, recognise(filename, "", campaign), "", None)
+    return replace(_build(filename, fmt, content, campaign), converted=converted)
+
+
+def _content(filename: str, data: bytes, fmt: str) -> tuple[Content | None, bool]:
+    """The file's Content (and whether LibreOffice converted it), or None for formats that are
+    not read. Raises DocumentError for what stops reading."""
+    if fmt == "empty" or not data:
+        raise DocumentError("empty", "附件是空文件（0 字节）。")
+    if fmt == "encrypted-ooxml" or is_encrypted_ooxml(data):
+        raise DocumentError("encrypted", "文件设置了打开密码（已加密），无法读取内容。")
+    if fmt in ("docm", "xlsm"):
+        raise DocumentError("macro", f"文件是启用宏的 {fmt} 文档（含 VBA 代码），出于安全考虑不予打开。")
+    if fmt == "docx":
+        return read_docx(data), False
+    if fmt == "xlsx":
+        return read_xlsx(data), False
+    name = filename.lower()
+    source = fmt if fmt in convert.TARGETS else None
+    if fmt == "text" and name.endswith(_WORD_PAGE_EXTENSIONS):
+        source = "html-doc"  # a web page or Word 2003 XML that Word saved with a .doc name
+    if source is not None:
+        legacy.inspect(data, source)
+        converted = convert.convert(data, source)
+        return (read_xlsx if convert.TARGETS[source][1] == "xlsx" else read_docx)(converted), True
+    if fmt in ("zip", "ole", "unknown", "text") and name.endswith(OFFICE_EXTENSIONS):
+        if fmt == "ole":
+            legacy.inspect(data, "xls" if name.endswith(_SPREADSHEET_EXTENSIONS) else "doc")
+        what = "Excel" if name.endswith(_SPREADSHEET_EXTENSIONS) else "Word"
+        raise DocumentError("corrupt", f"文件已损坏，或并不是它的扩展名所示的 {what} 文件，无法打开。")
+    return None, False
+
+
+_SPREADSHEET_EXTENSIONS = (".xlsx", ".xlsm", ".xltx", ".xls", ".xlt", ".et", ".ett", ".ods")
+
+
+def _fix(code: str, fmt: str) -> str:
+    if code == "convert-unavailable" and fmt in _SPREADSHEETS:
+        return "请用 Excel/WPS 打开后“另存为” .xlsx 格式再发送。"
+    return FIXES.get(code, "")
 
 
 def _labels(campaign: Campaign) -> list[str]:

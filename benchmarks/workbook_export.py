@@ -1,0 +1,113 @@
+"""Workbook export benchmark: 汇总表.xlsx for 1,000 and 10,000 received mails.
+
+Each size runs in its own child process, so the peak RSS printed is that size's alone. The
+database is filled directly (units, mails, three documents and a finding per mail): what is
+measured is `workbook.build` (read the database, derive progress, fill three styled sheets) and
+`save` (write the .xlsx), exactly what `mailbot export` and GET /workbook.xlsx do.
+
+    .venv/bin/python benchmarks/workbook_export.py [--sizes 1000 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MAILS_PER_UNIT = 20
+
+
+def fill(url: str, mails: int) -> None:
+    from mailbot.store import Document, FindingRow, Message, Unit, UnitAddress, open_database
+
+    sessions = open_database(url)
+    start = datetime(2022, 9, 30, 1, 0, tzinfo=UTC)
+    with sessions.begin() as session:
+        units = []
+        for number in range(max(1, mails // MAILS_PER_UNIT)):
+            unit = Unit(key=f"address:unit{number}@bench.example", name=f"第{number}号学院（工会）",
+                        created_at=start)
+            unit.addresses.append(UnitAddress(address=f"unit{number}@bench.example"))
+            units.append(unit)
+        session.add_all(units)
+        session.flush()
+        for number in range(mails):
+            unit = units[number % len(units)]
+            received = start + timedelta(minutes=number)
+            message = Message(
+                message_id=f"<{number}@bench.example>", unit_id=unit.id, received_at=received,
+                from_addr=unit.addresses[0].address,
+                subject=f"=关于劳模工作室申报材料（第{number}封）",
+                raw_path=f"raw/{number}.eml", size=120_000, result="补正" if number % 3 else "受理",
+                late=number % 7 == 0, receipt_no=f"GZS2022-{number:05d}", processed_at=received)
+            session.add(message)
+            session.flush()
+            studio = f"第{number // len(units) % 5}号劳模创新工作室"  # five studios per unit
+            for position, (kind, name) in enumerate((("summary", "附件1-推荐汇总表.docx"),
+                                                     ("approval", "附件2-推荐审批表.docx"),
+                                                     ("material", "附件3-申报材料.docx"))):
+                session.add(Document(
+                    message_pk=message.id, unit_id=unit.id, position=position, filename=name,
+                    format="docx", kind=kind, sha256=f"{number:064d}", stored_path=f"files/{name}",
+                    size=40_000, word_count=1800 if kind == "material" else None,
+                    studio_name="" if kind == "summary" else studio,
+                    studio_key="" if kind == "summary" else studio, unit_name=unit.name,
+                    leader="陈建华", phone="13826501234",
+                    studios_json=json.dumps([studio], ensure_ascii=False)
+                    if kind == "summary" else "[]"))
+            session.add(FindingRow(
+                message_pk=message.id, code="word-limit", severity="error",
+                message="附件3《申报材料》共 2317 字，超过 2000 字。\n请删减后重新发送。"))
+
+
+def child(mails: int) -> dict[str, float]:
+    from mailbot import workbook
+    from mailbot.rules import default_rules_path, load_rules
+    from mailbot.store import open_database
+
+    campaign = load_rules(default_rules_path(ROOT / "rules"))
+    with tempfile.TemporaryDirectory() as folder:
+        url = f"sqlite:///{folder}/bench.sqlite3"
+        fill(url, mails)
+        sessions = open_database(url)
+        started = time.perf_counter()
+        with sessions() as session:
+            book = workbook.build(session, campaign)
+        built = time.perf_counter()
+        target = Path(folder) / "汇总表.xlsx"
+        book.save(target)
+        saved = time.perf_counter()
+        rows = sum(sheet.max_row - 1 for sheet in book.worksheets)
+        return {"mails": mails, "rows": rows, "build": built - started, "save": saved - built,
+                "size": target.stat().st_size,
+                "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10_000])
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child)))
+        return
+    print(f"{'mails':>7} {'rows (3 sheets)':>16} {'build s':>8} {'save s':>7} {'total s':>8}"
+          f" {'file MiB':>9} {'peak RSS MiB':>13}")
+    for size in args.sizes:
+        done = subprocess.run([sys.executable, __file__, "--child", str(size)], check=True,
+                              capture_output=True, text=True)
+        row = json.loads(done.stdout)
+        print(f"{row['mails']:>7} {row['rows']:>16} {row['build']:>8.2f} {row['save']:>7.2f}"
+              f" {row['build'] + row['save']:>8.2f} {row['size'] / 2**20:>9.2f}"
+              f" {row['rss']:>13.0f}")
+
+
+if __name__ == "__main__":
+    main()

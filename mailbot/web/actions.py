@@ -1,0 +1,118 @@
+"""What the office can change from the dashboard: reprocess a quarantined mail, mark paper copies.
+
+Reprocessing runs the intake again on the raw mail kept in the state dir. In ONE transaction the
+quarantined row goes (with its findings, the documents it may hold and the replies not yet sent)
+and the intake records the mail anew, so the mail is never recorded twice and never lost: if the
+intake fails again, the transaction rolls back and the quarantined row stays, with the new reason.
+Replies already sent (the "being looked at" notice) stay in the history, moved to the new row;
+the places the mail was seen on the server move too, so the poller still knows it is handled.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from mailbot import intake as pipeline
+from mailbot import outbox
+from mailbot.errors import MailbotError
+from mailbot.poller import Runtime
+from mailbot.store import QUARANTINED, MailboxUid, Message, Unit
+from mailbot.timefmt import utcnow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    ok: bool
+    message_id: int  # the row to show next: the new one, or the quarantined one still
+    text: str  # for the office, in Chinese
+
+
+def reprocess(runtime: Runtime, message_id: int) -> Outcome:
+    """Run the intake again on a quarantined mail (see the module docstring)."""
+    with runtime.sessions() as session:
+        old = session.get(Message, message_id)
+        if old is None or old.result != QUARANTINED:
+            return Outcome(False, message_id, "这封邮件不在隔离区，无需重新处理。")
+        raw_path = old.raw_path
+    if (runtime.settings.state_dir / raw_path).with_suffix(".omitted.txt").exists():
+        # Only the header was fetched (over max_message_bytes): there is nothing to re-read.
+        return Outcome(False, message_id, "这封邮件超过大小上限，只保存了邮件头，无法重新处理；"
+                                          "请在邮箱中查看原邮件。")
+    try:
+        raw = (runtime.settings.state_dir / raw_path).read_bytes()
+    except OSError as exc:
+        return Outcome(False, message_id, f"找不到原始邮件文件 {raw_path}（{exc.strerror}）。")
+    try:
+        with runtime.sessions.begin() as session:
+            new_id, new_result, was_new = _replace(session, runtime, message_id, raw)
+    except Exception as exc:  # the intake failed again: keep the row, say why
+        reason = f"重新处理仍然失败（{type(exc).__name__}: {exc}）"
+        log.warning("reprocessing message %s failed: %s", message_id, reason, exc_info=True)
+        with runtime.sessions.begin() as session:
+            old = session.get(Message, message_id)
+            if old is not None and old.result == QUARANTINED:
+                old.reason, old.processed_at = reason, utcnow()
+        return Outcome(False, message_id, reason + "。邮件仍在隔离区。")
+    runtime.write_workbook()
+    sent = _send(runtime)
+    if not was_new:
+        return Outcome(True, new_id, "这封邮件此前已经登记过，隔离记录已合并。")
+    return Outcome(True, new_id, f"已重新处理，结果：{new_result}。{sent}")
+
+
+def _replace(session: Session, runtime: Runtime, message_id: int,
+             raw: bytes) -> tuple[int, str, bool]:
+    old = session.get(Message, message_id)
+    if old is None or old.result != QUARANTINED:  # reprocessed meanwhile by another click
+        raise MailbotError("这封邮件已被处理。")
+    raw_path, received_at = old.raw_path, old.received_at
+    places = [(u.folder, u.uidvalidity, u.uid, u.marked) for u in old.uids]
+    kept = [reply for reply in old.replies if reply.status == "sent"]
+    for reply in old.replies:
+        if reply.status == "sent":
+            reply.message_pk = None
+        else:
+            session.delete(reply)
+    for child in (*old.findings, *old.documents, *old.uids):
+        session.delete(child)
+    session.flush()
+    session.delete(old)
+    session.flush()  # frees the Message-ID and the server places for the new row
+    new, was_new = pipeline.handle(session, runtime.intake, raw, raw_path, received_at)
+    for reply in kept:
+        reply.message_pk = new.id
+    for folder, uidvalidity, uid, marked in places:
+        session.add(MailboxUid(folder=folder, uidvalidity=uidvalidity, uid=uid,
+                               message_pk=new.id, marked=marked))
+    session.flush()
+    return new.id, new.result, was_new
+
+
+def _send(runtime: Runtime) -> str:
+    """Send the new reply now if a mail server is configured; else it waits in the outbox."""
+    try:
+        report = outbox.send_pending(runtime.sessions, runtime.settings)
+    except MailbotError as exc:
+        log.info("reply left in the outbox: %s", exc)
+        return "回复已排队，配置发信服务器后由收件服务发出。"
+    if report.pending or report.failed:
+        return "回复暂未发出，已排队，稍后自动重试。"
+    return "回复已发出。" if report.sent else ""
+
+
+def mark_paper(runtime: Runtime, unit_id: int, when: datetime | None) -> str:
+    """Record (or, with None, undo) the paper copy; the workbook follows at once."""
+    with runtime.sessions.begin() as session:
+        unit = session.get(Unit, unit_id)
+        if unit is None:
+            raise LookupError(unit_id)
+        unit.paper_received_at = when
+        name = unit.display_name
+    runtime.write_workbook()
+    return f"已登记：{name} 的纸质版已收到。" if when else f"已撤销：{name} 的纸质版改为未收到。"

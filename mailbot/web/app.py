@@ -1,0 +1,82 @@
+"""The dashboard application: Flask, server-rendered Jinja2 pages, no JavaScript.
+
+`create_app` hashes the configured password and keeps only the hash, loads (or makes) the cookie
+key in the state dir, and wires the guard that refuses every request without an office session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from flask import Flask, render_template
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response
+
+from mailbot.config import Settings
+from mailbot.poller import Runtime
+from mailbot.rules import Campaign
+from mailbot.timefmt import show, utcnow
+from mailbot.web import auth, dashboard, downloads, views
+
+SESSION_LIFETIME = timedelta(hours=12)  # one working day; then log in again
+MAX_FORM_BYTES = 64 * 1024  # the dashboard's forms are a few short fields
+CONTENT_SECURITY_POLICY = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+                           "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+ERROR_TITLES = {400: "请求无效", 401: "需要登录", 403: "没有权限", 404: "找不到页面",
+                405: "不支持的操作", 413: "提交的内容过大", 429: "请求过于频繁",
+                500: "服务器出错"}
+
+
+def create_app(settings: Settings, campaign: Campaign, *, runtime: Runtime | None = None,
+               clock: Callable[[], datetime] = utcnow) -> Flask:
+    """The dashboard for this state dir. Raises ConfigError when no office password is set."""
+    key = auth.secret_key(settings.state_dir)
+    gate = auth.Gate.configured(settings.office_password, key)
+    settings = replace(settings, office_password="")  # the plain password goes no further
+    if runtime is None:
+        runtime = Runtime(settings, campaign)
+    app = Flask(__name__, static_folder=None)
+    app.config.update(
+        SECRET_KEY=key,
+        SESSION_COOKIE_NAME="mailbot_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME,
+        MAX_CONTENT_LENGTH=MAX_FORM_BYTES,
+    )
+    app.extensions["mailbot.gate"] = gate
+    app.extensions["mailbot.runtime"] = runtime
+    app.extensions["mailbot.clock"] = clock
+    app.before_request(auth.guard)
+    app.after_request(_headers)
+    for blueprint in (auth.bp, views.bp, downloads.bp):
+        app.register_blueprint(blueprint)
+    app.register_error_handler(HTTPException, _error)
+    app.jinja_env.globals.update(
+        csrf_token=auth.csrf_token, csrf_field=auth.CSRF_FIELD, show=show,
+        campaign=campaign.campaign, office=campaign.office,
+        state_labels=dashboard.STATE_LABELS, reply_kinds=dashboard.REPLY_KINDS,
+        reply_status=dashboard.REPLY_STATUS, result_class=dashboard.result_class,
+        campaign_has_roster=bool(campaign.units),
+        label_of=lambda kind: campaign.spec(kind).label if campaign.has(kind) else "未识别")
+    return app
+
+
+def _headers(response: Response) -> Response:
+    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Referrer-Policy"] = "same-origin"
+    # Every page shows applicants' data: never keep it in a shared or proxy cache.
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _error(error: HTTPException) -> tuple[str, int]:
+    code = error.code or 500
+    title = ERROR_TITLES.get(code, "出错了")
+    description = error.description if code not in (404, 405) else ""
+    return render_template("error.html", code=code, title=title, description=description or "",
+                           show_nav=auth.gate().signed_in()), code

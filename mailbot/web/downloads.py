@@ -1,0 +1,76 @@
+"""Downloads: the workbook, materials.zip, one stored file, one raw mail (CONTRACT.md URLs).
+
+The workbook is built from the database at the moment of the request (so a paper copy marked a
+second ago is in it); materials.zip is streamed as it is written (mailbot.materials).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from urllib.parse import quote
+
+from flask import Blueprint, abort, send_file, stream_with_context
+from werkzeug.wrappers import Response
+
+from mailbot import materials, workbook
+from mailbot.store import Document, Message
+from mailbot.timefmt import local
+from mailbot.web.views import now, runtime, session_scope
+
+bp = Blueprint("downloads", __name__)
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+IN_MEMORY_LIMIT = 8 * 1024 * 1024  # a larger workbook spills to a temporary file
+
+
+@bp.get("/workbook.xlsx")
+def workbook_xlsx() -> Response:
+    with session_scope() as session:
+        book = workbook.build(session, runtime().campaign)
+    spool = tempfile.SpooledTemporaryFile(max_size=IN_MEMORY_LIMIT)  # noqa: SIM115 - sent, then closed
+    book.save(spool)
+    spool.seek(0)
+    return send_file(spool, mimetype=XLSX, as_attachment=True, download_name="汇总表.xlsx",
+                     max_age=0)
+
+
+@bp.get("/materials.zip")
+def materials_zip() -> Response:
+    with session_scope() as session:
+        items = materials.entries(session, runtime().campaign, runtime().settings.state_dir)
+    name = f"申报材料-{local(now()):%Y%m%d-%H%M}.zip"
+    response = Response(stream_with_context(materials.stream(items)), mimetype="application/zip")
+    response.headers["Content-Disposition"] = _attachment(name)
+    return response
+
+
+@bp.get("/files/<int:document_id>")
+def file(document_id: int) -> Response:
+    with session_scope() as session:
+        doc = session.get(Document, document_id) or abort(404)
+        path, name = _inside_state(doc.stored_path), doc.filename or f"附件{doc.id}"
+    return send_file(path, as_attachment=True, download_name=name, max_age=0,
+                     mimetype="application/octet-stream")
+
+
+@bp.get("/messages/<int:message_id>/raw.eml")
+def raw(message_id: int) -> Response:
+    with session_scope() as session:
+        found = session.get(Message, message_id) or abort(404)
+        path = _inside_state(found.raw_path)
+    return send_file(path, as_attachment=True, download_name=f"原始邮件-{message_id}.eml",
+                     mimetype="message/rfc822", max_age=0)
+
+
+def _inside_state(relative: str) -> Path:
+    """A stored path, only if it is an existing file inside the state dir."""
+    state = runtime().settings.state_dir.resolve()
+    path = (state / relative).resolve()
+    if not path.is_relative_to(state) or not path.is_file():
+        abort(404, description="文件已不在服务器上。")
+    return path
+
+
+def _attachment(name: str) -> str:
+    """Content-Disposition with an ASCII fallback and the UTF-8 name (RFC 6266 / 5987)."""
+    return f"attachment; filename=\"materials.zip\"; filename*=UTF-8''{quote(name)}"

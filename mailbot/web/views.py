@@ -1,0 +1,176 @@
+"""The dashboard's pages and actions. Each view reads through `dashboard` or acts through
+`actions`; the login, CSRF and the refusal of anonymous requests are `auth.guard`'s job."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import default as default_policy
+from typing import Any
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from sqlalchemy.orm import Session
+from werkzeug.wrappers import Response
+
+from mailbot.poller import Runtime
+from mailbot.store import QUARANTINED, Message, Reply, Unit
+from mailbot.timefmt import OFFICE_ZONE, local
+from mailbot.web import actions, dashboard
+
+bp = Blueprint("views", __name__)
+RAW_PREVIEW_BYTES = 200 * 1024  # the raw source shown on the page; the .eml link has it all
+HEADER_LABELS = {"From": "发件人", "To": "收件人", "Cc": "抄送", "Subject": "主题",
+                 "Date": "日期（发件人填写）", "Message-ID": "邮件编号"}
+FILTERS = {"state": ("", *dashboard.STATE_LABELS), "late": ("", "yes", "no"),
+           "paper": ("", "yes", "no")}
+
+
+def runtime() -> Runtime:
+    found: Runtime = current_app.extensions["mailbot.runtime"]
+    return found
+
+
+def now() -> datetime:
+    clock = current_app.extensions["mailbot.clock"]
+    moment: datetime = clock()
+    return moment
+
+
+def session_scope() -> Session:
+    return runtime().sessions()
+
+
+@bp.get("/")
+def overview() -> str:
+    with session_scope() as session:
+        rows = dashboard.unit_rows(session, runtime().campaign)
+        summary = dashboard.overview(session, runtime().campaign, rows, now())
+        attention = [row for row in rows if row.state != dashboard.COMPLETE][:10]
+        return render_template("overview.html", summary=summary, attention=attention)
+
+
+@bp.get("/units")
+def units() -> str:
+    chosen = {name: request.args.get(name, "") for name in FILTERS}
+    for name, allowed in FILTERS.items():
+        if chosen[name] not in allowed:
+            chosen[name] = ""
+    query = request.args.get("q", "")[:100]
+    with session_scope() as session:
+        rows = dashboard.unit_rows(session, runtime().campaign)
+        shown = dashboard.filter_rows(rows, query=query, **chosen)
+        return render_template("units.html", rows=shown, total=len(rows), chosen=chosen,
+                               query=query, labels=[spec.label for spec in
+                                                    runtime().campaign.documents])
+
+
+@bp.get("/units/<int:unit_id>")
+def unit(unit_id: int) -> str:
+    with session_scope() as session:
+        found = session.get(Unit, unit_id) or abort(404)
+        row = dashboard.unit_row(session, runtime().campaign, found, len(found.messages))
+        return render_template(
+            "unit.html", row=row, unit=found,
+            versions=dashboard.versions(session, found, row.progress),
+            messages=sorted(found.messages, key=lambda m: m.received_at, reverse=True),
+            replies=dashboard.unit_replies(session, found),
+            today=local(now()).date().isoformat())
+
+
+@bp.post("/units/<int:unit_id>/paper")
+def paper(unit_id: int) -> Response:
+    if request.form.get("action") == "undo":
+        when = None
+    else:
+        when = _paper_date(request.form.get("date", ""))
+        if when is None:
+            flash("请填写收到纸质版的日期（不晚于今天）。", "error")
+            return redirect(url_for("views.unit", unit_id=unit_id))
+    try:
+        flash(actions.mark_paper(runtime(), unit_id, when), "ok")
+    except LookupError:
+        abort(404)
+    return redirect(url_for("views.unit", unit_id=unit_id))
+
+
+def _paper_date(text: str) -> datetime | None:
+    """The day the paper copy came, as a moment: now if it is today, else that day's start."""
+    try:
+        day = date.fromisoformat(text.strip())
+    except ValueError:
+        return None
+    today = local(now()).date()
+    if day > today:
+        return None
+    if day == today:
+        return now()
+    return datetime.combine(day, time(9, 0), tzinfo=OFFICE_ZONE)
+
+
+@bp.get("/quarantine")
+def quarantine() -> str:
+    with session_scope() as session:
+        return render_template("quarantine.html", messages=dashboard.quarantined(session))
+
+
+@bp.get("/messages/<int:message_id>")
+def message(message_id: int) -> str:
+    with session_scope() as session:
+        found = session.get(Message, message_id) or abort(404)
+        raw = _raw(found)
+        return render_template("message.html", message=found, preview=_preview(raw),
+                               source=raw[:RAW_PREVIEW_BYTES].decode("utf-8", "replace"),
+                               truncated=len(raw) > RAW_PREVIEW_BYTES,
+                               quarantined=found.result == QUARANTINED)
+
+
+@bp.post("/messages/<int:message_id>/reprocess")
+def reprocess(message_id: int) -> Response:
+    outcome = actions.reprocess(runtime(), message_id)
+    flash(outcome.text, "ok" if outcome.ok else "error")
+    return redirect(url_for("views.message", message_id=outcome.message_id))
+
+
+@bp.get("/replies/<int:reply_id>")
+def reply(reply_id: int) -> str:
+    with session_scope() as session:
+        found = session.get(Reply, reply_id) or abort(404)
+        mail = message_from_bytes(found.raw, policy=default_policy)
+        assert isinstance(mail, EmailMessage)
+        part = mail.get_body(preferencelist=("plain",))
+        text = part.get_content() if part is not None else ""
+        return render_template("reply.html", reply=found, text=text,
+                               attachments=[p.get_filename() or "（未命名）"
+                                            for p in mail.iter_attachments()])
+
+
+def _raw(found: Message) -> bytes:
+    try:
+        return (runtime().settings.state_dir / found.raw_path).read_bytes()
+    except OSError:
+        return b""
+
+
+def _preview(raw: bytes) -> dict[str, Any]:
+    """The mail as a person reads it; never raises (this is how quarantined mail is looked at)."""
+    shown: dict[str, Any] = {"headers": [], "text": "", "parts": [], "error": ""}
+    if not raw:
+        shown["error"] = "原始邮件文件不存在。"
+        return shown
+    try:
+        mail = message_from_bytes(raw, policy=default_policy)
+        assert isinstance(mail, EmailMessage)
+        for name, label in HEADER_LABELS.items():
+            if mail.get(name) is not None:
+                shown["headers"].append((label, str(mail[name])))
+        body = mail.get_body(preferencelist=("plain", "html"))
+        if body is not None:
+            shown["text"] = str(body.get_content())[:20000]
+        for part in mail.iter_attachments():
+            payload = part.get_payload(decode=True)
+            shown["parts"].append((part.get_filename() or "（未命名）", part.get_content_type(),
+                                   len(payload) if isinstance(payload, bytes) else 0))
+    except Exception as exc:  # a mail that breaks the parser is exactly what the office must see
+        shown["error"] = f"无法完整解析这封邮件（{type(exc).__name__}: {exc}），请看下方原文。"
+    return shown

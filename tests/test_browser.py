@@ -1,0 +1,206 @@
+"""The dashboard in a real browser: Playwright drives Debian's Chromium against `mailbot serve`'s
+own server (waitress, in a thread) over a campaign recorded by the real intake.
+
+Screenshots of each step are kept in test-artifacts/ (git-ignored) for a person to look at.
+Chromium comes from Debian (`make test` installs chromium and fonts-wqy-microhei as root);
+`playwright install`, which downloads a browser, is never needed.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+from web_support import PASSWORD, ROSTER_UNIT, app_for, campaign_state, make_runtime
+
+from mailbot import intake
+from mailbot.poller import Runtime
+from mailbot.web import DashboardServer
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking"]
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+MISSING = ("Chromium or Playwright is missing: run `make test` as root, which installs chromium "
+           "and fonts-wqy-microhei (scripts/install-test-deps.sh) and playwright (PyPI)")
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        sync_playwright = None
+    if sync_playwright is None or not os.access(CHROMIUM, os.X_OK):
+        if os.environ.get("CI", "").lower() in ("true", "1", "yes"):
+            pytest.fail(MISSING, pytrace=False)
+        pytest.skip(MISSING)
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def runtime(tmp_path: Path) -> Runtime:
+    runtime = make_runtime(tmp_path, roster=True)
+    campaign_state(runtime)
+    return runtime
+
+
+@pytest.fixture
+def site(runtime: Runtime) -> Iterator[str]:
+    with DashboardServer(app_for(runtime), "127.0.0.1", 0) as server:
+        yield server.url.rstrip("/")
+
+
+def new_page(browser: Any, viewport: dict[str, int] = DESKTOP) -> Any:
+    context = browser.new_context(viewport=viewport, locale="zh-CN", accept_downloads=True)
+    return context.new_page()
+
+
+def shot(page: Any, name: str) -> None:
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def log_in(page: Any, site: str, path: str = "/") -> None:
+    page.goto(site + path)
+    assert page.url.startswith(site + "/login")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda url: "/login" not in url)
+
+
+def test_a_clerk_runs_the_campaign_from_the_browser(browser: Any, site: str,
+                                                     tmp_path: Path) -> None:
+    page = new_page(browser)
+    page.goto(site + "/")
+    shot(page, "01-login")
+    page.fill("#password", "错误的密码")
+    page.click("button[type=submit]")
+    page.wait_for_selector(".flash.error")
+    assert "密码不正确" in page.inner_text("main")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(site + "/")
+    assert page.inner_text("#count-complete") == "2"
+    assert page.inner_text("#count-silent") == "1"
+    shot(page, "02-overview")
+
+    page.click("header nav >> text=单位")
+    page.wait_for_url(site + "/units")
+    table = page.inner_text("#units")
+    for unit in ("中德智能制造学院", "城市交通与物流学院", ROSTER_UNIT):
+        assert unit in table
+    page.select_option("select[name=state]", "silent")
+    page.click("text=筛选")
+    page.wait_for_url("**/units?state=silent**")
+    assert ROSTER_UNIT in page.inner_text("#units")
+    assert "中德智能制造学院" not in page.inner_text("#units")
+    shot(page, "03-units-silent")
+    page.click("text=清除")
+    page.wait_for_url(site + "/units")
+
+    page.click("#units >> text=中德智能制造学院")
+    assert "已齐全" in page.inner_text("#unit-state")
+    files = page.inner_text("#files")
+    assert "附件3-申报材料.docx" in files and "当前版本" in files
+    assert "受理" in page.inner_text("#messages")
+    shot(page, "04-unit")
+
+    with page.expect_download() as download_info:
+        page.click("header nav >> text=汇总表")
+    download = download_info.value
+    assert download.suggested_filename == "汇总表.xlsx"
+    saved = tmp_path / "downloaded.xlsx"
+    download.save_as(saved)
+    book = openpyxl.load_workbook(saved)
+    assert book.sheetnames == ["汇总", "单位进度", "收件记录"]
+    progress = {str(r[0]).removesuffix("（名单外）"): r for r in
+                book["单位进度"].iter_rows(min_row=2, values_only=True)}
+    assert progress["中德智能制造学院"][7] == "未收到"
+
+    page.click("text=登记纸质版已收到")
+    assert "纸质版已收到" in page.inner_text(".flash")
+    assert page.inner_text("#paper-state").startswith("已收到（")
+    shot(page, "05-paper-marked")
+    with page.expect_download() as download_info:
+        page.click("header nav >> text=汇总表")
+    download_info.value.save_as(saved)
+    progress = {str(r[0]).removesuffix("（名单外）"): r for r in
+                openpyxl.load_workbook(saved)["单位进度"].iter_rows(min_row=2, values_only=True)}
+    assert str(progress["中德智能制造学院"][7]).startswith("已收到（")
+
+    with page.expect_download() as download_info:
+        page.click("header nav >> text=材料包")
+    archive = zipfile.ZipFile(io.BytesIO(Path(download_info.value.path()).read_bytes()))
+    assert "中德智能制造学院/附件3-附件3-申报材料.docx" in archive.namelist()
+
+    page.click("text=退出")
+    page.wait_for_url("**/login")
+    page.goto(site + "/units")
+    assert page.url.startswith(site + "/login")
+
+
+def test_the_login_returns_to_the_page_asked_for(browser: Any, site: str) -> None:
+    page = new_page(browser)
+    log_in(page, site, "/units?late=yes")
+    assert page.url == site + "/units?late=yes"
+    assert "大数据与互联网学院" in page.inner_text("#units") or \
+        "houqin@test.example" in page.inner_text("#units")
+
+
+@pytest.mark.parametrize("path", ["/", "/units", "/units/1", "/quarantine"])
+def test_pages_fit_a_phone(browser: Any, site: str, path: str) -> None:
+    page = new_page(browser, PHONE)
+    log_in(page, site, path)
+    # The page itself never scrolls sideways; wide tables scroll inside their own box.
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    assert page.evaluate("getComputedStyle(document.body).fontFamily").count("WenQuanYi")
+    shot(page, "phone" + (path.replace("/", "-").rstrip("-") or "-overview"))
+
+
+def test_a_quarantined_mail_is_reprocessed_from_the_browser(
+        browser: Any, runtime: Runtime, site: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from web_support import deliver, full_set
+
+    def explode(*_args: object) -> object:
+        raise RuntimeError("simulated reader crash")
+
+    monkeypatch.setattr(intake, "read_document", explode)
+    deliver(runtime, "broken@test.example", full_set(), subject="附件读不出来的邮件")
+    monkeypatch.undo()
+    page = new_page(browser)
+    log_in(page, site, "/quarantine")
+    assert "simulated reader crash" in page.inner_text("#quarantine")
+    page.click("#quarantine >> text=查看原文")
+    page.wait_for_url("**/messages/**")
+    assert "附件读不出来的邮件" in page.inner_text("h1")
+    shot(page, "06-quarantined-mail")
+    page.click("text=重新处理这封邮件")
+    assert "已重新处理，结果：受理" in page.inner_text(".flash")
+    assert page.inner_text("#message-result") == "受理"
+    shot(page, "07-reprocessed")
+
+
+def test_chinese_renders_with_a_cjk_font() -> None:
+    # A screenshot with tofu boxes would pass every text assertion: check the font is there.
+    if shutil.which("fc-list") is None:
+        pytest.skip("fontconfig tools are not installed")
+    import subprocess
+
+    fonts = subprocess.run(["fc-list", ":lang=zh"], capture_output=True, text=True, check=False)
+    if not fonts.stdout.strip():
+        if os.environ.get("CI", "").lower() in ("true", "1", "yes"):
+            pytest.fail(MISSING, pytrace=False)
+        pytest.skip(MISSING)
+    assert "WenQuanYi" in fonts.stdout or "Noto" in fonts.stdout

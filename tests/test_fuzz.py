@@ -1,0 +1,192 @@
+"""Fuzzing the mail and document readers with hypothesis.
+
+The property is the bot's promise: whatever bytes arrive, reading them never raises, and the
+whole intake of one mail ends in a recorded verdict (受理/补正/忽略/隔离), never an exception.
+A short run is part of every `make test`; the long run (10,000+ generated mails) is behind the
+`long` marker: `.venv/bin/pytest -m long tests/test_fuzz.py`.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mailbot.config import Settings
+from mailbot.documents import read_document
+from mailbot.mailfactory import STYLES, build_mail
+from mailbot.message import parse_message
+from mailbot.poller import Runtime, record
+from mailbot.rules import load_rules
+from mailbot.samples import SAMPLE_STUDIOS, approval_docx
+from mailbot.sniff import detect_format
+from mailbot.store import RESULTS
+
+RULES = Path(__file__).resolve().parent.parent / "rules" / "laomo-gongjiang-2022.toml"
+CAMPAIGN = load_rules(RULES)
+SHORT = settings(max_examples=150, deadline=None, derandomize=True,
+                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+LONG = settings(max_examples=10_000, deadline=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+HEADER_NAMES = [b"From", b"To", b"Subject", b"Message-ID", b"Date", b"Content-Type",
+                b"Content-Transfer-Encoding", b"Content-Disposition", b"MIME-Version",
+                b"Auto-Submitted", b"Precedence", b"List-Id", b"Return-Path", b"References",
+                b"X-Failed-Recipients", b"In-Reply-To", b"Reply-To"]
+CHARSETS = ["utf-8", "gb2312", "gbk", "gb18030", "big5", "x-unknown", "utf-7", "", "iso-8859-1"]
+CTES = ["base64", "quoted-printable", "8bit", "7bit", "binary", "x-uuencode", "bogus"]
+FRAGMENTS = [b"=?gb2312?B?uL28/jE=?=", b"=?utf-8?Q?=E9=99=84?=", b"filename*=utf-8''%E9%99%84",
+             b"\xb8\xbd\xbc\xfe", b"\xe9\x99\x84\xe4\xbb\xb6", b"\r\n\t", b"\"", b";", b"\\",
+             b"=?", b"?=", b"--", b"\x00", b"boundary=\"b\""]
+
+
+@st.composite
+def header_value(draw: st.DrawFn) -> bytes:
+    parts = draw(st.lists(st.one_of(st.sampled_from(FRAGMENTS), st.binary(max_size=20),
+                                    st.text(max_size=15).map(str.encode)), max_size=6))
+    return b"".join(parts)
+
+
+@st.composite
+def leaf(draw: st.DrawFn) -> bytes:
+    charset = draw(st.sampled_from(CHARSETS))
+    cte = draw(st.sampled_from(CTES))
+    kind = draw(st.sampled_from([b"text/plain", b"application/octet-stream",
+                                 b"application/vnd.openxmlformats-officedocument."
+                                 b"wordprocessingml.document", b"message/rfc822",
+                                 b"application/zip", b"image/png", b"multipart/report"]))
+    name = draw(header_value())
+    body = draw(st.one_of(st.binary(max_size=400), st.sampled_from([DOCX_B64, ZIP_B64])))
+    head = (b"Content-Type: " + kind + b"; charset=" + charset.encode() + b"; name=\"" + name
+            + b"\"\r\nContent-Transfer-Encoding: " + cte.encode()
+            + b"\r\nContent-Disposition: attachment; filename=\"" + name + b"\"\r\n\r\n")
+    return head + body
+
+
+@st.composite
+def generated_mail(draw: st.DrawFn) -> bytes:
+    headers = draw(st.lists(st.tuples(st.sampled_from(HEADER_NAMES), header_value()),
+                            max_size=12))
+    boundary = draw(st.sampled_from([b"b", b"=_x", b"", b"a b", b"\xb8"]))
+    declared = draw(st.sampled_from([boundary, b"other", b""]))
+    parts = draw(st.lists(leaf(), max_size=4))
+    head = b"".join(name + b": " + value + b"\r\n" for name, value in headers)
+    head += b"Content-Type: multipart/mixed; boundary=\"" + declared + b"\"\r\n\r\n"
+    body = b"".join(b"--" + boundary + b"\r\n" + part + b"\r\n" for part in parts)
+    if draw(st.booleans()):
+        body += b"--" + boundary + b"--\r\n"
+    return head + body
+
+
+@st.composite
+def mutated_mail(draw: st.DrawFn) -> bytes:
+    """A real client's mail, then damaged: cut, bytes flipped, lines dropped or doubled."""
+    raw = bytearray(draw(st.sampled_from(CLIENT_MAILS)))
+    for _ in range(draw(st.integers(0, 8))):
+        where = draw(st.integers(0, len(raw) - 1))
+        action = draw(st.sampled_from(["flip", "cut", "insert", "delete-line"]))
+        if action == "flip":
+            raw[where] = draw(st.integers(0, 255))
+        elif action == "cut":
+            del raw[where:]
+        elif action == "insert":
+            raw[where:where] = draw(st.sampled_from(FRAGMENTS))
+        else:
+            end = raw.find(b"\n", where)
+            del raw[where:end if end != -1 else len(raw)]
+        if not raw:
+            raw = bytearray(b"\r\n")
+    return bytes(raw)
+
+
+def _zip() -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("附件1.docx".encode("gbk").decode("cp437"), b"PK\x03\x04 broken")
+        archive.writestr("../../evil.docx", b"x")
+    return out.getvalue()
+
+
+APPROVAL = approval_docx(SAMPLE_STUDIOS[0])
+DOCX_B64 = __import__("base64").encodebytes(APPROVAL)
+ZIP_B64 = __import__("base64").encodebytes(_zip())
+
+
+# Built once: hypothesis needs every draw to see the same bytes (boundaries are random).
+CLIENT_MAILS = [build_mail(sender="a@test.example", to="b@test.example", subject="申报材料",
+                           body="请查收", attachments=[("附件2-审批表.docx", APPROVAL)],
+                           style=style, date=datetime(2022, 10, 9, tzinfo=UTC),
+                           message_id="<fuzz@test.example>") for style in STYLES]
+
+
+def check_mail(raw: bytes) -> None:
+    parsed = parse_message(raw, ("office@test.example",))
+    assert parsed.message_id.startswith("<")
+    for attachment in parsed.attachments:
+        doc = read_document(attachment.filename, attachment.data, attachment.format, CAMPAIGN)
+        assert doc.kind in ("summary", "approval", "material", "unknown")
+
+
+@st.composite
+def damaged_docx(draw: st.DrawFn) -> bytes:
+    data = bytearray(APPROVAL)
+    for _ in range(draw(st.integers(1, 6))):
+        where = draw(st.integers(0, len(data) - 1))
+        data[where] = draw(st.integers(0, 255))
+    if draw(st.booleans()):
+        del data[draw(st.integers(0, len(data) - 1)):]
+    return bytes(data)
+
+
+@SHORT
+@given(generated_mail())
+def test_generated_mail_never_breaks_the_reader(raw: bytes) -> None:
+    check_mail(raw)
+
+
+@SHORT
+@given(mutated_mail())
+def test_damaged_client_mail_never_breaks_the_reader(raw: bytes) -> None:
+    check_mail(raw)
+
+
+@SHORT
+@given(damaged_docx())
+def test_damaged_documents_are_findings_not_exceptions(data: bytes) -> None:
+    fmt = detect_format(data, "附件2.docx")
+    doc = read_document("附件2.docx", data, fmt, CAMPAIGN)
+    assert doc.kind in ("summary", "approval", "material", "unknown")
+
+
+@pytest.fixture(scope="module")
+def runtime(tmp_path_factory: pytest.TempPathFactory) -> Runtime:
+    state = tmp_path_factory.mktemp("fuzz-state")
+    return Runtime(Settings(state_dir=state, from_address="office@test.example"), CAMPAIGN)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
+                                 HealthCheck.data_too_large])
+@given(st.one_of(generated_mail(), mutated_mail()))
+def test_the_whole_intake_always_ends_in_a_verdict(runtime: Runtime, raw: bytes) -> None:
+    message, _new = record(runtime, raw, "raw/fuzz.eml", datetime(2022, 10, 9, tzinfo=UTC))
+    assert message.result in RESULTS
+
+
+@pytest.mark.long
+@LONG
+@given(st.one_of(generated_mail(), mutated_mail()))
+def test_long_run_ten_thousand_mails(raw: bytes) -> None:
+    check_mail(raw)
+
+
+@pytest.mark.long
+@LONG
+@given(damaged_docx())
+def test_long_run_damaged_documents(data: bytes) -> None:
+    read_document("附件2.docx", data, detect_format(data, "附件2.docx"), CAMPAIGN)
