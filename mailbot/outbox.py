@@ -11,11 +11,15 @@ de-duplicate by Message-ID show it once.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
 import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import getaddresses
+from pathlib import Path
 
 import aiosmtplib
 from sqlalchemy import select
@@ -51,7 +55,11 @@ def queue(session: Session, mail: EmailMessage, *, kind: str, message_pk: int | 
 
 
 def send_pending(sessions: sessionmaker[Session], settings: Settings) -> SendReport:
-    """Send every pending reply, oldest first. An unreachable server leaves them pending."""
+    """Send every pending reply, oldest first. An unreachable server leaves them pending.
+
+    One process sends at a time (`mailbot run`, a `poll`, the dashboard's reprocess): an OS
+    lock on the state directory, released by the kernel if its holder dies, so two senders
+    can never pick up the same reply."""
     with sessions() as session:
         ids = list(session.scalars(select(Reply.id).where(Reply.status == "pending")
                                    .order_by(Reply.id)))
@@ -59,10 +67,34 @@ def send_pending(sessions: sessionmaker[Session], settings: Settings) -> SendRep
     if not ids:
         return report
     settings.require_smtp()
+    with _sender_lock(settings.state_dir) as mine:
+        if not mine:
+            log.info("another mailbot process is sending; %d replies wait for it", len(ids))
+            report.pending = len(ids)
+            return report
+        try:
+            return asyncio.run(_send_all(sessions, settings, ids, report))
+        except OperationalError as exc:
+            raise StateError(f"cannot record sent replies in the database: {exc}") from exc
+
+
+@contextmanager
+def _sender_lock(state_dir: Path) -> Iterator[bool]:
     try:
-        return asyncio.run(_send_all(sessions, settings, ids, report))
-    except OperationalError as exc:
-        raise StateError(f"cannot record sent replies in the database: {exc}") from exc
+        state_dir.mkdir(parents=True, exist_ok=True)
+        handle = open(state_dir / "outbox.lock", "a+b")  # noqa: SIM115 - held across the yield
+    except OSError as exc:
+        raise StateError(f"cannot open the outbox lock in {state_dir}: {exc}") from exc
+    with handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 async def _send_all(sessions: sessionmaker[Session], settings: Settings, ids: list[int],

@@ -101,7 +101,7 @@ class UnitAddress(Base):
 
     __tablename__ = "unit_addresses"
     id: Mapped[int] = mapped_column(primary_key=True)
-    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
     address: Mapped[str] = mapped_column(String(320), unique=True)
     unit: Mapped[Unit] = relationship(back_populates="addresses")
 
@@ -112,7 +112,7 @@ class Message(Base):
     __tablename__ = "messages"
     id: Mapped[int] = mapped_column(primary_key=True)
     message_id: Mapped[str] = mapped_column(String(998), unique=True)
-    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), index=True)
     received_at: Mapped[datetime] = mapped_column()  # IMAP INTERNALDATE
     date_header: Mapped[datetime | None] = mapped_column()
     from_addr: Mapped[str] = mapped_column(String(320), default="")
@@ -146,7 +146,7 @@ class MailboxUid(Base):
     folder: Mapped[str] = mapped_column(String(200))
     uidvalidity: Mapped[int] = mapped_column(Integer)
     uid: Mapped[int] = mapped_column(Integer)
-    message_pk: Mapped[int] = mapped_column(ForeignKey("messages.id"))
+    message_pk: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
     marked: Mapped[bool] = mapped_column(Boolean, default=False)  # flagged/moved on the server
     message: Mapped[Message] = relationship(back_populates="uids")
 
@@ -156,8 +156,8 @@ class Document(Base):
 
     __tablename__ = "documents"
     id: Mapped[int] = mapped_column(primary_key=True)
-    message_pk: Mapped[int] = mapped_column(ForeignKey("messages.id"))
-    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    message_pk: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), index=True)
     position: Mapped[int] = mapped_column(Integer)  # order in the mail
     filename: Mapped[str] = mapped_column(Text)
     format: Mapped[str] = mapped_column(String(32))
@@ -184,7 +184,7 @@ class Document(Base):
 class FindingRow(Base):
     __tablename__ = "findings"
     id: Mapped[int] = mapped_column(primary_key=True)
-    message_pk: Mapped[int] = mapped_column(ForeignKey("messages.id"))
+    message_pk: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
     code: Mapped[str] = mapped_column(String(64))
     severity: Mapped[str] = mapped_column(String(8))
     message: Mapped[str] = mapped_column(Text)
@@ -200,7 +200,7 @@ class Reply(Base):
 
     __tablename__ = "replies"
     id: Mapped[int] = mapped_column(primary_key=True)
-    message_pk: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    message_pk: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), index=True)
     kind: Mapped[str] = mapped_column(String(24))  # acknowledgement | correction | quarantine…
     to_addr: Mapped[str] = mapped_column(String(320))
     subject: Mapped[str] = mapped_column(Text)
@@ -220,7 +220,7 @@ class Reminder(Base):
     __tablename__ = "reminders"
     __table_args__ = (UniqueConstraint("unit_id", "offset"),)
     id: Mapped[int] = mapped_column(primary_key=True)
-    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
     offset: Mapped[str] = mapped_column(String(16))  # as written in the rules, e.g. "3d"
     due_at: Mapped[datetime] = mapped_column()
     sent: Mapped[bool] = mapped_column(Boolean)  # False: skipped (a later offset was due too)

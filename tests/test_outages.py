@@ -136,3 +136,20 @@ def test_state_disk_full_stops_cleanly_and_recovers(dovecot: Dovecot, smtp_relay
     assert not recovered.storage_error and recovered.results == {"受理": 3}
     assert replies_per_sender(bot, first + later) == dict.fromkeys(first + later, 1)
     assert len(bot.sheet("收件记录")) == 5
+
+
+def test_only_one_process_sends_at_a_time(bot: Bot) -> None:
+    import fcntl
+
+    senders = submit_many(bot, 2)
+    bot.state_dir.mkdir(parents=True, exist_ok=True)
+    lock = open(bot.state_dir / "outbox.lock", "a+b")  # noqa: SIM115 - another sender, held
+    try:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        report = bot.poll()
+        assert report.results == {"受理": 2}
+        assert report.replies.sent == 0 and report.replies.pending == 2
+    finally:
+        lock.close()  # the other sender is gone; the kernel releases its lock
+    assert bot.poll().replies.sent == 2
+    assert replies_per_sender(bot, senders) == dict.fromkeys(senders, 1)
