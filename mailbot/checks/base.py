@@ -34,3 +34,11 @@ class Submission:
 
 
 Check = Callable[[Submission], Sequence[Finding]]
+
+
+def content_read(doc: Document, campaign: Campaign) -> bool:
+    """Was the document's content actually read (its own format, or converted)? Only then can
+    its fields, rows and 字数 be judged; a file in another format is reported by `formats`."""
+    if doc.problems or not campaign.has(doc.kind):
+        return False
+    return doc.converted or doc.format in campaign.spec(doc.kind).formats

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from mailbot.checks.base import Submission
+from mailbot.checks.base import Submission, content_read
 from mailbot.findings import Finding
 
 
 def check(submission: Submission) -> list[Finding]:
     findings: list[Finding] = []
     for doc in submission.documents:
-        if doc.problems or not submission.campaign.has(doc.kind):
+        if not content_read(doc, submission.campaign):
             continue
         spec = submission.campaign.spec(doc.kind)
         missing = [label for label in spec.required_fields

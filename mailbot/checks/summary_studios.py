@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from mailbot.checks.base import Submission
+from mailbot.checks.base import Submission, content_read
 from mailbot.findings import Finding
 
 
 def check(submission: Submission) -> list[Finding]:
     findings: list[Finding] = []
     for doc in submission.documents:
-        if doc.kind != "summary" or doc.problems:
+        if doc.kind != "summary" or not content_read(doc, submission.campaign):
             continue
         if not doc.studios:
             spec = submission.campaign.spec("summary")
