@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -44,6 +45,19 @@ class Bot:
             smtp=ServerSettings(host=self.relay.host, port=self.relay.port, security="none"),
             from_address=OFFICE, office_email="clerk@test.example", state_dir=self.state_dir,
             handled_folder=self.handled_folder)
+
+    def environment(self, **extra: str) -> dict[str, str]:
+        """The environment a `mailbot` child process needs to be this bot (nothing else of
+        MAILBOT_* leaks in from the test runner's own environment)."""
+        s = self.settings
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MAILBOT_")}
+        env.update({"MAILBOT_IMAP_HOST": s.imap.host, "MAILBOT_IMAP_PORT": str(s.imap.port),
+                    "MAILBOT_IMAP_USER": s.imap.user, "MAILBOT_IMAP_PASSWORD": s.imap.password,
+                    "MAILBOT_IMAP_SECURITY": "none", "MAILBOT_SMTP_HOST": s.smtp.host,
+                    "MAILBOT_SMTP_PORT": str(s.smtp.port), "MAILBOT_SMTP_SECURITY": "none",
+                    "MAILBOT_FROM": s.from_address, "MAILBOT_STATE_DIR": str(s.state_dir)})
+        env.update(extra)
+        return env
 
     def submit(self, sender: str, files: Sequence[tuple[str, bytes]], *,
                style: ClientStyle = "rfc2231", received: datetime = ON_TIME,

@@ -3,7 +3,6 @@ the final report and paper copies."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -12,7 +11,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from intake_support import OFFICE, ON_TIME, RULES, Bot, body
+from intake_support import ON_TIME, RULES, Bot, body
 from servers import Dovecot, SmtpRelay
 
 from mailbot.poller import Runtime
@@ -215,9 +214,7 @@ def test_paper_copies_are_recorded_and_shown(bot: Bot, tmp_path: Path) -> None:
     bot.submit("a-office@test.example", files(A, "1", "2", "3"))
     bot.poll()
     assert "一式三份" in body(bot.replies("a-office@test.example")[0])
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILBOT_")}
-    env.update({"MAILBOT_STATE_DIR": str(bot.state_dir),
-                "MAILBOT_RULES": str(tmp_path / "rules.toml")})
+    env = bot.environment(MAILBOT_RULES=str(tmp_path / "rules.toml"))
     done = subprocess.run([sys.executable, "-m", "mailbot", "paper", "机电学院"], env=env,
                           cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
@@ -229,14 +226,7 @@ def test_paper_copies_are_recorded_and_shown(bot: Bot, tmp_path: Path) -> None:
 
 
 def test_mailbot_run_answers_mail_and_stops_cleanly_on_sigterm(bot: Bot, tmp_path: Path) -> None:
-    s = bot.settings
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILBOT_")}
-    env.update({"MAILBOT_IMAP_HOST": s.imap.host, "MAILBOT_IMAP_PORT": str(s.imap.port),
-                "MAILBOT_IMAP_USER": OFFICE, "MAILBOT_IMAP_PASSWORD": s.imap.password,
-                "MAILBOT_IMAP_SECURITY": "none", "MAILBOT_SMTP_HOST": s.smtp.host,
-                "MAILBOT_SMTP_PORT": str(s.smtp.port), "MAILBOT_SMTP_SECURITY": "none",
-                "MAILBOT_FROM": OFFICE, "MAILBOT_STATE_DIR": str(bot.state_dir),
-                "MAILBOT_RULES": str(tmp_path / "rules.toml")})
+    env = bot.environment(MAILBOT_RULES=str(tmp_path / "rules.toml"))
     bot.submit("a-office@test.example", files(A, "1", "2", "3"))
     process = subprocess.Popen([sys.executable, "-m", "mailbot", "run"], env=env, cwd=tmp_path,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

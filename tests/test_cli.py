@@ -23,15 +23,6 @@ def mailbot(*args: str, cwd: Path, env: dict[str, str] | None = None,
                           capture_output=True, env={**clean, **(env or {})}, timeout=120)
 
 
-def bot_env(bot: Bot) -> dict[str, str]:
-    s = bot.settings
-    return {"MAILBOT_IMAP_HOST": s.imap.host, "MAILBOT_IMAP_PORT": str(s.imap.port),
-            "MAILBOT_IMAP_USER": s.imap.user, "MAILBOT_IMAP_PASSWORD": s.imap.password,
-            "MAILBOT_IMAP_SECURITY": "none", "MAILBOT_SMTP_HOST": s.smtp.host,
-            "MAILBOT_SMTP_PORT": str(s.smtp.port), "MAILBOT_SMTP_SECURITY": "none",
-            "MAILBOT_FROM": s.from_address, "MAILBOT_STATE_DIR": str(s.state_dir)}
-
-
 def test_every_command_has_help(tmp_path: Path) -> None:
     for command in ("demo", "poll", "run", "check", "export", "status"):
         result = mailbot(command, "--help", cwd=tmp_path)
@@ -98,7 +89,7 @@ def test_poll_export_and_status_from_the_command_line(bot: Bot, tmp_path: Path) 
     bot.submit(UNIT_ADDRESS, [("附件1.docx", summary_docx(studio.unit, [studio])),
                               ("附件2.docx", approval_docx(studio)),
                               ("附件3.docx", material_docx(studio, 1000))])
-    env = bot_env(bot)
+    env = bot.environment()
     polled = mailbot("poll", cwd=tmp_path, env=env)
     assert polled.returncode == 0, polled.stderr
     assert "受理 1" in polled.stdout

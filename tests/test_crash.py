@@ -67,13 +67,7 @@ def test_kill_minus_nine_at_random_moments_loses_nothing(dovecot: Dovecot, smtp_
                                                         tmp_path: Path) -> None:
     bot = make_bot(dovecot, smtp_relay, tmp_path)
     ids, answered = backfill(bot)
-    s = bot.settings
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILBOT_")}
-    env.update({"MAILBOT_IMAP_HOST": s.imap.host, "MAILBOT_IMAP_PORT": str(s.imap.port),
-                "MAILBOT_IMAP_USER": OFFICE, "MAILBOT_IMAP_PASSWORD": s.imap.password,
-                "MAILBOT_IMAP_SECURITY": "none", "MAILBOT_SMTP_HOST": s.smtp.host,
-                "MAILBOT_SMTP_PORT": str(s.smtp.port), "MAILBOT_SMTP_SECURITY": "none",
-                "MAILBOT_FROM": OFFICE, "MAILBOT_STATE_DIR": str(bot.state_dir)})
+    env = bot.environment()
     command = [sys.executable, "-m", "mailbot", "poll"]
     rng = random.Random(SEED)
     kills = 0

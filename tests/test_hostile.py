@@ -138,13 +138,7 @@ def test_hostile_files_get_the_right_answer_in_bounded_time_and_memory(
     for folder in (work, home, temp):
         folder.mkdir(exist_ok=True)
     s = bot.settings
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILBOT_")}
-    env.update({"HOME": str(home), "TMPDIR": str(temp), "MAILBOT_STATE_DIR": str(s.state_dir),
-                "MAILBOT_IMAP_HOST": s.imap.host, "MAILBOT_IMAP_PORT": str(s.imap.port),
-                "MAILBOT_IMAP_USER": OFFICE, "MAILBOT_IMAP_PASSWORD": s.imap.password,
-                "MAILBOT_IMAP_SECURITY": "none", "MAILBOT_SMTP_HOST": s.smtp.host,
-                "MAILBOT_SMTP_PORT": str(s.smtp.port), "MAILBOT_SMTP_SECURITY": "none",
-                "MAILBOT_FROM": OFFICE})
+    env = bot.environment(HOME=str(home), TMPDIR=str(temp))
     started = time.monotonic()
     poll = subprocess.run([sys.executable, "-c", MEASURED_POLL], cwd=work, env=env,
                           capture_output=True, text=True, timeout=300)
