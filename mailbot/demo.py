@@ -10,7 +10,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from email import message_from_bytes
 from email.parser import BytesHeaderParser
@@ -36,6 +36,7 @@ from mailbot.samples import (
 )
 from mailbot.store import Message
 from mailbot.timefmt import OFFICE_ZONE, show
+from mailbot.wrappers import windows_zip
 
 OFFICE = "shenbao@demo.sztu.example"
 PASSWORD = "demo-password"
@@ -93,6 +94,19 @@ def sample_mails() -> list[DemoMail]:
           ("附件2-推荐审批表.docx", approval_docx(s5)),
           ("附件3-申报材料.docx", material_docx(s5, 1999))], "apple", received=_at(10, 17, 52),
          date=_at(10, 17, 10))
+    twin_a = replace(s1, unit="继续教育学院", name="终身学习数字课程工作室", leader="黄晓燕",
+                     phone="0755-23256601")
+    twin_b = replace(s2, unit="继续教育学院", name="职业技能培训工匠工作室", leader="钟国强",
+                     phone="0755-23256602")
+    send("一个单位推荐两个工作室，打包成 zip（中文 Windows，GBK 文件名）",
+         "jixu@demo.sztu.example", "继续教育学院", "继续教育学院申报材料", [
+             ("继续教育学院申报材料.zip", windows_zip([
+                 ("申报材料/附件1-推荐汇总表.docx", summary_docx(twin_a.unit, [twin_a, twin_b])),
+                 ("申报材料/附件2-审批表（终身学习）.docx", approval_docx(twin_a)),
+                 ("申报材料/附件2-审批表（职业技能）.docx", approval_docx(twin_b)),
+                 ("申报材料/附件3-申报材料（终身学习）.docx", material_docx(twin_a, 1650)),
+                 ("申报材料/附件3-申报材料（职业技能）.docx", material_docx(twin_b, 1720)),
+             ]))], "outlook", _at(9, 11, 20))
     send("只有问题、没有附件", "renshi@demo.sztu.example", "人事处", "请问申报截止时间？", [],
          "gmail", _at(9, 8, 30))
     auto = build_auto_reply(sender="waichu@demo.sztu.example", to=OFFICE,

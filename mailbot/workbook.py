@@ -25,6 +25,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from mailbot.checks.formats import SCAN_FORMATS
 from mailbot.progress import UnitProgress, unit_progress
 from mailbot.rules import Campaign
 from mailbot.store import ACCEPTED, Message, Unit
@@ -137,11 +138,14 @@ def _record_rows(messages: Sequence[Message], campaign: Campaign) -> Iterable[li
 def _count_cell(unit: UnitProgress, campaign: Campaign, key: str) -> str:
     if not campaign.has(key):
         return ""
-    count = unit.count(key)
-    needed = 1 if campaign.spec(key).per == "unit" else max(len(unit.studios), 1)
-    if count == 0:
+    # The scan of a stamped form sits beside the editable file; it is not another form.
+    present = [d for d in unit.latest if d.kind == key and d.format not in SCAN_FORMATS]
+    if not present:
         return "缺"
-    return "已收" if campaign.spec(key).per == "unit" else f"{count}/{needed}"
+    per_unit = campaign.spec(key).per == "unit"
+    shown = "已收" if per_unit else f"{len(present)}/{max(len(unit.studios), 1)}"
+    # Received but with a problem of its own (over the 字数 limit, a field empty…).
+    return shown + ("（待更正）" if any(not d.ok for d in present) else "")
 
 
 def _receipt(unit: UnitProgress) -> str:
