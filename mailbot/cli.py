@@ -112,6 +112,8 @@ def check(files: Annotated[list[Path], typer.Argument(help="Files to check, offl
         sys.stdout.write(json.dumps(results, ensure_ascii=False, indent=2) + "\n")
         return
     table = Table("文件", "识别", "格式", "字数", "问题", show_lines=True)
+    for column in table.columns:
+        column.overflow = "fold"  # Chinese has no spaces to wrap at: fold, never cut off
     for result in results:
         problems = "\n".join(p["message"] for p in result["problems"]) or "无"
         words = "" if result["word_count"] is None else str(result["word_count"])

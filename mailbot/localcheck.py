@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from mailbot.checks import DOCUMENT_CHECKS, Held, Submission, completeness, run_checks
-from mailbot.checks.formats import SCAN_FORMATS
+from mailbot.checks.formats import SCAN_FORMATS, SIGNED_KINDS
 from mailbot.documents import Document, read_document, studio_key
 from mailbot.findings import Finding, Severity
 from mailbot.rules import Campaign
@@ -50,6 +50,8 @@ def check_files(paths: list[Path], campaign: Campaign) -> list[dict[str, Any]]:
     findings = run_checks(DOCUMENT_CHECKS, Submission(campaign, utcnow(), documents, ()))
     if any(doc.kind == "summary" and doc.studios for doc in documents):
         findings += _set_findings(campaign, documents, findings)
+    else:
+        findings += _lone_scans(campaign, documents)
     results = []
     summaries = [doc.filename for doc in documents if doc.kind == "summary"]
     for path, doc, failure in read:
@@ -83,6 +85,26 @@ def _set_findings(campaign: Campaign, documents: tuple[Document, ...],
     held = tuple(_held(doc, document_findings) for doc in documents
                  if doc.kind != "unknown" and campaign.has(doc.kind))
     return completeness.check(Submission(campaign, utcnow(), documents, held))
+
+
+def _lone_scans(campaign: Campaign, documents: tuple[Document, ...]) -> list[Finding]:
+    """Without a set to complete, still say that a stamped scan needs its editable file (the
+    intake says it through the completeness check)."""
+    findings = []
+    for doc in documents:
+        if doc.format not in SCAN_FORMATS or doc.kind not in SIGNED_KINDS:
+            continue
+        if any(other.kind == doc.kind and other.format not in SCAN_FORMATS
+               for other in documents):
+            continue
+        spec = campaign.spec(doc.kind)
+        formats = "、".join("." + f for f in spec.formats)
+        findings.append(Finding(
+            code="scan-only",
+            message=f"“{doc.filename}”是{spec.display}的盖章扫描件，只能作为签字盖章件存档。",
+            fix=f"可编辑的{spec.display}（{formats} 格式）仍需一并发送。",
+            severity=Severity.WARNING, document=doc.filename))
+    return findings
 
 
 def _held(doc: Document, findings: list[Finding]) -> Held:

@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MISSING_SOFFICE = ("LibreOffice is not installed: run `make test` as root, which installs "
                    "libreoffice-writer-nogui (scripts/install-test-deps.sh)")
 BATCH = 8  # documents per soffice run: its start-up is most of the cost
+SEED_FORMS = Path("/work/shared/seed/forms")  # the blank official forms, when present
 CAMPAIGN = load_rules(ROOT / "rules" / "laomo-gongjiang-2022.toml")
 
 
@@ -190,9 +191,10 @@ def test_list_numbers_are_not_counted(soffice: str) -> None:
     assert libreoffice == our_count(data) + 2 + 2 + 1
 
 
-def test_our_samples_agree_with_libreoffice(soffice: str) -> None:
+def test_our_samples_and_the_official_forms_agree_with_libreoffice(soffice: str) -> None:
     studio = samples.SAMPLE_STUDIOS[4]
     documents = [samples.summary_docx("中德智能制造学院", samples.SAMPLE_STUDIOS),
                  samples.approval_docx(studio), samples.material_docx(studio, 2000),
                  samples.material_docx(studio, 2001)]
+    documents += [path.read_bytes() for path in sorted(SEED_FORMS.glob("*.docx"))]
     assert [our_count(data) for data in documents] == libreoffice_counts(documents)

@@ -3,8 +3,8 @@
 The notice asks for material "written to the outline of 附件3"; the office reads it heading by
 heading. A material without some headings may still be fine (a unit can merge two sections), so
 this never stops acceptance: it names what is missing so the applicant can decide. Headings are
-found wherever they appear, numbered or not (一、工作室基本情况, （二）领衔人简介, 工作室基本情况：…),
-compared without spaces and with full-width forms folded.
+found wherever they appear, numbered or not (一、工作室基本情况, （二）领衔人简介,
+工作室基本情况：…), compared without spaces and with full-width forms folded.
 """
 
 from __future__ import annotations

@@ -15,7 +15,8 @@ Every call is isolated, because attachments come from anyone:
   profile;
 * bounded input size, a timeout, and the whole process group killed when it runs out
   (soffice starts soffice.bin as a child);
-* bounded output size: the result is then read with the same package limits as mail.
+* bounded output size: the result is then read with the same package limits as mail;
+* no fetching of linked content: the proxy LibreOffice is given leads nowhere.
 
 `libreoffice_word_counts` is the oracle the tests and benchmarks compare our 字数 against:
 LibreOffice converts each .docx to .odt and we read ``meta:word-count`` from its meta.xml.
@@ -82,13 +83,13 @@ def convert(data: bytes, fmt: str, *, timeout: float = DEFAULT_TIMEOUT) -> bytes
     (LibreOffice could not open it or gave up within `timeout`)."""
     if fmt not in TARGETS:
         raise ValueError(f"no conversion for {fmt!r}")
+    if len(data) > MAX_INPUT:
+        raise DocumentError("too-large",
+                            f"文件过大（{len(data) // 2**20} MB），无法自动转换。")
     soffice = find_soffice()
     if soffice is None:
         raise DocumentError("convert-unavailable",
                             f"本系统暂时无法读取 .{TARGETS[fmt][0]} 格式的文件。")
-    if len(data) > MAX_INPUT:
-        raise DocumentError("too-large",
-                            f"文件过大（{len(data) // 2**20} MB），无法自动转换。")
     extension, _target, filter_name = TARGETS[fmt]
     return export(data, extension, filter_name, soffice=soffice, timeout=timeout)
 
@@ -151,8 +152,13 @@ def _run(soffice: str, sources: list[Path], filter_name: str, work: Path,
     command = [soffice, f"-env:UserInstallation={profile.as_uri()}", "--headless", "--invisible",
                "--nologo", "--nodefault", "--norestore", "--nolockcheck",
                "--convert-to", filter_name, "--outdir", str(out), *map(str, sources)]
-    # HOME in the work directory: LibreOffice and its helpers write dot-files there.
-    env = {**os.environ, "HOME": str(work), "TMPDIR": str(work)}
+    # HOME in the work directory: LibreOffice and its helpers write dot-files there. A dead
+    # proxy: a document's linked images (an HTML page's <img src>, a .docx's external
+    # relationship) must not make the office's server fetch URLs chosen by a stranger.
+    dead_proxy = "http://127.0.0.1:9"
+    env = {**os.environ, "HOME": str(work), "TMPDIR": str(work), "no_proxy": "", "NO_PROXY": "",
+           **{name: dead_proxy for name in ("http_proxy", "https_proxy", "ftp_proxy",
+                                            "HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY")}}
     process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL, env=env, cwd=work,
                                start_new_session=True)

@@ -29,7 +29,10 @@ from mailbot.errors import DocumentError
 
 Flavour = Literal["docx", "xlsx"]
 
-MAX_XML_PART = 20 * 1024 * 1024  # one XML part, uncompressed (document.xml, sheet1.xml…)
+# One XML part, uncompressed (document.xml, sheet1.xml…). A 2000-字 material is about 0.2 MB;
+# parsing costs some 35 bytes of memory per byte of XML (benchmarks/documents.py), so 8 MB
+# keeps the worst accepted file near 300 MB.
+MAX_XML_PART = 8 * 1024 * 1024
 MAX_TOTAL = 100 * 1024 * 1024  # the whole package, uncompressed (images included)
 MAX_RATIO = 100  # uncompressed / compressed, for members big enough for it to matter
 RATIO_FLOOR = 1024 * 1024  # small parts may compress very well legitimately

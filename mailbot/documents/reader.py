@@ -45,6 +45,7 @@ READABLE = ("docx", "xlsx")
 # Extensions people give Office documents; a file so named that is none of them is damaged.
 OFFICE_EXTENSIONS = (".docx", ".docm", ".dotx", ".doc", ".dot", ".wps", ".wpt", ".rtf", ".odt",
                      ".xlsx", ".xlsm", ".xltx", ".xls", ".xlt", ".et", ".ett", ".ods")
+_SPREADSHEET_EXTENSIONS = (".xlsx", ".xlsm", ".xltx", ".xls", ".xlt", ".et", ".ett", ".ods")
 _WORD_PAGE_EXTENSIONS = (".doc", ".wps", ".dot", ".mht", ".mhtml", ".htm", ".html", ".xml")
 _SPREADSHEETS = ("xlsx", "xlsm", "xls", "et", "ods")
 
@@ -70,7 +71,9 @@ def read_document(filename: str, data: bytes, fmt: str, campaign: Campaign) -> D
     try:
         content, converted = _content(filename, data, fmt)
     except DocumentError as exc:
-        problem = Finding(exc.code, str(exc), _fix(exc.code, fmt), document=filename)
+        # Named, because a reply lists the problems of every attachment together.
+        problem = Finding(exc.code, f"“{filename}”：{exc}", _fix(exc.code, fmt),
+                          document=filename)
         return Document(
             filename, fmt, recognise(filename, "", campaign), "", None, problems=(problem,)
         )
@@ -87,7 +90,8 @@ def _content(filename: str, data: bytes, fmt: str) -> tuple[Content | None, bool
     if fmt == "encrypted-ooxml" or is_encrypted_ooxml(data):
         raise DocumentError("encrypted", "文件设置了打开密码（已加密），无法读取内容。")
     if fmt in ("docm", "xlsm"):
-        raise DocumentError("macro", f"文件是启用宏的 {fmt} 文档（含 VBA 代码），出于安全考虑不予打开。")
+        raise DocumentError("macro",
+                            f"文件是启用宏的 {fmt} 文档（含 VBA 代码），出于安全考虑不予打开。")
     if fmt == "docx":
         return read_docx(data), False
     if fmt == "xlsx":
@@ -104,11 +108,9 @@ def _content(filename: str, data: bytes, fmt: str) -> tuple[Content | None, bool
         if fmt == "ole":
             legacy.inspect(data, "xls" if name.endswith(_SPREADSHEET_EXTENSIONS) else "doc")
         what = "Excel" if name.endswith(_SPREADSHEET_EXTENSIONS) else "Word"
-        raise DocumentError("corrupt", f"文件已损坏，或并不是它的扩展名所示的 {what} 文件，无法打开。")
+        raise DocumentError("corrupt",
+                            f"文件已损坏，或并不是它的扩展名所示的 {what} 文件，无法打开。")
     return None, False
-
-
-_SPREADSHEET_EXTENSIONS = (".xlsx", ".xlsm", ".xltx", ".xls", ".xlt", ".et", ".ett", ".ods")
 
 
 def _fix(code: str, fmt: str) -> str:

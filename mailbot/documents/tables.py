@@ -231,6 +231,9 @@ def summary_entries(tables: Sequence[Grid], studio_column: str) -> tuple[StudioE
             folded = normalise(name)
             if not folded or folded in (normalise(studio_column), *_NOT_A_STUDIO):
                 continue
+            first = next((normalise(c.text) for c in row if normalise(c.text)), "")
+            if first in _NOT_A_STUDIO:
+                continue  # a 合计 line, whatever stands in its studio column
             if folded.startswith(("注:", "说明")):
                 continue
             values: dict[str, str] = {}
