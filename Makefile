@@ -33,5 +33,10 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff check mailbot tests
 	$(BIN)/mypy mailbot
 
+# The benchmarks (about ten minutes on two cores): one table of figures against the targets.
+.PHONY: bench
+bench: $(VENV)/.installed-test system-deps
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

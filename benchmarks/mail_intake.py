@@ -10,6 +10,7 @@ the poll (tracemalloc: IMAP buffers, parsing, documents). Scenarios:
 * corpus — the whole tests/corpus parsed in-process, mails per second.
 
     .venv/bin/python benchmarks/mail_intake.py [--only over-limit under-limit zip-bomb corpus]
+                                               [--json]
 """
 
 from __future__ import annotations
@@ -101,6 +102,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", nargs="*", choices=SCENARIOS, default=list(SCENARIOS))
     parser.add_argument("--child", choices=SCENARIOS, help=argparse.SUPPRESS)
+    parser.add_argument("--json", action="store_true", help="one JSON list, for run.py")
     args = parser.parse_args()
     if args.child:
         print(json.dumps(run_corpus() if args.child == "corpus" else run_poll(args.child),
@@ -111,6 +113,9 @@ def main() -> int:
         done = subprocess.run([sys.executable, __file__, "--child", scenario], check=True,
                               capture_output=True, text=True, cwd=ROOT)
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False))
+        return 0
     headers = list(rows[0])
     widths = [max(len(str(h)), *(len(str(r[h])) for r in rows)) for h in headers]
     print("  ".join(str(h).ljust(w) for h, w in zip(headers, widths, strict=True)))

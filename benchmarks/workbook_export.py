@@ -5,14 +5,13 @@ database is filled directly (units, mails, three documents and a finding per mai
 measured is `workbook.build` (read the database, derive progress, fill three styled sheets) and
 `save` (write the .xlsx), exactly what `mailbot export` and GET /workbook.xlsx do.
 
-    .venv/bin/python benchmarks/workbook_export.py [--sizes 1000 10000]
+    .venv/bin/python benchmarks/workbook_export.py [--sizes 1000 10000] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -20,8 +19,10 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from common import ROOT, peak_rss_mb
+
 MAILS_PER_UNIT = 20
+TARGET_SECONDS = 3.0  # for 10,000 mails
 
 
 def fill(url: str, mails: int) -> None:
@@ -87,23 +88,29 @@ def child(mails: int) -> dict[str, float]:
         rows = sum(sheet.max_row - 1 for sheet in book.worksheets)
         return {"mails": mails, "rows": rows, "build": built - started, "save": saved - built,
                 "size": target.stat().st_size,
-                "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+                "rss": peak_rss_mb()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10_000])
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--json", action="store_true", help="one JSON list, for run.py")
     args = parser.parse_args()
     if args.child:
         print(json.dumps(child(args.child)))
         return
-    print(f"{'mails':>7} {'rows (3 sheets)':>16} {'build s':>8} {'save s':>7} {'total s':>8}"
-          f" {'file MiB':>9} {'peak RSS MiB':>13}")
+    rows = []
     for size in args.sizes:
         done = subprocess.run([sys.executable, __file__, "--child", str(size)], check=True,
                               capture_output=True, text=True)
-        row = json.loads(done.stdout)
+        rows.append(json.loads(done.stdout))
+    if args.json:
+        print(json.dumps(rows))
+        return
+    print(f"{'mails':>7} {'rows (3 sheets)':>16} {'build s':>8} {'save s':>7} {'total s':>8}"
+          f" {'file MiB':>9} {'peak RSS MiB':>13}")
+    for row in rows:
         print(f"{row['mails']:>7} {row['rows']:>16} {row['build']:>8.2f} {row['save']:>7.2f}"
               f" {row['build'] + row['save']:>8.2f} {row['size'] / 2**20:>9.2f}"
               f" {row['rss']:>13.0f}")

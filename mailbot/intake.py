@@ -31,7 +31,7 @@ from mailbot.documents import read_document, studio_key
 from mailbot.filenames import decode_header_text
 from mailbot.findings import Finding
 from mailbot.message import Attachment, ParsedMessage, parse_message
-from mailbot.progress import held_of, latest_documents, unit_progress
+from mailbot.progress import held_of, latest_documents
 from mailbot.replies import WORD_RULE, Composer
 from mailbot.rules import Campaign
 from mailbot.store import (
@@ -76,40 +76,43 @@ def handle(session: Session, intake: Intake, raw: bytes, raw_path: str,
 def _process(session: Session, intake: Intake, parsed: ParsedMessage, raw: bytes,
              raw_path: str, received_at: datetime) -> Message:
     message = _new_message(parsed, raw, raw_path, received_at)
-    session.add(message)
     if parsed.automatic:
+        session.add(message)
         message.result, message.reason = IGNORED, parsed.automatic
         session.flush()
         return message
 
-    session.flush()
-    read = [_read_attachment(session, intake, message, position, attachment)
-            for position, attachment in enumerate(parsed.attachments)]
-    documents = tuple(doc for doc, _row in read)
+    documents = tuple(read_document(a.filename, a.data, a.format, intake.campaign)
+                      for a in parsed.attachments)
     named = [doc.unit_name or "" for doc in documents if doc.kind in ("summary", "approval")]
-    studios = [row.studio_key for _doc, row in read]
+    studios = [_studio_key(doc) for doc in documents]
     unit = find_unit(session, intake.campaign, parsed.from_addr or parsed.reply_to, named,
                      studios, parsed.from_name)
     message.unit = unit
 
     findings = run_checks(DOCUMENT_CHECKS, Submission(intake.campaign, received_at, documents, ()))
     findings[:0] = parsed.findings  # archives that could not be opened; too large to fetch
-    for doc, row in read:
-        row.unit = unit
-        row.ok = not any(f.is_error and f.document == doc.filename for f in findings)
+    # Recorded only now, with its unit and verdicts known: inserted whole, never updated after.
+    session.add(message)
+    session.flush()  # its id names the folder its files are kept in
+    read = [(doc, _keep_attachment(session, intake, message, position, attachment, doc, unit,
+                                   ok=not any(f.is_error and f.document == doc.filename
+                                              for f in findings)))
+            for position, (attachment, doc) in enumerate(zip(parsed.attachments, documents,
+                                                             strict=True))]
     session.flush()
 
     this_mail = {row.id for _doc, row in read}
-    held = tuple(_held(row, earlier=row.id not in this_mail)
-                 for row in latest_documents(session, unit, intake.campaign))
+    latest = latest_documents(session, unit, intake.campaign)  # the reply lists it too
+    held = tuple(_held(row, earlier=row.id not in this_mail) for row in latest)
     findings += run_checks(SET_CHECKS, Submission(intake.campaign, received_at, documents, held))
     if not parsed.attachments and not parsed.findings:
         findings.insert(0, Finding(code="no-documents", message="本邮件中没有附件。",
                                    fix="请将申报材料作为附件发送（可以分几封邮件发送）。"))
 
+    message.receipt_no = _next_receipt(session, intake.campaign)  # first: one UPDATE, not two
     message.late = any(f.code == "late" for f in findings)
     message.result = CORRECTION if any(f.is_error for f in findings) else ACCEPTED
-    message.receipt_no = _next_receipt(session, intake.campaign)
     session.add_all(FindingRow(message_pk=message.id, code=f.code, severity=f.severity.value,
                                message=f.message, fix=f.fix, document=f.document or "")
                     for f in findings)
@@ -118,7 +121,7 @@ def _process(session: Session, intake: Intake, parsed: ParsedMessage, raw: bytes
         session.add(FindingRow(message_pk=message.id, code=hold.code, severity=hold.severity.value,
                                message=hold.message, fix=hold.fix))
     else:
-        _queue_verdict(session, intake, message, parsed, unit, documents, findings)
+        _queue_verdict(session, intake, message, parsed, unit, documents, findings, latest)
     session.flush()
     return message
 
@@ -165,21 +168,27 @@ def _new_message(parsed: ParsedMessage, raw: bytes, raw_path: str,
                    result=QUARANTINED, processed_at=utcnow())
 
 
-def _read_attachment(session: Session, intake: Intake, message: Message, position: int,
-                     attachment: Attachment) -> tuple[ReadDocument, Document]:
-    doc = read_document(attachment.filename, attachment.data, attachment.format, intake.campaign)
+def _studio_key(doc: ReadDocument) -> str:
+    """The studio a form other than 附件1 is for, as a tolerant key ("" if it names none)."""
+    return studio_key(doc.studios[0].name) if doc.kind != "summary" and doc.studios else ""
+
+
+def _keep_attachment(session: Session, intake: Intake, message: Message, position: int,
+                     attachment: Attachment, doc: ReadDocument, unit: Unit,
+                     ok: bool) -> Document:
+    """The attachment on disk, and its row (what was read in it) in the session."""
     relative = Path("files") / str(message.id) / _safe_name(position, attachment.filename)
     target = intake.settings.state_dir / relative
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(attachment.data)
     studio = doc.studios[0] if doc.kind != "summary" and doc.studios else None
-    row = Document(message_pk=message.id, position=position,
+    row = Document(message_pk=message.id, unit=unit, ok=ok, position=position,
                    filename=attachment.filename, format=attachment.format, kind=doc.kind,
                    sha256=hashlib.sha256(attachment.data).hexdigest(),
                    stored_path=str(relative), size=len(attachment.data),
                    word_count=doc.word_count,
                    studio_name=studio.name if studio else "",
-                   studio_key=studio_key(studio.name) if studio else "",
+                   studio_key=_studio_key(doc),
                    unit_name=doc.unit_name or "",
                    leader=studio.leader if studio else "", phone=studio.phone if studio else "",
                    studio_keys="".join(f"|{studio_key(s.name)}" for s in doc.studios) + "|"
@@ -187,7 +196,7 @@ def _read_attachment(session: Session, intake: Intake, message: Message, positio
                    studios_json=json.dumps([s.name for s in doc.studios] if doc.kind == "summary"
                                            else [], ensure_ascii=False))
     session.add(row)
-    return doc, row
+    return row
 
 
 def _held(row: Document, *, earlier: bool) -> Held:
@@ -202,9 +211,8 @@ def _next_receipt(session: Session, campaign: Campaign) -> str:
 
 def _queue_verdict(session: Session, intake: Intake, message: Message, parsed: ParsedMessage,
                    unit: Unit, documents: tuple[ReadDocument, ...],
-                   findings: list[Finding]) -> None:
+                   findings: list[Finding], latest: list[Document]) -> None:
     campaign = intake.campaign
-    progress = unit_progress(session, unit, campaign)
     accepted = message.result == ACCEPTED
     context = {
         "campaign": campaign.campaign,
@@ -217,7 +225,7 @@ def _queue_verdict(session: Session, intake: Intake, message: Message, parsed: P
         "word_rule": WORD_RULE,
         "documents": [{"filename": d.filename or "（未命名附件）", "word_count": d.word_count,
                        "label": _label(campaign, d.kind)} for d in documents],
-        "held": [_held_line(campaign, row) for row in progress.latest],
+        "held": [_held_line(campaign, row) for row in latest],
         "errors": [f for f in findings if f.is_error],
         "warnings": [f for f in findings if not f.is_error],
         "campaign_documents": [{"display": s.display, "per": s.per, "max_words": s.max_words,

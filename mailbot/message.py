@@ -55,6 +55,11 @@ _DEFECTS = {
     "InvalidBase64CharactersDefect": "base64 编码含非法字符",
     "InvalidBase64LengthDefect": "base64 编码长度不正确，数据可能被截断",
 }
+# Byte sets for our base64 decoder, used with bytes.translate: one pass in C over what may be
+# tens of megabytes, where a regular expression took several and a copy each time.
+_BASE64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+_BASE64_TEXT = _BASE64_ALPHABET + b"= \t\n\r\f\v"  # what a base64 body may hold
+_NOT_BASE64_OR_PAD = bytes(b for b in range(256) if b not in _BASE64_ALPHABET + b"=")
 # Parts that belong to the mail's machinery, not to the sender's files.
 _SIGNATURE_TYPES = frozenset(
     ("application/pkcs7-signature", "application/x-pkcs7-signature", "application/pgp-signature")
@@ -253,11 +258,12 @@ def _payload(part: Message, where: str, defects: list[str]) -> bytes:
         if not isinstance(encoded, str):
             return b""
         data = encoded.encode("ascii", errors="ignore")
-        if re.search(rb"[^A-Za-z0-9+/=\s]", data):
+        if data.translate(None, _BASE64_TEXT):  # anything left is not base64
             defects.append(f"{where}：base64 编码含非法字符，已跳过")
-        if len(re.sub(rb"[^A-Za-z0-9+/=]", b"", data)) % 4:
+        data = data.translate(None, _NOT_BASE64_OR_PAD)
+        if len(data) % 4:
             defects.append(f"{where}：base64 编码长度不正确，数据可能被截断")
-        data = re.sub(rb"[^A-Za-z0-9+/]", b"", data)  # padding is recomputed below
+        data = data.replace(b"=", b"")  # padding is recomputed below
         if len(data) % 4 == 1:
             data = data[:-1]
         return binascii.a2b_base64(data + b"=" * (-len(data) % 4))

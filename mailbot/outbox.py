@@ -133,34 +133,35 @@ async def _worker(sessions: sessionmaker[Session], settings: Settings,
 
 async def _send_one(sessions: sessionmaker[Session], settings: Settings,
                     client: aiosmtplib.SMTP, reply_id: int, report: SendReport) -> None:
-    with sessions() as session, session.begin():
-        reply = session.get(Reply, reply_id)
-        if reply is None or reply.status != "pending":
-            return
-        # The attempt is committed before the send: a reply found pending with an attempt on
-        # record may have reached the server (a kill before our commit).
-        reply.attempts += 1
-    with sessions() as session, session.begin():
-        reply = session.get(Reply, reply_id)
-        assert reply is not None
-        try:
-            recipients = [a for _n, a in getaddresses([reply.to_addr]) if a]
-            await client.sendmail(settings.from_address, recipients, reply.raw)
-        except aiosmtplib.SMTPRecipientsRefused as exc:
-            reply.status, reply.last_error = "failed", str(exc)
-            report.failed += 1
-        except (aiosmtplib.SMTPException, OSError) as exc:
-            reply.last_error = str(exc)
-            if reply.attempts >= MAX_ATTEMPTS:
-                reply.status = "failed"
+    with sessions() as session:
+        with session.begin():
+            reply = session.get(Reply, reply_id)
+            if reply is None or reply.status != "pending":
+                return
+            # The attempt is committed before the send: a reply found pending with an attempt
+            # on record may have reached the server (a kill before our commit).
+            reply.attempts += 1
+        # The same row, still loaded (the sessions keep their objects after a commit): only
+        # the process holding the sender lock changes it.
+        with session.begin():
+            try:
+                recipients = [a for _n, a in getaddresses([reply.to_addr]) if a]
+                await client.sendmail(settings.from_address, recipients, reply.raw)
+            except aiosmtplib.SMTPRecipientsRefused as exc:
+                reply.status, reply.last_error = "failed", str(exc)
                 report.failed += 1
+            except (aiosmtplib.SMTPException, OSError) as exc:
+                reply.last_error = str(exc)
+                if reply.attempts >= MAX_ATTEMPTS:
+                    reply.status = "failed"
+                    report.failed += 1
+                else:
+                    report.pending += 1
+                log.warning("reply %s to %s not sent: %s", reply.smtp_message_id, reply.to_addr,
+                            exc)
             else:
-                report.pending += 1
-            log.warning("reply %s to %s not sent: %s", reply.smtp_message_id, reply.to_addr,
-                        exc)
-        else:
-            reply.status, reply.sent_at, reply.last_error = "sent", utcnow(), ""
-            report.sent += 1
+                reply.status, reply.sent_at, reply.last_error = "sent", utcnow(), ""
+                report.sent += 1
 
 
 def _client(settings: Settings) -> aiosmtplib.SMTP:

@@ -111,8 +111,9 @@ def _fetch_and_process(runtime: Runtime, report: CycleReport) -> None:
         uidvalidity = box.open_folder()
         pending = box.pending_uids()
         adopt_renumbered(runtime.sessions, box, uidvalidity, pending)  # new UIDVALIDITY
+        recorded = _recorded_uids(runtime, box.folder, uidvalidity)
         for uid in pending:
-            if _already_recorded(runtime, box.folder, uidvalidity, uid):
+            if uid in recorded:
                 box.mark_handled(uid)  # recorded by a run that stopped before marking it
                 continue
             fetched = box.fetch(uid)
@@ -167,11 +168,13 @@ def _remember_place(session: Session, message: Message,
                                message_pk=message.id))
 
 
-def _already_recorded(runtime: Runtime, folder: str, uidvalidity: int, uid: int) -> bool:
+def _recorded_uids(runtime: Runtime, folder: str, uidvalidity: int) -> set[int]:
+    """UIDs of this folder already recorded. Read once per cycle, not once per mail: a mail
+    another process records meanwhile is still known by its Message-ID (`intake.handle`), so
+    the set going stale costs a fetch, never a second record or reply."""
     with runtime.sessions() as session:
-        return session.scalar(select(MailboxUid.id).where(
-            MailboxUid.folder == folder, MailboxUid.uidvalidity == uidvalidity,
-            MailboxUid.uid == uid)) is not None
+        return set(session.scalars(select(MailboxUid.uid).where(
+            MailboxUid.folder == folder, MailboxUid.uidvalidity == uidvalidity)))
 
 
 def save_raw(state_dir: Path, raw: bytes) -> str:

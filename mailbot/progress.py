@@ -7,11 +7,13 @@ command use it to show the same thing. Nothing here is stored: it is all derived
 from __future__ import annotations
 
 import json
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session, contains_eager
 
 from mailbot.checks import Held
 from mailbot.checks.completeness import match_studios, missing, nominated
@@ -64,11 +66,21 @@ def latest_documents(session: Session, unit: Unit,
     That is the latest version received by the deadline (plus grace); a form that only came
     late counts too, flagged, unless the rules refuse late mail. Older versions stay in the
     database and on disk, visible in 收件记录 and on the dashboard."""
-    rows = session.scalars(
-        select(Document).join(Message, Document.message_pk == Message.id)
-        .where(Document.unit_id == unit.id, Document.kind != "unknown")
-        .order_by(Message.received_at, Document.id)
-    ).all()
+    rows = session.scalars(_documents_in_order().where(Document.unit_id == unit.id)).all()
+    return pick_latest(rows, campaign)
+
+
+def _documents_in_order() -> Select[Document]:
+    # Each row's mail comes in the same query (contains_eager): asking for `row.message` one
+    # row at a time was one SELECT per earlier mail of the unit.
+    return (select(Document).join(Message, Document.message_pk == Message.id)
+            .options(contains_eager(Document.message))
+            .where(Document.kind != "unknown")
+            .order_by(Message.received_at, Document.id))
+
+
+def pick_latest(rows: Iterable[Document], campaign: Campaign) -> list[Document]:
+    """`latest_documents` of one unit's rows, given oldest first (received, then id)."""
     refuse_late = campaign.campaign.late_policy == "refuse"
     latest: dict[tuple[str, str, bool], Document] = {}
     for row in rows:
@@ -90,8 +102,24 @@ def latest_documents(session: Session, unit: Unit,
     return list(latest.values())
 
 
+def all_progress(units: Sequence[Unit], documents: Iterable[Document],
+                 campaign: Campaign) -> list[UnitProgress]:
+    """`unit_progress` of each of `units`, from documents already loaded with their mails
+    (all documents of those units; any others are left out): no query per unit."""
+    mine = {unit.id for unit in units}
+    rows: dict[int | None, list[Document]] = defaultdict(list)
+    for row in sorted((d for d in documents if d.unit_id in mine and d.kind != "unknown"),
+                      key=lambda d: (d.message.received_at, d.id)):  # as latest_documents
+        rows[row.unit_id].append(row)
+    return [progress_of(unit, pick_latest(rows[unit.id], campaign), campaign) for unit in units]
+
+
 def unit_progress(session: Session, unit: Unit, campaign: Campaign) -> UnitProgress:
-    latest = latest_documents(session, unit, campaign)
+    return progress_of(unit, latest_documents(session, unit, campaign), campaign)
+
+
+def progress_of(unit: Unit, latest: list[Document], campaign: Campaign) -> UnitProgress:
+    """Where the unit stands, given its `latest_documents`."""
     held = [held_of(d) for d in latest]
     by_held = dict(zip(held, latest, strict=True))
     names = nominated(held)

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -29,6 +30,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    func,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
@@ -212,6 +214,11 @@ class Reply(Base):
     created_at: Mapped[datetime] = mapped_column()
     sent_at: Mapped[datetime | None] = mapped_column()
     message: Mapped[Message | None] = relationship(back_populates="replies")
+
+
+# The hourly reply limit counts a recipient's replies for every mail (screening.recent_replies):
+# without this index each count read the whole outbox, raw mails and all.
+Index("ix_replies_recipient", func.lower(Reply.to_addr))
 
 
 class Reminder(Base):

@@ -50,9 +50,9 @@ def find_unit(session: Session, campaign: Campaign, sender: str, named: Iterable
     name (`named`), else by a studio (`studios`, tolerant keys) an earlier 附件1/附件2 of a
     unit nominated — a colleague sending only the 附件3 — else a new unit."""
     sender = sender.lower()
-    known = session.scalar(select(UnitAddress).where(UnitAddress.address == sender))
+    known = session.scalar(select(Unit).join(UnitAddress).where(UnitAddress.address == sender))
     if known is not None:
-        return known.unit
+        return known
     unit = (_by_name(session, campaign, [n for n in named if n.strip()])
             or _by_studio(session, {k for k in studios if k}))
     if unit is None:
@@ -65,8 +65,9 @@ def find_unit(session: Session, campaign: Campaign, sender: str, named: Iterable
             return existing
         session.add(unit)
         session.flush()
-    if sender:
-        _remember(session, unit, sender)
+    if sender:  # not known, as asked above
+        session.add(UnitAddress(unit=unit, address=sender))
+        session.flush()
     return unit
 
 
