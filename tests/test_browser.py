@@ -18,6 +18,7 @@ from typing import Any
 
 import openpyxl
 import pytest
+from prerequisites import unavailable
 from web_support import PASSWORD, ROSTER_UNIT, app_for, campaign_state, make_runtime
 
 from mailbot import intake
@@ -40,9 +41,7 @@ def browser() -> Iterator[Any]:
     except ImportError:
         sync_playwright = None
     if sync_playwright is None or not os.access(CHROMIUM, os.X_OK):
-        if os.environ.get("CI", "").lower() in ("true", "1", "yes"):
-            pytest.fail(MISSING, pytrace=False)
-        pytest.skip(MISSING)
+        unavailable(MISSING)
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -200,7 +199,5 @@ def test_chinese_renders_with_a_cjk_font() -> None:
 
     fonts = subprocess.run(["fc-list", ":lang=zh"], capture_output=True, text=True, check=False)
     if not fonts.stdout.strip():
-        if os.environ.get("CI", "").lower() in ("true", "1", "yes"):
-            pytest.fail(MISSING, pytrace=False)
-        pytest.skip(MISSING)
+        unavailable(MISSING)
     assert "WenQuanYi" in fonts.stdout or "Noto" in fonts.stdout

@@ -9,7 +9,6 @@ skip with the reason, except under CI=true, where they fail.
 
 from __future__ import annotations
 
-import os
 import socket
 import struct
 import threading
@@ -30,9 +29,6 @@ from mailbot.sniff import detect_format
 from mailbot.timefmt import utcnow
 
 ROOT = Path(__file__).resolve().parents[1]
-MISSING_SOFFICE = ("LibreOffice is not installed: run `make test` as root, which installs "
-                   "libreoffice-writer-nogui and libreoffice-calc-nogui "
-                   "(scripts/install-test-deps.sh)")
 STUDIO = samples.SAMPLE_STUDIOS[1]
 UNIT = "城市交通与物流学院"
 WORD_97 = "doc:MS Word 97"
@@ -43,15 +39,6 @@ EXCEL_97 = "xls:MS Excel 97"
 def campaign() -> Campaign:
     return load_rules(ROOT / "rules" / "laomo-gongjiang-2022.toml")
 
-
-@pytest.fixture(scope="session")
-def soffice() -> str:
-    found = convert.find_soffice()
-    if found is None:
-        if os.environ.get("CI", "").lower() in ("true", "1", "yes"):
-            pytest.fail(MISSING_SOFFICE, pytrace=False)
-        pytest.skip(MISSING_SOFFICE)
-    return found
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,6 @@ skip with the reason, except under CI=true, where they fail.
 
 from __future__ import annotations
 
-import os
 import string
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,21 +27,10 @@ from mailbot.documents import build, convert, count_words, read_document
 from mailbot.rules import Campaign, load_rules
 
 ROOT = Path(__file__).resolve().parents[1]
-MISSING_SOFFICE = ("LibreOffice is not installed: run `make test` as root, which installs "
-                   "libreoffice-writer-nogui (scripts/install-test-deps.sh)")
 BATCH = 8  # documents per soffice run: its start-up is most of the cost
 SEED_FORMS = Path("/work/shared/seed/forms")  # the blank official forms, when present
 CAMPAIGN = load_rules(ROOT / "rules" / "laomo-gongjiang-2022.toml")
 
-
-@pytest.fixture(scope="session")
-def soffice() -> str:
-    found = convert.find_soffice()
-    if found is None:
-        if os.environ.get("CI", "").lower() in ("true", "1", "yes"):
-            pytest.fail(MISSING_SOFFICE, pytrace=False)
-        pytest.skip(MISSING_SOFFICE)
-    return found
 
 
 def libreoffice_counts(documents: Sequence[bytes]) -> list[int]:

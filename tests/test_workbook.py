@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
 import shutil
 import subprocess
@@ -16,13 +15,12 @@ from xml.etree import ElementTree
 
 import openpyxl
 import pytest
+from prerequisites import MISSING_SOFFICE, unavailable
 from web_support import LATE, ON_TIME, campaign_state, deliver, full_set, make_runtime
 
 from mailbot import workbook
 from mailbot.poller import Runtime
 
-MISSING_SOFFICE = ("LibreOffice is not installed: run `make test` as root, which installs "
-                   "libreoffice-calc-nogui (scripts/install-test-deps.sh)")
 HOSTILE = ("=1+1", "+SUM(A1:A9)", "@SUM(1)", "-2+3", '=HYPERLINK("http://evil.example","点我")')
 
 
@@ -128,9 +126,7 @@ def test_control_characters_and_huge_values_never_break_the_file(tmp_path: Path)
 def soffice() -> str:
     found = shutil.which("soffice") or shutil.which("libreoffice")
     if found is None:
-        if os.environ.get("CI", "").lower() in ("true", "1", "yes"):
-            pytest.fail(MISSING_SOFFICE, pytrace=False)
-        pytest.skip(MISSING_SOFFICE)
+        unavailable(MISSING_SOFFICE)
     return found
 
 

@@ -29,8 +29,6 @@ guide) text and field codes.
 from __future__ import annotations
 
 import io
-import zipfile
-import zlib
 from collections.abc import Iterator
 
 import docx
@@ -38,7 +36,7 @@ from docx.opc.exceptions import PackageNotFoundError
 from docx.oxml.parser import parse_xml
 from lxml import etree
 
-from mailbot.documents.ooxml import check_package
+from mailbot.documents.ooxml import PACKAGE_ERRORS, check_package
 from mailbot.documents.tables import Cell, Content, Grid
 from mailbot.errors import DocumentError
 
@@ -61,22 +59,8 @@ _CHINESE_DIGITS = "〇一二三四五六七八九"
 _FALSE = ("0", "false", "off")
 
 # Failures python-docx and lxml show for a damaged package; anything else is a bug of ours.
-_PARSE_ERRORS = (
-    PackageNotFoundError,
-    KeyError,
-    ValueError,
-    TypeError,
-    AttributeError,
-    IndexError,
-    etree.XMLSyntaxError,
-    zipfile.BadZipFile,
-    zlib.error,
-    EOFError,
-    OSError,
-    UnicodeDecodeError,
-    NotImplementedError,
-    RecursionError,
-)
+_PARSE_ERRORS: tuple[type[BaseException], ...] = (
+    PackageNotFoundError, RecursionError, *PACKAGE_ERRORS)
 
 
 def read_docx(data: bytes) -> Content:

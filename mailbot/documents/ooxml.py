@@ -25,7 +25,16 @@ import zipfile
 import zlib
 from typing import Literal
 
+from lxml import etree
+
 from mailbot.errors import DocumentError
+
+# What a damaged package makes the zip, XML and Office libraries raise while reading; each
+# reader adds its library's own. Anything else is a bug of ours and must not be hidden.
+PACKAGE_ERRORS: tuple[type[BaseException], ...] = (
+    KeyError, ValueError, TypeError, AttributeError, IndexError, etree.XMLSyntaxError,
+    zipfile.BadZipFile, zlib.error, EOFError, OSError, UnicodeDecodeError, NotImplementedError,
+)
 
 Flavour = Literal["docx", "xlsx"]
 

@@ -14,16 +14,13 @@ from __future__ import annotations
 
 import io
 import warnings
-import zipfile
-import zlib
 from datetime import date, datetime, time
 from xml.etree.ElementTree import ParseError
 
 import openpyxl
-from lxml import etree
 from openpyxl.utils.exceptions import InvalidFileException
 
-from mailbot.documents.ooxml import check_package
+from mailbot.documents.ooxml import PACKAGE_ERRORS, check_package
 from mailbot.documents.tables import Cell, Content, Grid
 from mailbot.errors import DocumentError
 
@@ -31,22 +28,7 @@ MAX_SHEETS = 10
 MAX_ROWS = 5000
 MAX_COLS = 60
 
-_PARSE_ERRORS = (
-    InvalidFileException,
-    KeyError,
-    ValueError,
-    TypeError,
-    AttributeError,
-    IndexError,
-    ParseError,
-    etree.XMLSyntaxError,
-    zipfile.BadZipFile,
-    zlib.error,
-    EOFError,
-    OSError,
-    UnicodeDecodeError,
-    NotImplementedError,
-)
+_PARSE_ERRORS: tuple[type[BaseException], ...] = (InvalidFileException, ParseError, *PACKAGE_ERRORS)
 
 
 def read_xlsx(data: bytes) -> Content:
