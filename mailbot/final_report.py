@@ -13,10 +13,10 @@ from sqlalchemy.orm import Session
 
 from mailbot import outbox, workbook
 from mailbot.errors import ConfigError
-from mailbot.progress import NOT_SUBMITTED, unit_progress
+from mailbot.progress import COMPLETE, NOT_SUBMITTED, unit_progress
 from mailbot.replies import Composer
 from mailbot.rules import Campaign
-from mailbot.store import ACCEPTED, QUARANTINED, Message, Milestone, Unit
+from mailbot.store import QUARANTINED, Message, Milestone, Unit
 from mailbot.timefmt import show
 
 MILESTONE = "final-report"
@@ -37,7 +37,7 @@ def queue(session: Session, composer: Composer, campaign: Campaign, office_email
     complete, incomplete, silent, late = [], [], [], []
     for entry in progress:
         name = entry.unit.display_name
-        if entry.status == ACCEPTED:
+        if entry.status == COMPLETE:
             complete.append(f"{name}（{len(entry.studios)} 个工作室）")
         elif entry.status == NOT_SUBMITTED:
             if entry.unit.on_roster and not entry.unit.messages:

@@ -29,8 +29,6 @@ from mailbot.store import (
 )
 from mailbot.timefmt import show
 
-DOCUMENT_KEYS = ("summary", "approval", "material")
-
 # A unit's state on the dashboard: the three numbers of the overview and the units filter.
 COMPLETE, INCOMPLETE, SILENT = "complete", "incomplete", "silent"
 STATE_LABELS = {COMPLETE: "已齐全", INCOMPLETE: "未齐全", SILENT: "未来信"}
@@ -110,22 +108,10 @@ def unit_row(session: Session, campaign: Campaign, unit: Unit, messages: int) ->
         state = SILENT
     else:
         state = INCOMPLETE
-    cells, got, needed = [], 0, 0
-    studios = max(len(progress.studios), 1)
-    for key in DOCUMENT_KEYS:
-        if not campaign.has(key):
-            continue
-        spec = campaign.spec(key)
-        want = 1 if spec.per == "unit" else studios
-        have = min(progress.count(key), want)
-        got, needed = got + have, needed + want
-        if have == 0:
-            text = "缺"
-        elif spec.per == "unit":
-            text = "已收"
-        else:
-            text = f"{have}/{want}"
-        cells.append(DocCell(spec.label, text, have == want))
+    # The cells read the same FormState as the workbook's 单位进度: the two cannot disagree.
+    cells = [DocCell(form.label, form.text, form.complete) for form in progress.forms]
+    got = sum(min(form.good, form.want) for form in progress.forms)
+    needed = sum(form.want for form in progress.forms)
     return UnitRow(unit, progress, state, cells, got, needed, messages)
 
 
