@@ -12,6 +12,7 @@ same without folder, and top-level `from`, `rules`, `state_dir`, `database_url`,
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -71,6 +72,7 @@ class Settings:
     ignored_folder: str = ""  # where 忽略 mail is moved ("": where handled mail goes)
     quarantine_folder: str = ""  # where 隔离 mail is moved ("": where handled mail goes)
     idle: bool = True  # `mailbot run` waits with IMAP IDLE where the server offers it
+    public_url: str = ""  # where applicants reach the status pages ("": replies carry no link)
 
     @property
     def database(self) -> str:
@@ -122,6 +124,7 @@ ENVIRONMENT: Mapping[str, tuple[str, str]] = {
     "MAILBOT_DATABASE_URL": ("", "database_url"),
     "MAILBOT_OFFICE_EMAIL": ("", "office_email"),
     "MAILBOT_OFFICE_PASSWORD": ("", "office_password"),
+    "MAILBOT_PUBLIC_URL": ("", "public_url"),
 }
 _ENV_FOR = {place: name for name, place in ENVIRONMENT.items()}
 _TOP_LEVEL = {"from": "from_address", "rules": "rules_path", "state_dir": "state_dir",
@@ -130,7 +133,8 @@ _TOP_LEVEL = {"from": "from_address", "rules": "rules_path", "state_dir": "state
               "poll_seconds": "poll_seconds", "handled_keyword": "handled_keyword",
               "handled_folder": "handled_folder", "max_message_bytes": "max_message_bytes",
               "reply_limit_per_hour": "reply_limit_per_hour", "ignored_folder": "ignored_folder",
-              "quarantine_folder": "quarantine_folder", "idle": "idle"}
+              "quarantine_folder": "quarantine_folder", "idle": "idle",
+              "public_url": "public_url"}
 _SERVER_KEYS = {"host", "port", "user", "password", "security"}
 _IMAP_KEYS = {"ca_file", "auth", "oauth2_token", "oauth2_token_command"}
 
@@ -205,10 +209,20 @@ def _build(layered: dict[str, dict[str, Any]]) -> Settings:
             value = _as_int(value, "", key, low=1)
         elif attr == "idle":
             value = _as_bool(value, key)
+        elif attr == "public_url":
+            value = _as_public_url(value, key)
         else:
             value = str(value)
         settings = replace(settings, **{attr: value})
     return settings
+
+
+def _as_public_url(value: Any, key: str) -> str:
+    text = str(value).strip().rstrip("/")
+    if text and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", text):
+        raise ConfigError(f"{_name('', key)} must be an http(s) address such as "
+                          f"https://shenbao.example.edu.cn, not {value!r}")
+    return text
 
 
 def _as_bool(value: Any, key: str) -> bool:

@@ -23,7 +23,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from mailbot import outbox, screening
+from mailbot import outbox, screening, statuslink
 from mailbot.checks import DOCUMENT_CHECKS, SET_CHECKS, Held, Submission, run_checks
 from mailbot.config import Settings
 from mailbot.documents import Document as ReadDocument
@@ -231,6 +231,7 @@ def _queue_verdict(session: Session, intake: Intake, message: Message, parsed: P
         "campaign_documents": [{"display": s.display, "per": s.per, "max_words": s.max_words,
                                 "formats_text": "、".join("." + f for f in s.formats)}
                                for s in campaign.documents],
+        "status_url": statuslink.url_for_unit(intake.settings.public_url, unit),
     }
     template = "acknowledgement.txt.j2" if accepted else "correction.txt.j2"
     tag = "已受理" if accepted else "需补正"

@@ -40,6 +40,8 @@ class Composer:
         self.from_name = from_name
 
     def render(self, template: str, context: Mapping[str, Any]) -> str:
+        # Every mail to a unit may carry its status link; mail with none simply has no line.
+        context = {"status_url": "", **context}
         try:
             return self.env.get_template(template).render(**context)
         except TemplateError as exc:

@@ -82,6 +82,8 @@ class Unit(Base):
     name_key: Mapped[str] = mapped_column(String(200), default="", index=True)  # units.name_key
     on_roster: Mapped[bool] = mapped_column(Boolean, default=False)
     paper_received_at: Mapped[datetime | None] = mapped_column(default=None)  # 纸质版
+    # The personal status link's token (mailbot.statuslink); None: no link, or revoked.
+    status_token: Mapped[str | None] = mapped_column(String(64), unique=True, default=None)
     created_at: Mapped[datetime] = mapped_column()
     addresses: Mapped[list[UnitAddress]] = relationship(back_populates="unit",
                                                         order_by="UnitAddress.id")

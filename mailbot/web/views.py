@@ -13,6 +13,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
+from mailbot import statuslink
 from mailbot.poller import Runtime
 from mailbot.store import QUARANTINED, Message, Reply, Unit
 from mailbot.timefmt import OFFICE_ZONE, local
@@ -91,6 +92,21 @@ def paper(unit_id: int) -> Response:
         flash(actions.mark_paper(runtime(), unit_id, when), "ok")
     except LookupError:
         abort(404)
+    return redirect(url_for("views.unit", unit_id=unit_id))
+
+
+@bp.post("/units/<int:unit_id>/status-link")
+def status_link(unit_id: int) -> Response:
+    """Reissue the unit's status link (the old one stops working at once) or revoke it."""
+    revoke = request.form.get("action") == "revoke"
+    with runtime().sessions.begin() as session:
+        found = session.get(Unit, unit_id) or abort(404)
+        if revoke:
+            statuslink.revoke(found)
+        else:
+            statuslink.issue(found)
+    flash("已停用该单位的查询链接。" if revoke else
+          "已生成新的查询链接，旧链接随即失效；之后的回复和提醒都带新链接。", "ok")
     return redirect(url_for("views.unit", unit_id=unit_id))
 
 
