@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import Select, select
-from sqlalchemy.orm import Session, contains_eager
+from sqlalchemy.orm import Session, contains_eager, selectinload
 
 from mailbot.checks import Held
 from mailbot.checks.completeness import match_studios, missing, nominated
@@ -153,6 +153,14 @@ def all_progress(units: Sequence[Unit], documents: Iterable[Document],
                       key=lambda d: (d.message.received_at, d.id)):  # as latest_documents
         rows[row.unit_id].append(row)
     return [progress_of(unit, pick_latest(rows[unit.id], campaign), campaign) for unit in units]
+
+
+def campaign_progress(session: Session, campaign: Campaign) -> list[UnitProgress]:
+    """Every unit's progress, in unit order, from two queries whatever the number of units."""
+    units = session.scalars(select(Unit).order_by(Unit.id)
+                            .options(selectinload(Unit.addresses))).all()
+    documents = session.scalars(_documents_in_order()).all()
+    return all_progress(units, documents, campaign)
 
 
 def unit_progress(session: Session, unit: Unit, campaign: Campaign) -> UnitProgress:

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 
-from mailbot.progress import unit_progress
-from mailbot.store import RESULTS, Message, Unit
+from mailbot.progress import campaign_progress
+from mailbot.store import RESULTS, Message
 
 if TYPE_CHECKING:
     from mailbot.poller import Runtime
@@ -19,6 +19,6 @@ def counts(runtime: Runtime) -> tuple[dict[str, int], dict[str, int]]:
         rows = session.execute(select(Message.result, func.count()).group_by(Message.result))
         found = {result: number for result, number in rows}
         by_result = {result: found.get(result, 0) for result in RESULTS}
-        progress = Counter(unit_progress(session, unit, runtime.campaign).status
-                           for unit in session.scalars(select(Unit)))
+        progress = Counter(entry.status
+                           for entry in campaign_progress(session, runtime.campaign))
     return by_result, dict(sorted(progress.items()))

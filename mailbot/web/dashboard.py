@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from mailbot.progress import UnitProgress, unit_progress
+from mailbot.progress import UnitProgress, campaign_progress, unit_progress
 from mailbot.rules import Campaign
 from mailbot.store import (
     ACCEPTED,
@@ -91,17 +91,19 @@ class Overview:
 
 
 def unit_rows(session: Session, campaign: Campaign) -> list[UnitRow]:
+    """Every unit's row from a fixed number of queries (no query per unit)."""
     counts = {unit_id: number for unit_id, number in session.execute(
         select(Message.unit_id, func.count()).where(Message.unit_id.is_not(None))
         .group_by(Message.unit_id))}
-    rows = []
-    for unit in session.scalars(select(Unit).order_by(Unit.id)):
-        rows.append(unit_row(session, campaign, unit, counts.get(unit.id, 0)))
-    return rows
+    return [_row(progress, counts.get(progress.unit.id, 0))
+            for progress in campaign_progress(session, campaign)]
 
 
 def unit_row(session: Session, campaign: Campaign, unit: Unit, messages: int) -> UnitRow:
-    progress = unit_progress(session, unit, campaign)
+    return _row(unit_progress(session, unit, campaign), messages)
+
+
+def _row(progress: UnitProgress, messages: int) -> UnitRow:
     if progress.complete:
         state = COMPLETE
     elif messages == 0:
@@ -112,7 +114,7 @@ def unit_row(session: Session, campaign: Campaign, unit: Unit, messages: int) ->
     cells = [DocCell(form.label, form.text, form.complete) for form in progress.forms]
     got = sum(min(form.good, form.want) for form in progress.forms)
     needed = sum(form.want for form in progress.forms)
-    return UnitRow(unit, progress, state, cells, got, needed, messages)
+    return UnitRow(progress.unit, progress, state, cells, got, needed, messages)
 
 
 def filter_rows(rows: list[UnitRow], *, state: str = "", late: str = "", paper: str = "",
