@@ -117,15 +117,13 @@ def _process(session: Session, intake: Intake, parsed: ParsedMessage, raw: bytes
                                message=f.message, fix=f.fix, document=f.document or "")
                     for f in findings)
     hold = screening.reply_hold(session, intake.settings, parsed, utcnow())  # loops, limits
-    if hold is not None:
-        session.add(FindingRow(message_pk=message.id, code=hold.code, severity=hold.severity.value,
-                               message=hold.message, fix=hold.fix))
-    else:
-        unverified = screening.auth_hold(intake.settings, raw)  # answered once released
-        if unverified is not None:
-            session.add(FindingRow(message_pk=message.id, code=unverified.code,
-                                   severity=unverified.severity.value,
-                                   message=unverified.message, fix=unverified.fix))
+    unverified = screening.auth_hold(intake.settings, raw)  # answered once the office releases
+    for noted in (hold, unverified):
+        if noted is not None:
+            session.add(FindingRow(message_pk=message.id, code=noted.code,
+                                   severity=noted.severity.value, message=noted.message,
+                                   fix=noted.fix))
+    if hold is None:
         _queue_verdict(session, intake, message, parsed, unit, documents, findings, latest,
                        held=unverified is not None)
     session.flush()

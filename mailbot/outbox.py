@@ -59,7 +59,7 @@ def queue(session: Session, mail: EmailMessage, *, kind: str, message_pk: int | 
 
     A recipient with a non-ASCII local part (`测试@example.test`) can only be written in a
     UTF-8 header (RFC 6532): such a reply is stored so, and sent only over SMTPUTF8."""
-    to = str(mail["To"])
+    to = _normalised_to(mail)
     utf8 = not to.isascii()
     reply = Reply(message_pk=message_pk, kind=kind, to_addr=to,
                   subject=str(mail["Subject"]), smtp_message_id=str(mail["Message-ID"]),
@@ -67,6 +67,18 @@ def queue(session: Session, mail: EmailMessage, *, kind: str, message_pk: int | 
                   status="held" if held else "pending", created_at=utcnow())
     session.add(reply)
     return reply
+
+
+def _normalised_to(mail: EmailMessage) -> str:
+    """The mail's `To:` rewritten to the normal form of each mailbox (IDN domains as punycode),
+    so the header, the envelope and the hourly limits all name the same mailboxes."""
+    written = [address for _name, address in getaddresses([str(mail["To"])]) if address]
+    boxes = [addresses.normalise(address) for address in written]
+    if not written or None in boxes:
+        return str(mail["To"])  # refused at sending time, with the reason on the row
+    to = ", ".join(box.address for box in boxes if box is not None)
+    mail.replace_header("To", to)
+    return to
 
 
 def send_pending(sessions: sessionmaker[Session], settings: Settings) -> SendReport:
@@ -214,8 +226,9 @@ async def _transmit(settings: Settings, client: aiosmtplib.SMTP, reply: Reply) -
         recipients.append(mailbox)
     if not recipients:
         raise Undeliverable(f"找不到收件地址（{reply.to_addr or '空'}）")
+    head = reply.raw.split(b"\r\n\r\n", 1)[0]  # an 8-bit body needs 8BITMIME, not this
     utf8 = (sender.needs_smtputf8 or any(r.needs_smtputf8 for r in recipients)
-            or not reply.raw.isascii())
+            or not head.isascii())
     if client.is_ehlo_or_helo_needed:
         await client.ehlo()  # what the server offers (SMTPUTF8) is known only after EHLO
     if utf8 and not client.supports_extension("smtputf8"):

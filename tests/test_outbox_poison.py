@@ -142,3 +142,21 @@ def test_the_dashboard_shows_failed_replies_with_their_reason(bot: Bot) -> None:
     assert "发送失败" in unit and "不支持国际化邮箱地址（SMTPUTF8）" in unit
     page = client.get(f"/replies/{failed.id}").get_data(as_text=True)
     assert "不支持国际化邮箱地址（SMTPUTF8）" in page and "发送次数" in page
+
+
+def test_every_queued_mail_is_addressed_to_normalised_mailboxes(tmp_path: Path) -> None:
+    """Reminders go to a unit's addresses as the roster wrote them: one IDN among them makes
+    the header punycode, not a UTF-8 mail only SMTPUTF8 servers take."""
+    from email.message import EmailMessage
+    from email.policy import SMTP
+
+    sessions = open_database(f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    mail = EmailMessage(policy=SMTP)
+    mail["To"] = f"{IDN}, Unit-A@Test.Example"
+    mail["Subject"], mail["Message-ID"] = "【提醒】", "<r1@test.example>"
+    mail.set_content("提醒")
+    with sessions.begin() as session:
+        reply = outbox.queue(session, mail, kind="reminder", message_pk=None)
+    assert reply.to_addr == f"{IDN_ASCII}, unit-a@test.example"
+    head = reply.raw.split(b"\r\n\r\n")[0]
+    assert head.isascii() and f"To: {IDN_ASCII}, unit-a@test.example".encode() in head
