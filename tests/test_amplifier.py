@@ -198,3 +198,19 @@ def test_the_cap_and_the_authserv_id_are_settings(tmp_path: Path) -> None:
     assert (settings.reply_limit_total_per_hour, settings.authserv_id) == (30, "mx.sztu.edu.cn")
     with pytest.raises(ConfigError, match="MAILBOT_REPLY_LIMIT_TOTAL_PER_HOUR"):
         load_settings(environ={"MAILBOT_REPLY_LIMIT_TOTAL_PER_HOUR": "0"})
+
+
+def test_a_new_unit_is_greeted_by_the_name_its_forms_give(bot: Bot) -> None:
+    from intake_support import OFFICE, ON_TIME
+
+    from mailbot.mailfactory import build_mail
+    from mailbot.samples import SAMPLE_STUDIOS, approval_docx
+
+    studio = SAMPLE_STUDIOS[0]
+    raw = build_mail(sender="newcomer@test.example", sender_name=LURE, to=OFFICE,
+                     subject="工作室申报材料", attachments=[("附件2.docx", approval_docx(studio))])
+    bot.dovecot.append(OFFICE, raw, internaldate=ON_TIME)
+    bot.poll()
+    [reply] = bot.replies("newcomer@test.example")
+    assert body(reply).splitlines()[0] == f"{studio.unit}："
+    assert "evil.example" not in body(reply)
