@@ -6,6 +6,13 @@ the server's answer; the only way to send a reply twice is a kill between the se
 acceptance and that commit — a window SMTP itself cannot close (RFC 1047). A reply sent twice
 always shows `attempts` > 1, and carries the same Message-ID both times, so clients that
 de-duplicate by Message-ID show it once.
+
+Each reply fails on its own. Every queued mail is addressed to normalised mailboxes
+(`mailbot.addresses`: an IDN domain as punycode); a non-ASCII local part goes over SMTPUTF8
+when the server offers it, else the reply is `failed` with the reason in Chinese. Whatever a
+send raises is written on that reply (`last_error`, `attempts`), the connection is reset or
+opened anew, and the next reply goes out. Replies may also wait: `held` until the office
+releases them (sender authentication failed), or pending above the hourly cap (`replycap`).
 """
 
 from __future__ import annotations
