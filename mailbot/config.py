@@ -27,6 +27,7 @@ DEFAULT_POLL_SECONDS = 120
 DEFAULT_HANDLED_KEYWORD = "$MailbotHandled"
 DEFAULT_MAX_MESSAGE_BYTES = 50 * 1024 * 1024
 DEFAULT_REPLY_LIMIT_PER_HOUR = 5  # answers to one address per hour; more would be a mail loop
+DEFAULT_REPLY_LIMIT_TOTAL_PER_HOUR = 200  # mail the bot sends per hour in all; more waits
 DEFAULT_STATE_DIR = Path("state")
 DEFAULT_RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
 DEFAULT_TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -69,6 +70,8 @@ class Settings:
     handled_folder: str = ""  # "": handled mail stays where it is, only flagged
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     reply_limit_per_hour: int = DEFAULT_REPLY_LIMIT_PER_HOUR
+    reply_limit_total_per_hour: int = DEFAULT_REPLY_LIMIT_TOTAL_PER_HOUR
+    authserv_id: str = ""  # our receiving server's Authentication-Results id ("": the topmost)
     ignored_folder: str = ""  # where 忽略 mail is moved ("": where handled mail goes)
     quarantine_folder: str = ""  # where 隔离 mail is moved ("": where handled mail goes)
     idle: bool = True  # `mailbot run` waits with IMAP IDLE where the server offers it
@@ -125,6 +128,8 @@ ENVIRONMENT: Mapping[str, tuple[str, str]] = {
     "MAILBOT_OFFICE_EMAIL": ("", "office_email"),
     "MAILBOT_OFFICE_PASSWORD": ("", "office_password"),
     "MAILBOT_PUBLIC_URL": ("", "public_url"),
+    "MAILBOT_REPLY_LIMIT_TOTAL_PER_HOUR": ("", "reply_limit_total_per_hour"),
+    "MAILBOT_AUTHSERV_ID": ("", "authserv_id"),
 }
 _ENV_FOR = {place: name for name, place in ENVIRONMENT.items()}
 _TOP_LEVEL = {"from": "from_address", "rules": "rules_path", "state_dir": "state_dir",
@@ -134,7 +139,9 @@ _TOP_LEVEL = {"from": "from_address", "rules": "rules_path", "state_dir": "state
               "handled_folder": "handled_folder", "max_message_bytes": "max_message_bytes",
               "reply_limit_per_hour": "reply_limit_per_hour", "ignored_folder": "ignored_folder",
               "quarantine_folder": "quarantine_folder", "idle": "idle",
-              "public_url": "public_url"}
+              "public_url": "public_url",
+              "reply_limit_total_per_hour": "reply_limit_total_per_hour",
+              "authserv_id": "authserv_id"}
 _SERVER_KEYS = {"host", "port", "user", "password", "security"}
 _IMAP_KEYS = {"ca_file", "auth", "oauth2_token", "oauth2_token_command"}
 
@@ -205,7 +212,8 @@ def _build(layered: dict[str, dict[str, Any]]) -> Settings:
         attr = _TOP_LEVEL[key]
         if attr in ("rules_path", "state_dir", "templates_dir"):
             value = Path(str(value)).expanduser()
-        elif attr in ("poll_seconds", "max_message_bytes", "reply_limit_per_hour"):
+        elif attr in ("poll_seconds", "max_message_bytes", "reply_limit_per_hour",
+                      "reply_limit_total_per_hour"):
             value = _as_int(value, "", key, low=1)
         elif attr == "idle":
             value = _as_bool(value, key)

@@ -210,7 +210,8 @@ class Reply(Base):
     subject: Mapped[str] = mapped_column(Text)
     smtp_message_id: Mapped[str] = mapped_column(String(998), unique=True)
     raw: Mapped[bytes] = mapped_column(LargeBinary)
-    status: Mapped[str] = mapped_column(String(8), default="pending")  # pending | sent | failed
+    # pending | sent | failed | held (waits for the office's release: sender not authenticated)
+    status: Mapped[str] = mapped_column(String(8), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column()
@@ -221,6 +222,8 @@ class Reply(Base):
 # The hourly reply limit counts a recipient's replies for every mail (screening.recent_replies):
 # without this index each count read the whole outbox, raw mails and all.
 Index("ix_replies_recipient", func.lower(Reply.to_addr))
+# The global hourly cap counts what was sent in the last hour (mailbot.replycap) on every send.
+Index("ix_replies_sent_at", Reply.sent_at)
 
 
 class Reminder(Base):

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from prerequisites import MISSING_SOFFICE, unavailable
 from pgserver import PostgresCluster, find_pg_bin
+from prerequisites import MISSING_SOFFICE, unavailable
 from servers import Dovecot, SmtpRelay, find_dovecot
 
 MISSING_POSTGRES = ("PostgreSQL is not installed: run `make test` as root, which installs the "

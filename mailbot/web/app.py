@@ -59,6 +59,7 @@ def create_app(settings: Settings, campaign: Campaign, *, runtime: Runtime | Non
         campaign=campaign.campaign, office=campaign.office,
         state_labels=dashboard.STATE_LABELS, reply_kinds=dashboard.REPLY_KINDS,
         reply_status=dashboard.REPLY_STATUS, result_class=dashboard.result_class,
+        reply_reason=dashboard.reply_reason,
         campaign_has_roster=bool(campaign.units), public_url=settings.public_url,
         label_of=lambda kind: campaign.spec(kind).label if campaign.has(kind) else "未识别")
     return app

@@ -34,8 +34,10 @@ COMPLETE, INCOMPLETE, SILENT = "complete", "incomplete", "silent"
 STATE_LABELS = {COMPLETE: "已齐全", INCOMPLETE: "未齐全", SILENT: "未来信"}
 REPLY_KINDS = {"acknowledgement": "受理回执", "correction": "补正通知", "quarantine": "隔离告知",
                "office-quarantine": "隔离通知（办公室）", "reminder": "截止提醒",
-               "final-report": "截止报告"}
-REPLY_STATUS = {"pending": "待发送", "sent": "已发送", "failed": "发送失败"}
+               "final-report": "截止报告", "office-cap": "发信上限通知（办公室）"}
+REPLY_STATUS = {"pending": "待发送", "sent": "已发送", "failed": "发送失败", "held": "待放行"}
+HELD_FINDING = "sender-unverified"  # mailbot.screening.auth_hold: why a reply is held
+ATTENTION_REPLIES = 50  # failed and held replies listed on the overview, newest first
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,15 @@ class Overview:
     time_left: str
     past_deadline: bool
     recent: list[Message] = field(default_factory=list)
+    attention_replies: list[ReplyIssue] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ReplyIssue:
+    """A reply the office has to look at: one that failed, or one held for its release."""
+
+    reply: Reply
+    reason: str  # in Chinese: the failure, or why it is held
 
 
 def unit_rows(session: Session, campaign: Campaign) -> list[UnitRow]:
@@ -152,7 +163,25 @@ def overview(session: Session, campaign: Campaign, rows: list[UnitRow],
         replies=replies,
         paper_received=sum(1 for row in rows if row.unit.paper_received_at is not None),
         deadline=show(deadline), time_left=time_left(deadline, now),
-        past_deadline=now > deadline, recent=recent)
+        past_deadline=now > deadline, recent=recent,
+        attention_replies=reply_issues(session))
+
+
+def reply_issues(session: Session) -> list[ReplyIssue]:
+    """Failed and held replies, newest first, each with its reason."""
+    found = session.scalars(select(Reply).where(Reply.status.in_(("failed", "held")))
+                            .order_by(Reply.created_at.desc(), Reply.id.desc())
+                            .limit(ATTENTION_REPLIES))
+    return [ReplyIssue(reply, reply_reason(reply)) for reply in found]
+
+
+def reply_reason(reply: Reply) -> str:
+    """Why a reply did not go out (yet), for the office; "" when nothing is in its way."""
+    if reply.status == "held":
+        reasons = [f.message for f in (reply.message.findings if reply.message else ())
+                   if f.code == HELD_FINDING]
+        return "；".join(reasons) or "等待办公室放行。"
+    return reply.last_error if reply.status in ("failed", "pending") else ""
 
 
 def time_left(deadline: datetime, now: datetime) -> str:

@@ -157,8 +157,19 @@ def reply(reply_id: int) -> str:
         part = mail.get_body(preferencelist=("plain",))
         text = part.get_content() if part is not None else ""
         return render_template("reply.html", reply=found, text=text,
+                               reason=dashboard.reply_reason(found),
                                attachments=[p.get_filename() or "（未命名）"
                                             for p in mail.iter_attachments()])
+
+
+@bp.post("/replies/<int:reply_id>/release")
+def release(reply_id: int) -> Response:
+    try:
+        outcome = actions.release(runtime(), reply_id)
+    except LookupError:
+        abort(404)
+    flash(outcome.text, "ok" if outcome.ok else "error")
+    return redirect(url_for("views.reply", reply_id=reply_id))
 
 
 def _raw(found: Message) -> bytes:
