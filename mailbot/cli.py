@@ -100,26 +100,19 @@ def run(config: ConfigOption = None,
 
 @app.command()
 @friendly
-def check(files: Annotated[list[Path], typer.Argument(help="Files to check, offline.")],
+def check(files: Annotated[list[Path], typer.Argument(
+              help="Files or folders (searched recursively) to check, offline.")],
           as_json: Annotated[bool, typer.Option("--json", help="JSON array on stdout.")] = False,
           config: ConfigOption = None) -> None:
-    """Check local files exactly as the bot would, before sending them."""
-    from mailbot.localcheck import check_files, label
+    """Check local files exactly as the bot would, before sending them; the verdict is last."""
+    from mailbot.localcheck import check_set, expand, render
 
     _settings, campaign = load(config)
-    results = check_files(files, campaign)
+    results, verdict = check_set(expand(files), campaign)
     if as_json:
         sys.stdout.write(json.dumps(results, ensure_ascii=False, indent=2) + "\n")
         return
-    table = Table("文件", "识别", "格式", "字数", "问题", show_lines=True)
-    for column in table.columns:
-        column.overflow = "fold"  # Chinese has no spaces to wrap at: fold, never cut off
-    for result in results:
-        problems = "\n".join(p["message"] for p in result["problems"]) or "无"
-        words = "" if result["word_count"] is None else str(result["word_count"])
-        table.add_row(result["file"], label(campaign, result["kind"]), result["format"], words,
-                      problems)
-    console.print(table)
+    render(console, campaign, results, verdict)
 
 
 @app.command()
