@@ -22,7 +22,7 @@ from rich.table import Table
 from mailbot.config import DEFAULT_RULES_DIR, Settings, load_settings
 from mailbot.errors import ConfigError, MailbotError
 from mailbot.rules import Campaign, default_rules_path, load_rules
-from mailbot.timefmt import OFFICE_ZONE, show, utcnow
+from mailbot.timefmt import OFFICE_ZONE, before_deadline, show, utcnow
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="mailbot: 邮件申报收件机器人 — e-mail intake for calls for applications.")
@@ -214,7 +214,7 @@ def remind(dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list, s
         what = "尚未提交任何材料" if reminder.silent else "\n".join(
             f.message for f in reminder.missing)
         table.add_row(reminder.unit_name, "\n".join(reminder.to),
-                      f"截止前 {reminder.offset}", what)
+                      before_deadline(reminder.offset), what)
     console.print(table)
 
 
