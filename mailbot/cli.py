@@ -117,6 +117,34 @@ def check(files: Annotated[list[Path], typer.Argument(
 
 @app.command()
 @friendly
+def doctor(config: ConfigOption = None) -> None:
+    """Check the configuration before going live; exit 0 only when every item holds."""
+    from mailbot.doctor import run as examine
+
+    settings = load_settings(config)
+    items = examine(settings, lambda: settings.rules_path or _rules_file())
+    for item in items:
+        typer.echo(item.line())
+    failed = sum(not item.ok for item in items)
+    typer.echo(f"{failed} 项未通过，请按提示修正后重试。" if failed else "全部检查通过，可以上线。")
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+@friendly
+def init(folder: Annotated[Path, typer.Argument(help="Where to write mailbot.toml and rules/.")]
+         = Path(".")) -> None:
+    """Write a commented mailbot.toml and a rules file to start from (never overwrites)."""
+    from mailbot.scaffold import write_starter
+
+    for path in write_starter(folder):
+        typer.echo(f"已创建：{path}")
+    typer.echo("请按注释填写后运行 mailbot doctor 检查。")
+
+
+@app.command()
+@friendly
 def export(out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the .xlsx.")],
            config: ConfigOption = None) -> None:
     """Write the consolidated workbook (汇总表) to PATH."""

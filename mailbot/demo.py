@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
 
-from mailbot.config import ServerSettings, Settings
+from mailbot.config import DEFAULT_RULES_DIR, ServerSettings, Settings
 from mailbot.demo_server import DemoMailServer
 from mailbot.errors import ConfigError
 from mailbot.mailfactory import ClientStyle, build_auto_reply, build_mail
@@ -134,7 +134,7 @@ def run_demo(state_dir: Path | None, console: Console,
             smtp=ServerSettings(host=server.host, port=server.smtp_port, security="none"),
             from_address=OFFICE, state_dir=state, office_email=OFFICE,
         )
-        rules = Path(__file__).resolve().parent.parent / "rules" / "laomo-gongjiang-2022.toml"
+        rules = DEFAULT_RULES_DIR / "laomo-gongjiang-2022.toml"
         runtime = Runtime(settings, load_rules(rules))
         console.print(f"已向演示邮箱 {OFFICE} 投递 {len(mails)} 封申报邮件，开始收取……")
         report = run_cycle(runtime)
