@@ -123,3 +123,19 @@ def test_init_writes_a_config_and_rules_that_load_and_never_overwrites(tmp_path:
                "MAILBOT_IMAP_PORT": "9", "MAILBOT_SMTP_PORT": "9"}  # no lookups of example.edu.cn
     checked = mailbot("doctor", "--config", str(config), env=offline, cwd=tmp_path)
     assert lines(checked)["申报规则"].startswith("✓")
+
+
+def test_a_database_lost_beside_kept_mail_is_named(dovecot: Dovecot, smtp_relay: SmtpRelay,
+                                                   tmp_path: Path) -> None:
+    bot = make_bot(dovecot, smtp_relay, tmp_path)
+    bot.submit("jidian@test.example", [])
+    bot.poll()
+    env = bot.environment(MAILBOT_RULES=str(RULES))
+    found = lines(mailbot("doctor", env=env, cwd=tmp_path))
+    assert found["数据库"].startswith("✓") and "1 封收件记录" in found["数据库"]
+    for path in bot.state_dir.glob("mailbot.sqlite3*"):
+        path.unlink()
+    done = mailbot("doctor", env=env, cwd=tmp_path)
+    assert done.returncode == 1
+    database = lines(done)["数据库"]
+    assert database.startswith("✗") and "已有 1 封原始邮件" in database and "备份" in database
