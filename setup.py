@@ -7,6 +7,7 @@ mailbot.config finds them when installed. Everything else is in pyproject.toml.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from setuptools import setup
@@ -22,8 +23,9 @@ class BuildWithSamples(build_py):
             return
         root = Path(__file__).resolve().parent
         for name in SHIPPED:
-            self.copy_tree(str(root / name), str(Path(self.build_lib) / "mailbot" / "_bundled"
-                                                  / name))
+            target = Path(self.build_lib) / "mailbot" / "_bundled" / name
+            shutil.rmtree(target, ignore_errors=True)  # a file removed here leaves no stale copy
+            self.copy_tree(str(root / name), str(target))
 
 
 setup(cmdclass={"build_py": BuildWithSamples})
