@@ -44,6 +44,9 @@ from mailbot.timefmt import utcnow
 MAX_LOCAL_FILE = 200 * 1024 * 1024
 UNRECOGNISED = "未识别"
 ACCEPT, CORRECT = "受理", "补正"
+# The table for people names the formats that are not a file suffix (the JSON keeps the codes).
+FORMAT_WORDS = {"unknown": "无法识别", "empty": "空文件", "encrypted-ooxml": "加密文件",
+                "ole": "旧版 Office 文件", "text": "纯文本", "exe": "可执行程序"}
 # Not documents: Word's lock files (~$name.docx), hidden files, desktop metadata.
 _SKIPPED_NAMES = ("~$", ".")
 
@@ -189,7 +192,7 @@ def render(console: Console, campaign: Campaign, results: list[dict[str, Any]],
         errors = [p["message"] for p in result["problems"] if p["severity"] == "error"]
         warnings = [p["message"] for p in result["problems"] if p["severity"] == "warning"]
         words = "" if result["word_count"] is None else str(result["word_count"])
-        fmt = "无法识别" if result["format"] == "unknown" else result["format"]
+        fmt = FORMAT_WORDS.get(result["format"], result["format"])
         table.add_row(result["file"], label(campaign, result["kind"]), fmt, words,
                       "\n".join(f"✗{m}" for m in errors) or "无",
                       "\n".join(f"!{m}" for m in warnings) or "无")

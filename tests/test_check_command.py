@@ -191,3 +191,12 @@ def test_errors_and_warnings_apart_and_the_verdict_last(tmp_path: Path) -> None:
     assert tail[0].startswith("结论：补正。") and "共 2 项" in tail[0]
     assert "尚未收到附件1《推荐汇总表》" in tail[1] and "尚未收到附件2《推荐审批表》" in tail[2]
     assert not any(p["severity"] == "error" for p in report("附件3.docx", cwd=tmp_path)[0]["problems"])
+
+
+def test_the_table_names_odd_formats_in_chinese(tmp_path: Path) -> None:
+    names = write(tmp_path, {"空文件.docx": b"", "说明.txt": "请查收".encode()})
+    done = check(*names, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    rows = [line for line in done.stdout.splitlines() if "空文件.docx" in line or "说明.txt" in line]
+    assert "空文件" in rows[0].split("空文件.docx", 1)[1] and "纯文本" in rows[1]
+    assert " empty " not in done.stdout and " text " not in done.stdout
