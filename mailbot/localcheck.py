@@ -31,6 +31,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from mailbot.checks import DOCUMENT_CHECKS, Held, Submission, completeness, run_checks
 from mailbot.checks.formats import SCAN_FORMATS, SIGNED_KINDS
@@ -193,19 +194,22 @@ def render(console: Console, campaign: Campaign, results: list[dict[str, Any]],
         warnings = [p["message"] for p in result["problems"] if p["severity"] == "warning"]
         words = "" if result["word_count"] is None else str(result["word_count"])
         fmt = FORMAT_WORDS.get(result["format"], result["format"])
-        table.add_row(result["file"], label(campaign, result["kind"]), fmt, words,
-                      "\n".join(f"✗{m}" for m in errors) or "无",
-                      "\n".join(f"!{m}" for m in warnings) or "无")
+        cells = (result["file"], label(campaign, result["kind"]), fmt, words,
+                 "\n".join(f"✗{m}" for m in errors) or "无",
+                 "\n".join(f"!{m}" for m in warnings) or "无")
+        table.add_row(*(Text(cell) for cell in cells))  # Text: a [bracket] in a name is no markup
     console.print(table)
+    # The verdict as whole lines: the terminal wraps them, so a copy keeps each reason whole.
     if verdict.result == ACCEPT:
         console.print(f"结论：{ACCEPT}。以上文件作为本单位的全部材料一次发送，将被受理"
                       f"{'（提醒事项请自行斟酌）' if any_warning(results) else ''}。",
-                      highlight=False)
+                      highlight=False, markup=False, soft_wrap=True)
         return
     console.print(f"结论：{CORRECT}。以上文件作为本单位的全部材料一次发送，将收到补正通知，"
-                  f"原因如下（共 {len(verdict.reasons)} 项）：", highlight=False)
+                  f"原因如下（共 {len(verdict.reasons)} 项）：",
+                  highlight=False, markup=False, soft_wrap=True)
     for number, reason in enumerate(verdict.reasons, 1):
-        console.print(f"  {number}. {reason}", highlight=False)
+        console.print(f"  {number}. {reason}", highlight=False, markup=False, soft_wrap=True)
 
 
 def any_warning(results: list[dict[str, Any]]) -> bool:

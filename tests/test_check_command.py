@@ -200,3 +200,12 @@ def test_the_table_names_odd_formats_in_chinese(tmp_path: Path) -> None:
     rows = [line for line in done.stdout.splitlines() if "空文件.docx" in line or "说明.txt" in line]
     assert "空文件" in rows[0].split("空文件.docx", 1)[1] and "纯文本" in rows[1]
     assert " empty " not in done.stdout and " text " not in done.stdout
+
+
+def test_brackets_in_a_name_are_shown_as_they_are(tmp_path: Path) -> None:
+    names = write(tmp_path, {"[定稿][bold]附件2.docx": samples.approval_docx(A, blank=["联系电话"])})
+    done = check(*names, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "[定稿][bold]附件2.docx" in done.stdout  # not taken for rich markup
+    verdict = done.stdout[done.stdout.index("结论："):]
+    assert "  1. 附件2《推荐审批表》“[定稿][bold]附件2.docx”中以下栏目未填写" in verdict
