@@ -61,12 +61,20 @@ def _attempt(name: str, probe: Callable[[], str]) -> Item:
 
 
 def _rules(rules_path: Callable[[], Path]) -> Item:
+    """The rules file, or — a directory (CONTRACT: every *.toml in it is a campaign) — each."""
     def probe() -> str:
         path = rules_path()
-        campaign: Campaign = load_rules(path)
-        forms = "、".join(spec.label for spec in campaign.documents)
-        return (f"{path}（{campaign.campaign.title}；截止 {show(campaign.campaign.deadline_at)}；"
-                f"表格 {forms}；名单 {len(campaign.units)} 个单位）")
+        files = sorted(path.glob("*.toml")) if path.is_dir() else [path]
+        if not files:
+            raise _Failed(f"{path} 中没有活动规则文件（*.toml）")
+        described = []
+        for file in files:
+            campaign: Campaign = load_rules(file)
+            forms = "、".join(spec.label for spec in campaign.documents)
+            described.append(f"{file.name}：{campaign.campaign.title}，截止 "
+                             f"{show(campaign.campaign.deadline_at)}，表格 {forms}，"
+                             f"名单 {len(campaign.units)} 个单位")
+        return f"{path}（{'；'.join(described)}）"
     return _attempt("申报规则", probe)
 
 

@@ -139,3 +139,16 @@ def test_a_database_lost_beside_kept_mail_is_named(dovecot: Dovecot, smtp_relay:
     assert done.returncode == 1
     database = lines(done)["数据库"]
     assert database.startswith("✗") and "已有 1 封原始邮件" in database and "备份" in database
+
+
+def test_a_rules_directory_is_every_campaign_in_it(tmp_path: Path) -> None:
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILBOT_")}
+    env.update(MAILBOT_RULES=str(folder), MAILBOT_STATE_DIR=str(tmp_path / "state"))
+    assert "中没有活动规则文件" in lines(mailbot("doctor", env=env, cwd=tmp_path))["申报规则"]
+    (folder / RULES.name).write_bytes(RULES.read_bytes())
+    (folder / "second.toml").write_text(RULES.read_text(encoding="utf-8").replace(
+        'key = "laomo-gongjiang-2022"', 'key = "second"'), encoding="utf-8")
+    found = lines(mailbot("doctor", env=env, cwd=tmp_path))["申报规则"]
+    assert found.startswith("✓") and f"{RULES.name}：" in found and "second.toml：" in found
