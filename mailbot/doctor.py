@@ -93,7 +93,7 @@ def _state_dir(folder: Path) -> Item:
     if not folder.exists():
         parent = next((p for p in folder.absolute().parents if p.exists()), Path("/"))
         if os.access(parent, os.W_OK | os.X_OK):
-            return Item(name, True, f"{folder.absolute()} 尚不存在，首次运行时创建（权限 700）")
+            return Item(name, True, f"{folder.absolute()} 尚不存在，首次运行时创建")
         return Item(name, False, f"{folder.absolute()} 不存在，且无权在 {parent} 下创建")
     if not folder.is_dir():
         return Item(name, False, f"{folder.absolute()} 不是文件夹")
