@@ -29,8 +29,18 @@ DEFAULT_MAX_MESSAGE_BYTES = 50 * 1024 * 1024
 DEFAULT_REPLY_LIMIT_PER_HOUR = 5  # answers to one address per hour; more would be a mail loop
 DEFAULT_REPLY_LIMIT_TOTAL_PER_HOUR = 200  # mail the bot sends per hour in all; more waits
 DEFAULT_STATE_DIR = Path("state")
-DEFAULT_RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
-DEFAULT_TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+
+
+def _shipped(name: str) -> Path:
+    """The sample rules/ or the reply templates/: inside the package when installed from a
+    wheel (setup.py copies the checkout's top-level folders in), else the checkout's own."""
+    package = Path(__file__).resolve().parent
+    inside = package / "_bundled" / name
+    return inside if inside.is_dir() else package.parent / name
+
+
+DEFAULT_RULES_DIR = _shipped("rules")
+DEFAULT_TEMPLATES_DIR = _shipped("templates")
 _DEFAULT_PORTS = {("imap", "ssl"): 993, ("imap", "starttls"): 143, ("imap", "none"): 143,
                   ("smtp", "ssl"): 465, ("smtp", "starttls"): 587, ("smtp", "none"): 25}
 

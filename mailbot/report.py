@@ -1,4 +1,8 @@
-"""Counts for `mailbot status`: messages by result, units by progress."""
+"""Counts for `mailbot status`: messages by result, units by progress.
+
+Units are counted in the status words of CONTRACT.md (已齐全, 未齐全, 未提交), every word shown
+even at zero, so the office reads the same vocabulary as on the dashboard and the status pages.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 
-from mailbot.progress import campaign_progress
+from mailbot.progress import UNIT_WORDS, campaign_progress
 from mailbot.store import RESULTS, Message
 
 if TYPE_CHECKING:
@@ -21,4 +25,4 @@ def counts(runtime: Runtime) -> tuple[dict[str, int], dict[str, int]]:
         by_result = {result: found.get(result, 0) for result in RESULTS}
         progress = Counter(entry.status
                            for entry in campaign_progress(session, runtime.campaign))
-    return by_result, dict(sorted(progress.items()))
+    return by_result, {word: progress.get(word, 0) for word in UNIT_WORDS}

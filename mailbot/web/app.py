@@ -78,6 +78,8 @@ def _headers(response: Response) -> Response:
 def _error(error: HTTPException) -> tuple[str, int]:
     code = error.code or 500
     title = ERROR_TITLES.get(code, "出错了")
-    description = error.description if code not in (404, 405) else ""
+    # Werkzeug's own descriptions are English: show only the ones mailbot wrote (in Chinese).
+    own = error.description != type(error).description
+    description = error.description if own and code not in (404, 405) else ""
     return render_template("error.html", code=code, title=title, description=description or "",
                            show_nav=auth.gate().signed_in()), code

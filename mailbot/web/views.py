@@ -18,6 +18,7 @@ from mailbot.poller import Runtime
 from mailbot.store import QUARANTINED, Message, Reply, Unit
 from mailbot.timefmt import OFFICE_ZONE, local
 from mailbot.web import actions, dashboard
+from mailbot.web.wording import file_type, header_value
 
 bp = Blueprint("views", __name__)
 RAW_PREVIEW_BYTES = 200 * 1024  # the raw source shown on the page; the .eml link has it all
@@ -190,13 +191,15 @@ def _preview(raw: bytes) -> dict[str, Any]:
         assert isinstance(mail, EmailMessage)
         for name, label in HEADER_LABELS.items():
             if mail.get(name) is not None:
-                shown["headers"].append((label, str(mail[name])))
+                shown["headers"].append((label, header_value(name, str(mail[name]))))
         body = mail.get_body(preferencelist=("plain", "html"))
         if body is not None:
             shown["text"] = str(body.get_content())[:20000]
         for part in mail.iter_attachments():
             payload = part.get_payload(decode=True)
-            shown["parts"].append((part.get_filename() or "（未命名）", part.get_content_type(),
+            filename = part.get_filename() or ""
+            shown["parts"].append((filename or "（未命名）",
+                                   file_type(part.get_content_type(), filename),
                                    len(payload) if isinstance(payload, bytes) else 0))
     except Exception as exc:  # a mail that breaks the parser is exactly what the office must see
         shown["error"] = f"无法完整解析这封邮件（{type(exc).__name__}: {exc}），请看下方原文。"
