@@ -13,14 +13,20 @@ What real servers do, and what the loop does about it:
   4 s… up to `max_backoff` between attempts; the scheduled poll goes on meanwhile.
 * No IDLE capability: the watcher says so and returns; the scheduled poll is all there is.
 * News that arrives while a cycle runs is announced when IDLE is re-issued — sometimes before
-  the server's "+ idling", which imaplib files away in `untagged_responses`: looked at too.
+  the server's "+ idling", which imaplib files away in `untagged_responses`: looked at too —
+  and sometimes right after it, in the same TCP segment. imaplib then holds "* 3 EXISTS" in its
+  buffered reader, where waiting on the socket (imap-tools' `idle.poll`) never sees it: the news
+  would wait for the next renewal, 24 minutes on. `_wait` reads what is buffered before it
+  waits on the socket at all.
 """
 
 from __future__ import annotations
 
 import imaplib
 import logging
+import selectors
 import socket
+import ssl
 import threading
 from collections.abc import Callable
 
@@ -59,6 +65,8 @@ class IdleWatcher:
         self.stopping = threading.Event()
         self.supported: bool | None = None  # None until a connection has told us
         self.connections = 0  # successful (re)connections, for the log and the tests
+        self.failures = 0  # connections lost or refused, likewise
+        self.waiting = threading.Event()  # set while blocked waiting for the server's news
         self._socket: socket.socket | None = None
         self._lock = threading.Lock()
 
@@ -74,6 +82,7 @@ class IdleWatcher:
             except (*_CONNECTION_ERRORS, _Disconnected) as exc:
                 if self.stopping.is_set():
                     break
+                self.failures += 1
                 log.warning("IMAP IDLE connection lost (%s); reconnecting in %.0f s",
                             exc or type(exc).__name__, delay)
                 self.stopping.wait(delay)
@@ -97,9 +106,9 @@ class IdleWatcher:
                 log.info("IMAP server offers no IDLE: new mail is fetched by the scheduled poll")
                 return
             self.supported = True
-            self.connections += 1
             with self._lock:
                 self._socket = box.client.sock
+            self.connections += 1
             try:
                 self._idle_loop(box)
             finally:
@@ -118,7 +127,11 @@ class IdleWatcher:
                 if _pop_news(client):
                     responses = [b"EXISTS"]
                 else:
-                    responses = box.box.idle.poll(timeout=self.renew_seconds)
+                    self.waiting.set()
+                    try:
+                        responses = _wait(client, self.renew_seconds)
+                    finally:
+                        self.waiting.clear()
             finally:
                 if not self.stopping.is_set():
                     box.box.idle.stop()  # type: ignore[no-untyped-call]
@@ -146,6 +159,38 @@ def _pop_news(client: imaplib.IMAP4) -> bool:
         if client.untagged_responses.pop(name, None):
             found = True
     return found
+
+
+def _wait(client: imaplib.IMAP4, timeout: float) -> list[bytes]:
+    """The server's lines within `timeout` ([] when none came). A line imaplib has already read
+    into its buffer counts at once; a closed connection raises IMAP4.abort (EOF)."""
+    if not _buffered(client):
+        with selectors.DefaultSelector() as selector:
+            selector.register(client.sock, selectors.EVENT_READ)
+            if not selector.select(timeout):
+                return []
+    lines = [client._get_line()]  # type: ignore[attr-defined]
+    while _buffered(client):
+        lines.append(client._get_line())  # type: ignore[attr-defined]
+    return lines
+
+
+def _buffered(client: imaplib.IMAP4) -> bool:
+    """Whether a line can be read without waiting: bytes in imaplib's reader or TLS's buffer.
+
+    `peek` on the reader returns its buffer; only when that is empty does it try the socket,
+    made non-blocking for the moment, so this never waits (that read keeps what it got)."""
+    sock = client.sock
+    if isinstance(sock, ssl.SSLSocket) and sock.pending():
+        return True
+    previous = sock.gettimeout()
+    sock.settimeout(0)
+    try:
+        return bool(client.file.peek(1))  # type: ignore[attr-defined]
+    except OSError:  # nothing there yet (EAGAIN, SSLWantRead)
+        return False
+    finally:
+        sock.settimeout(previous)
 
 
 def _closed(client: imaplib.IMAP4) -> bool:
