@@ -12,6 +12,7 @@ What real servers do, and what the loop does about it:
 * A dropped connection, a BYE, a restart of the server, a timeout: reconnect, waiting 1 s, 2 s,
   4 s… up to `max_backoff` between attempts; the scheduled poll goes on meanwhile.
 * No IDLE capability: the watcher says so and returns; the scheduled poll is all there is.
+* The login refused (a changed password): no retry can help; `on_refused` is told, and returns.
 * News that arrives while a cycle runs is announced when IDLE is re-issued — sometimes before
   the server's "+ idling", which imaplib files away in `untagged_responses`: looked at too —
   and sometimes right after it, in the same TCP segment. imaplib then holds "* 3 EXISTS" in its
@@ -23,6 +24,7 @@ What real servers do, and what the loop does about it:
 from __future__ import annotations
 
 import imaplib
+import io
 import logging
 import selectors
 import socket
@@ -33,7 +35,7 @@ from collections.abc import Callable
 from imap_tools.errors import ImapToolsError
 
 from mailbot.config import Settings
-from mailbot.errors import MailboxError
+from mailbot.errors import LoginRefused, MailboxError
 from mailbot.mailbox import Mailbox
 
 log = logging.getLogger(__name__)
@@ -56,9 +58,11 @@ class IdleWatcher:
     def __init__(self, settings: Settings, on_news: Callable[[], None], *,
                  renew_seconds: float = DEFAULT_RENEW_SECONDS,
                  min_backoff: float = DEFAULT_MIN_BACKOFF,
-                 max_backoff: float = DEFAULT_MAX_BACKOFF) -> None:
+                 max_backoff: float = DEFAULT_MAX_BACKOFF,
+                 on_refused: Callable[[LoginRefused], None] | None = None) -> None:
         self.settings = settings
         self.on_news = on_news
+        self.on_refused = on_refused  # the login was refused: retrying cannot help
         self.renew_seconds = min(renew_seconds, 29 * 60)  # imap-tools refuses more, rightly
         self.min_backoff = min_backoff
         self.max_backoff = max_backoff
@@ -79,6 +83,12 @@ class IdleWatcher:
                 if self.supported is False:
                     return
                 delay = self.min_backoff  # a session that ended cleanly: start over at once
+            except LoginRefused as exc:
+                if self.on_refused is not None:
+                    self.on_refused(exc)  # the owner reports it, once
+                else:
+                    log.error("IMAP IDLE stopped: %s", exc)
+                return
             except (*_CONNECTION_ERRORS, _Disconnected) as exc:
                 if self.stopping.is_set():
                     break
@@ -169,9 +179,9 @@ def _wait(client: imaplib.IMAP4, timeout: float) -> list[bytes]:
             selector.register(client.sock, selectors.EVENT_READ)
             if not selector.select(timeout):
                 return []
-    lines = [client._get_line()]  # type: ignore[attr-defined]
+    lines = [client._get_line()]
     while _buffered(client):
-        lines.append(client._get_line())  # type: ignore[attr-defined]
+        lines.append(client._get_line())
     return lines
 
 
@@ -185,8 +195,9 @@ def _buffered(client: imaplib.IMAP4) -> bool:
         return True
     previous = sock.gettimeout()
     sock.settimeout(0)
+    reader = client.file
     try:
-        return bool(client.file.peek(1))  # type: ignore[attr-defined]
+        return isinstance(reader, io.BufferedReader) and bool(reader.peek(1))
     except OSError:  # nothing there yet (EAGAIN, SSLWantRead)
         return False
     finally:

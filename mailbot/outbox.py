@@ -26,6 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailbot import logins
 from mailbot.config import Settings
 from mailbot.errors import StateError
 from mailbot.store import Reply
@@ -111,11 +112,11 @@ async def _send_all(sessions: sessionmaker[Session], settings: Settings, ids: li
 
 async def _worker(sessions: sessionmaker[Session], settings: Settings,
                   queue: asyncio.Queue[int], report: SendReport) -> None:
-    client = _client(settings)
+    client = smtp_client(settings)
     try:
         await client.connect()
         if settings.smtp.user:
-            await client.login(settings.smtp.user, settings.smtp.password)
+            await logins.smtp_login(client, settings)  # a refusal raises SendLoginRefused
     except (aiosmtplib.SMTPException, OSError) as exc:
         log.warning("SMTP %s:%s unreachable, %d replies stay queued: %s", settings.smtp.host,
                     settings.smtp.port_for("smtp"), queue.qsize(), exc)
@@ -164,7 +165,7 @@ async def _send_one(sessions: sessionmaker[Session], settings: Settings,
                 report.sent += 1
 
 
-def _client(settings: Settings) -> aiosmtplib.SMTP:
+def smtp_client(settings: Settings) -> aiosmtplib.SMTP:
     server = settings.smtp
     security = server.security
     return aiosmtplib.SMTP(
