@@ -25,11 +25,11 @@ from types import FrameType
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from mailbot import outbox, schedule
+from mailbot import details, outbox, schedule
 from mailbot.config import Settings
 from mailbot.errors import LoginRefused, MailbotError
 from mailbot.idle import IdleWatcher
-from mailbot.logins import wait_for_logins
+from mailbot.logins import one_line, wait_for_logins
 from mailbot.poller import Runtime, run_cycle
 from mailbot.rules import Campaign
 from mailbot.timefmt import utcnow
@@ -83,8 +83,11 @@ class Service:
                     self.refuse(exc)
                 except MailbotError as exc:  # a known condition: one clear line
                     log.error("job %s: %s (retrying at its next tick)", name, exc)
-                except Exception:  # the service outlives any one bad job
-                    log.exception("job %s failed; retrying at its next tick", name)
+                except Exception as exc:  # the service outlives any one bad job
+                    # One line in the journal; the traceback goes to state/mailbot.log.
+                    where = details.keep(self.runtime.settings.state_dir, f"job {name}", exc)
+                    log.error("job %s failed (%s: %s; details in %s); retrying at its next tick",
+                              name, type(exc).__name__, one_line(str(exc)), where)
         return run
 
     def refuse(self, exc: LoginRefused) -> None:
