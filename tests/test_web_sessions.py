@@ -26,6 +26,8 @@ from web_support import (
 )
 from werkzeug.routing import Rule
 
+from mailbot.config import load_settings
+from mailbot.errors import ConfigError
 from mailbot.poller import Runtime
 from mailbot.web import auth
 from mailbot.web.clients import client_address, networks
@@ -86,6 +88,23 @@ def test_a_new_password_ends_every_earlier_session_even_when_changed_back(
     login(other.test_client(), "新的办公室密码")  # the new password works
     back = app_for(runtime)  # the old password again
     assert replay(back, cookie) == 302  # …does not revive the sessions it had
+
+
+def test_a_logout_in_one_process_is_seen_at_once_by_another(runtime: Runtime) -> None:
+    one, other = app_for(runtime), app_for(runtime)  # two `mailbot serve` on one state dir
+    client = login(one.test_client())
+    cookie = cookie_of(client)
+    assert replay(other, cookie) == 200
+    client.post("/logout", data={"csrf_token": page_csrf(client)})
+    assert replay(other, cookie) == 302
+
+
+def test_trusted_proxies_setting_is_parsed_and_checked() -> None:
+    settings = load_settings(environ={"MAILBOT_TRUSTED_PROXIES": "127.0.0.1, 10.0.0.0/8 ::1"})
+    assert settings.trusted_proxies == ("127.0.0.1/32", "10.0.0.0/8", "::1/128")
+    with pytest.raises(ConfigError, match=r"MAILBOT_TRUSTED_PROXIES.*nginx"):
+        load_settings(environ={"MAILBOT_TRUSTED_PROXIES": "nginx"})
+    assert load_settings(environ={}).trusted_proxies == ()
 
 
 def test_a_damaged_session_list_logs_everybody_out_and_nobody_in(runtime: Runtime) -> None:
@@ -222,6 +241,14 @@ def test_hostile_values_for_every_route_never_give_a_server_error(runtime: Runti
     app.config["TESTING"] = False  # a bug must show as the 500 a user would get
     client = login(app.test_client())
     token = page_csrf(client)
+    checked = _walk(app, client, token) + _walk(app, app.test_client(), "")  # and anonymous
+    assert checked > 600
+    assert client.get("/").status_code == 200  # still logged in: nothing above logged us out
+    assert client.get("/files/99999999999999999999999").status_code == 404
+    assert client.get("/units/" + str(2**63)).status_code == 404
+
+
+def _walk(app: Flask, client: FlaskClient, token: str) -> int:
     checked = 0
     for rule in app.url_map.iter_rules():
         if rule.endpoint in ("auth.logout", "static"):
@@ -236,10 +263,7 @@ def test_hostile_values_for_every_route_never_give_a_server_error(runtime: Runti
                     answer.close()  # as a server would: a streamed file is closed here
                     assert answer.status_code < 500, (method, url, form)
                     checked += 1
-    assert checked > 300
-    assert client.get("/").status_code == 200  # still logged in: nothing above logged us out
-    assert client.get("/files/99999999999999999999999").status_code == 404
-    assert client.get("/units/" + str(2**63)).status_code == 404
+    return checked
 
 
 @pytest.mark.parametrize("target", [
