@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from intake_support import OFFICE, Bot, make_bot
+from mailbox_support import TlsDovecot
 from servers import Dovecot, SmtpRelay
 
 from mailbot.config import ServerSettings, Settings
@@ -51,9 +52,9 @@ def wait_for(condition: Callable[[], bool], timeout: float) -> float:
 class Cycles:
     """The intake cycle the watcher calls, counting finished cycles under a Condition."""
 
-    def __init__(self, bot: Bot) -> None:
+    def __init__(self, bot: Bot, settings: Settings | None = None) -> None:
         self.bot = bot
-        self.runtime = Runtime(bot.settings, bot.campaign)
+        self.runtime = Runtime(settings or bot.settings, bot.campaign)
         self.done = threading.Condition()
         self.count = 0
 
@@ -123,6 +124,43 @@ def test_news_announced_with_the_idle_continuation_is_not_missed(bot: Bot,
     finally:
         idle.stop()
         thread.join(timeout=30)
+
+
+@pytest.mark.parametrize("security", ["ssl", "starttls"])
+def test_news_buffered_by_tls_is_not_missed_either(dovecot_binary: str, tmp_path: Path,
+                                                   security: str) -> None:
+    """The same race over TLS, where decrypted bytes may also wait in the TLS layer."""
+    server = TlsDovecot(dovecot_binary, tmp_path / "tls")
+    server.start()
+    relay = SmtpRelay(server)
+    relay.start()
+    try:
+        bot = make_bot(server, relay, tmp_path)
+        port = server.imaps_port if security == "ssl" else server.imap_port
+        settings = replace(bot.settings, imap=replace(
+            bot.settings.imap, security=security, port=port,  # type: ignore[arg-type]
+            ca_file=str(server.ca_file)))
+        cycles = Cycles(bot, settings)
+        first = threading.Event()
+
+        def cycle_then_a_mail_arrives() -> None:
+            cycles()
+            if not first.is_set():
+                first.set()
+                server.deliver(OFFICE, mail("tls-race@test.example", "加密连接"))
+
+        idle = IdleWatcher(settings, cycle_then_a_mail_arrives)
+        thread = threading.Thread(target=idle.run, daemon=True)
+        thread.start()
+        try:
+            cycles.answered("tls-race@test.example")
+            assert idle.connections == 1 and idle.failures == 0
+        finally:
+            idle.stop()
+            thread.join(timeout=30)
+    finally:
+        relay.stop()
+        server.close()
 
 
 def test_idle_goes_on_through_a_restart_of_the_server(bot: Bot, watcher: IdleWatcher,
