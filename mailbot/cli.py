@@ -67,11 +67,13 @@ def _logging(verbose: bool) -> None:
 def poll(config: ConfigOption = None,
          verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
     """One cycle: fetch new mail, process it, write the workbook, send due replies."""
+    from mailbot.logins import check as check_logins
     from mailbot.poller import Runtime, run_cycle
 
     _logging(verbose)
     settings, campaign = load(config)
     settings.require_imap()
+    check_logins(settings)  # a refused login: one line, exit 2, before anything is written
     report = run_cycle(Runtime(settings, campaign))
     counts = "，".join(f"{k} {v}" for k, v in sorted(report.results.items())) or "无新邮件"
     console.print(f"本次收取 {report.fetched} 封（{counts}；重复投递 {report.duplicates}）；"

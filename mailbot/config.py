@@ -86,6 +86,9 @@ class Settings:
     quarantine_folder: str = ""  # where 隔离 mail is moved ("": where handled mail goes)
     idle: bool = True  # `mailbot run` waits with IMAP IDLE where the server offers it
     public_url: str = ""  # where applicants reach the status pages ("": replies carry no link)
+    # Reverse proxies in front of `mailbot serve` whose X-Forwarded-For is believed (addresses
+    # or networks); the login throttle then counts each client, not the proxy (web/clients.py).
+    trusted_proxies: tuple[str, ...] = ()
 
     @property
     def database(self) -> str:
@@ -140,6 +143,7 @@ ENVIRONMENT: Mapping[str, tuple[str, str]] = {
     "MAILBOT_PUBLIC_URL": ("", "public_url"),
     "MAILBOT_REPLY_LIMIT_TOTAL_PER_HOUR": ("", "reply_limit_total_per_hour"),
     "MAILBOT_AUTHSERV_ID": ("", "authserv_id"),
+    "MAILBOT_TRUSTED_PROXIES": ("", "trusted_proxies"),
 }
 _ENV_FOR = {place: name for name, place in ENVIRONMENT.items()}
 _TOP_LEVEL = {"from": "from_address", "rules": "rules_path", "state_dir": "state_dir",
@@ -151,7 +155,7 @@ _TOP_LEVEL = {"from": "from_address", "rules": "rules_path", "state_dir": "state
               "quarantine_folder": "quarantine_folder", "idle": "idle",
               "public_url": "public_url",
               "reply_limit_total_per_hour": "reply_limit_total_per_hour",
-              "authserv_id": "authserv_id"}
+              "authserv_id": "authserv_id", "trusted_proxies": "trusted_proxies"}
 _SERVER_KEYS = {"host", "port", "user", "password", "security"}
 _IMAP_KEYS = {"ca_file", "auth", "oauth2_token", "oauth2_token_command"}
 
@@ -229,6 +233,8 @@ def _build(layered: dict[str, dict[str, Any]]) -> Settings:
             value = _as_bool(value, key)
         elif attr == "public_url":
             value = _as_public_url(value, key)
+        elif attr == "trusted_proxies":
+            value = _as_networks(value, key)
         else:
             value = str(value)
         settings = replace(settings, **{attr: value})
@@ -252,6 +258,21 @@ def _as_bool(value: Any, key: str) -> bool:
     if text in ("false", "no", "0", "off"):
         return False
     raise ConfigError(f"{_name('', key)} must be true or false, not {value!r}")
+
+
+def _as_networks(value: Any, key: str) -> tuple[str, ...]:
+    """A list in the file, or one string separated by commas or spaces (the variable)."""
+    import ipaddress
+
+    items = value if isinstance(value, list) else str(value).replace(",", " ").split()
+    found = []
+    for item in items:
+        try:
+            found.append(str(ipaddress.ip_network(str(item).strip(), strict=False)))
+        except ValueError:
+            raise ConfigError(f"{_name('', key)}: {item!r} is not an IP address or network "
+                              "(e.g. 127.0.0.1 or 10.0.0.0/8)") from None
+    return tuple(found)
 
 
 def _as_int(value: Any, section: str, key: str, low: int, high: int | None = None) -> int:

@@ -176,10 +176,10 @@ def _imap(settings: Settings) -> Item:
 
 
 def _smtp(settings: Settings) -> Item:
-    from mailbot.outbox import _client
+    from mailbot.outbox import smtp_client
 
     async def login() -> None:
-        client = _client(settings)
+        client = smtp_client(settings)
         await client.connect()
         try:
             if settings.smtp.user:

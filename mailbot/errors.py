@@ -4,7 +4,10 @@
     ├── ConfigError               the configuration (file or environment) is wrong or incomplete
     ├── RulesError                the campaign rules file is missing or invalid
     ├── MailboxError              the IMAP server cannot be reached, refuses us, or breaks off
+    │   └── MailboxLoginRefused   … refuses the configured user name or password (a LoginRefused)
     ├── SendError                 the SMTP server cannot be reached or refuses a reply
+    │   └── SendLoginRefused      … refuses the configured user name or password (a LoginRefused)
+    ├── LoginRefused              a server refused our login: retrying cannot help (mailbot.logins)
     ├── StateError                the state directory or database cannot be written (disk full…)
     └── DocumentError             a document cannot be read (corrupt, encrypted, hostile…)
 
@@ -30,6 +33,19 @@ class MailboxError(MailbotError):
 
 class SendError(MailbotError):
     """The SMTP side failed: connection, login or refusal of a message."""
+
+
+class LoginRefused(MailbotError):
+    """A mail server refused the configured login. Retrying cannot help, a person must fix the
+    setting: `poll` and `run` stop with one line and exit status 2 (mailbot.logins)."""
+
+
+class MailboxLoginRefused(MailboxError, LoginRefused):
+    """The IMAP server refused the login (still a MailboxError to those catching one)."""
+
+
+class SendLoginRefused(SendError, LoginRefused):
+    """The SMTP server refused the login (still a SendError to those catching one)."""
 
 
 class StateError(MailbotError):

@@ -12,22 +12,30 @@ What real servers do, and what the loop does about it:
 * A dropped connection, a BYE, a restart of the server, a timeout: reconnect, waiting 1 s, 2 s,
   4 s… up to `max_backoff` between attempts; the scheduled poll goes on meanwhile.
 * No IDLE capability: the watcher says so and returns; the scheduled poll is all there is.
+* The login refused (a changed password): no retry can help; `on_refused` is told, and returns.
 * News that arrives while a cycle runs is announced when IDLE is re-issued — sometimes before
-  the server's "+ idling", which imaplib files away in `untagged_responses`: looked at too.
+  the server's "+ idling", which imaplib files away in `untagged_responses`: looked at too —
+  and sometimes right after it, in the same TCP segment. imaplib then holds "* 3 EXISTS" in its
+  buffered reader, where waiting on the socket (imap-tools' `idle.poll`) never sees it: the news
+  would wait for the next renewal, 24 minutes on. `_wait` reads what is buffered before it
+  waits on the socket at all.
 """
 
 from __future__ import annotations
 
 import imaplib
+import io
 import logging
+import selectors
 import socket
+import ssl
 import threading
 from collections.abc import Callable
 
 from imap_tools.errors import ImapToolsError
 
 from mailbot.config import Settings
-from mailbot.errors import MailboxError
+from mailbot.errors import LoginRefused, MailboxError
 from mailbot.mailbox import Mailbox
 
 log = logging.getLogger(__name__)
@@ -50,15 +58,19 @@ class IdleWatcher:
     def __init__(self, settings: Settings, on_news: Callable[[], None], *,
                  renew_seconds: float = DEFAULT_RENEW_SECONDS,
                  min_backoff: float = DEFAULT_MIN_BACKOFF,
-                 max_backoff: float = DEFAULT_MAX_BACKOFF) -> None:
+                 max_backoff: float = DEFAULT_MAX_BACKOFF,
+                 on_refused: Callable[[LoginRefused], None] | None = None) -> None:
         self.settings = settings
         self.on_news = on_news
+        self.on_refused = on_refused  # the login was refused: retrying cannot help
         self.renew_seconds = min(renew_seconds, 29 * 60)  # imap-tools refuses more, rightly
         self.min_backoff = min_backoff
         self.max_backoff = max_backoff
         self.stopping = threading.Event()
         self.supported: bool | None = None  # None until a connection has told us
         self.connections = 0  # successful (re)connections, for the log and the tests
+        self.failures = 0  # connections lost or refused, likewise
+        self.waiting = threading.Event()  # set while blocked waiting for the server's news
         self._socket: socket.socket | None = None
         self._lock = threading.Lock()
 
@@ -71,9 +83,16 @@ class IdleWatcher:
                 if self.supported is False:
                     return
                 delay = self.min_backoff  # a session that ended cleanly: start over at once
+            except LoginRefused as exc:
+                if self.on_refused is not None:
+                    self.on_refused(exc)  # the owner reports it, once
+                else:
+                    log.error("IMAP IDLE stopped: %s", exc)
+                return
             except (*_CONNECTION_ERRORS, _Disconnected) as exc:
                 if self.stopping.is_set():
                     break
+                self.failures += 1
                 log.warning("IMAP IDLE connection lost (%s); reconnecting in %.0f s",
                             exc or type(exc).__name__, delay)
                 self.stopping.wait(delay)
@@ -97,9 +116,9 @@ class IdleWatcher:
                 log.info("IMAP server offers no IDLE: new mail is fetched by the scheduled poll")
                 return
             self.supported = True
-            self.connections += 1
             with self._lock:
                 self._socket = box.client.sock
+            self.connections += 1
             try:
                 self._idle_loop(box)
             finally:
@@ -118,7 +137,11 @@ class IdleWatcher:
                 if _pop_news(client):
                     responses = [b"EXISTS"]
                 else:
-                    responses = box.box.idle.poll(timeout=self.renew_seconds)
+                    self.waiting.set()
+                    try:
+                        responses = _wait(client, self.renew_seconds)
+                    finally:
+                        self.waiting.clear()
             finally:
                 if not self.stopping.is_set():
                     box.box.idle.stop()  # type: ignore[no-untyped-call]
@@ -146,6 +169,39 @@ def _pop_news(client: imaplib.IMAP4) -> bool:
         if client.untagged_responses.pop(name, None):
             found = True
     return found
+
+
+def _wait(client: imaplib.IMAP4, timeout: float) -> list[bytes]:
+    """The server's lines within `timeout` ([] when none came). A line imaplib has already read
+    into its buffer counts at once; a closed connection raises IMAP4.abort (EOF)."""
+    if not _buffered(client):
+        with selectors.DefaultSelector() as selector:
+            selector.register(client.sock, selectors.EVENT_READ)
+            if not selector.select(timeout):
+                return []
+    lines = [client._get_line()]
+    while _buffered(client):
+        lines.append(client._get_line())
+    return lines
+
+
+def _buffered(client: imaplib.IMAP4) -> bool:
+    """Whether a line can be read without waiting: bytes in imaplib's reader or TLS's buffer.
+
+    `peek` on the reader returns its buffer; only when that is empty does it try the socket,
+    made non-blocking for the moment, so this never waits (that read keeps what it got)."""
+    sock = client.sock
+    if isinstance(sock, ssl.SSLSocket) and sock.pending():
+        return True
+    previous = sock.gettimeout()
+    sock.settimeout(0)
+    reader = client.file
+    try:
+        return isinstance(reader, io.BufferedReader) and bool(reader.peek(1))
+    except OSError:  # nothing there yet (EAGAIN, SSLWantRead)
+        return False
+    finally:
+        sock.settimeout(previous)
 
 
 def _closed(client: imaplib.IMAP4) -> bool:

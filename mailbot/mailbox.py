@@ -34,13 +34,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, NoReturn
 
 from imap_tools import BaseMailBox, MailBox, MailBoxStartTls, MailBoxUnencrypted
-from imap_tools.errors import ImapToolsError
+from imap_tools.errors import ImapToolsError, MailboxLoginError
 from imap_tools.imap_utf7 import utf7_encode
 
-from mailbot import __version__
+from mailbot import __version__, logins
 from mailbot.config import Settings
 from mailbot.errors import MailboxError
 from mailbot.store import IGNORED, QUARANTINED
@@ -84,10 +84,7 @@ class Mailbox:
         box: BaseMailBox | None = None
         try:
             box = self._connect(port)
-            if server.auth == "xoauth2":
-                box.xoauth2(server.user, self._access_token(), initial_folder=None)
-            else:
-                box.login(server.user, server.password, initial_folder=None)
+            self._login(box)
         except (TimeoutError, ImapToolsError, imaplib.IMAP4.error, OSError, MailboxError) as exc:
             if box is not None:
                 _close(box)
@@ -96,12 +93,43 @@ class Mailbox:
             raise MailboxError(f"IMAP {server.host}:{port}: cannot log in as {server.user}: "
                                f"{_reason(exc)}") from exc
         self._box = box
-        # Servers may list more after login (MOVE, UIDPLUS, ID); imaplib keeps the greeting's.
-        typ, data = self._call("CAPABILITY", box.client.capability)
-        self._capabilities = set((data[0] or b"").upper().split()) if typ == "OK" else set()
-        if b"ID" in self._capabilities:
-            self._send_id()
+        try:
+            # Servers may list more after login (MOVE, UIDPLUS, ID); imaplib keeps the greeting's.
+            typ, data = self._call("CAPABILITY", box.client.capability)
+            self._capabilities = set((data[0] or b"").upper().split()) if typ == "OK" else set()
+            if b"ID" in self._capabilities:
+                self._send_id()
+        except BaseException:
+            # `with` calls __exit__ only after __enter__ returned: free the connection here.
+            _close(box)
+            self._box = None
+            raise
         return self
+
+    def _login(self, box: BaseMailBox) -> None:
+        """LOGIN or XOAUTH2. The server's NO is a refusal (MailboxLoginRefused: one line, exit 2,
+        no retry) unless it says the failure is temporary; a broken connection is not."""
+        server = self.settings.imap
+        try:
+            if server.auth == "xoauth2":
+                box.xoauth2(server.user, self._access_token(), initial_folder=None)
+            else:
+                box.login(server.user, server.password, initial_folder=None)
+        except MailboxLoginError as exc:
+            said = b" ".join(x for x in exc.command_result[1] if isinstance(x, bytes))
+            self._refused(said.decode("utf-8", "replace") or str(exc))
+        except imaplib.IMAP4.abort:
+            raise  # the connection broke: the network, retried
+        except imaplib.IMAP4.error as exc:  # AUTHENTICATE's NO, or BAD
+            self._refused(_reason(exc))
+        except UnicodeEncodeError:
+            self._refused("用户名或密码含非 ASCII 字符，IMAP LOGIN 无法发送")
+
+    def _refused(self, said: str) -> NoReturn:
+        if logins.imap_temporary(said):
+            raise MailboxError(f"IMAP {self.settings.imap.host}: login failed for now: "
+                               f"{logins.one_line(said)}")
+        raise logins.imap_refused(self.settings, said)
 
     def _connect(self, port: int) -> BaseMailBox:
         server = self.settings.imap

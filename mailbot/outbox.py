@@ -34,7 +34,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailbot import addresses, replycap
+from mailbot import addresses, logins, replycap
 from mailbot.config import Settings
 from mailbot.errors import SendError, StateError
 from mailbot.store import Reply
@@ -181,11 +181,11 @@ async def _worker(sessions: sessionmaker[Session], settings: Settings,
 
 
 async def _connect(settings: Settings, queued: int) -> aiosmtplib.SMTP | None:
-    client = _client(settings)
+    client = smtp_client(settings)
     try:
         await client.connect()
         if settings.smtp.user:
-            await client.login(settings.smtp.user, settings.smtp.password)
+            await logins.smtp_login(client, settings)  # a refusal raises SendLoginRefused
     except (aiosmtplib.SMTPException, OSError) as exc:
         log.warning("SMTP %s:%s unreachable, %d replies stay queued: %s", settings.smtp.host,
                     settings.smtp.port_for("smtp"), queued, exc)
@@ -289,7 +289,7 @@ async def _reset(client: aiosmtplib.SMTP) -> None:
         client.close()
 
 
-def _client(settings: Settings) -> aiosmtplib.SMTP:
+def smtp_client(settings: Settings) -> aiosmtplib.SMTP:
     server = settings.smtp
     security = server.security
     return aiosmtplib.SMTP(

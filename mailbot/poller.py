@@ -13,7 +13,6 @@ import errno
 import hashlib
 import logging
 import os
-import traceback
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,10 +22,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailbot import details, outbox, workbook
 from mailbot import intake as pipeline
-from mailbot import outbox, workbook
 from mailbot.config import Settings
-from mailbot.errors import MailboxError, StateError
+from mailbot.errors import LoginRefused, MailboxError, StateError
+from mailbot.logins import one_line
 from mailbot.mailbox import Mailbox, note_omission
 from mailbot.message import BrokenMail
 from mailbot.replies import Composer
@@ -90,6 +90,8 @@ def run_cycle(runtime: Runtime) -> CycleReport:
     report = CycleReport()
     try:
         _fetch_and_process(runtime, report)
+    except LoginRefused:
+        raise  # retrying cannot help: the caller stops with one line (mailbot.logins)
     except MailboxError as exc:
         report.mailbox_error = str(exc)
     except StateError as exc:
@@ -148,7 +150,9 @@ def record(runtime: Runtime, raw: bytes, raw_path: str, received_at: datetime,
         reason = f"处理时出错（{type(exc).__name__}: {exc}）"
         if isinstance(exc, BrokenMail):
             reason = f"无法自动处理：{exc}"
-        log.error("quarantined %s: %s\n%s", raw_path, reason, traceback.format_exc())
+        # An expected outcome: one line; the traceback goes to state/mailbot.log.
+        where = details.keep(runtime.settings.state_dir, f"quarantined {raw_path}: {reason}", exc)
+        log.warning("quarantined %s: %s (details in %s)", raw_path, one_line(reason), where)
     with runtime.sessions.begin() as session:
         message = pipeline.quarantine(session, runtime.intake, raw, raw_path, received_at,
                                       reason)

@@ -8,7 +8,10 @@
 
 All jobs share one lock, so a cycle never overlaps another job (one writer for SQLite, one
 IMAP session at a time); each is coalesced, so a slow job delays the next instead of piling up.
-A failing job is logged and retried at its next tick: it never ends the service.
+A failing job is logged and retried at its next tick: it never ends the service — except a
+refused login (mailbot.logins), which no retry can fix: the service stops and `mailbot run`
+exits 2 with one line. Before anything starts, the logins are checked; a server out of reach
+is tried again, 1 s, 2 s, 4 s… apart.
 """
 
 from __future__ import annotations
@@ -22,10 +25,11 @@ from types import FrameType
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from mailbot import outbox, schedule
+from mailbot import details, outbox, schedule
 from mailbot.config import Settings
-from mailbot.errors import MailbotError
+from mailbot.errors import LoginRefused, MailbotError
 from mailbot.idle import IdleWatcher
+from mailbot.logins import one_line, wait_for_logins
 from mailbot.poller import Runtime, run_cycle
 from mailbot.rules import Campaign
 from mailbot.timefmt import utcnow
@@ -40,9 +44,12 @@ class Service:
         self.runtime = Runtime(settings, campaign)
         self.lock = threading.Lock()
         self.stopping = threading.Event()
+        self.halt = threading.Event()  # set when the service must end: a signal, a refusal
+        self.refused: LoginRefused | None = None
         self.scheduler = BackgroundScheduler(timezone=UTC)
         # IMAP IDLE: a new mail runs the same guarded cycle within seconds (mailbot.idle).
-        self.idle = IdleWatcher(settings, self.guarded("poll", self.cycle))
+        self.idle = IdleWatcher(settings, self.guarded("poll", self.cycle),
+                                on_refused=self.refuse)
         self.idle_thread = threading.Thread(target=self.idle.run, name="imap-idle", daemon=True)
 
     def cycle(self) -> None:
@@ -72,11 +79,22 @@ class Service:
             with self.lock:
                 try:
                     job()
+                except LoginRefused as exc:  # no retry can help: end the service
+                    self.refuse(exc)
                 except MailbotError as exc:  # a known condition: one clear line
                     log.error("job %s: %s (retrying at its next tick)", name, exc)
-                except Exception:  # the service outlives any one bad job
-                    log.exception("job %s failed; retrying at its next tick", name)
+                except Exception as exc:  # the service outlives any one bad job
+                    # One line in the journal; the traceback goes to state/mailbot.log.
+                    where = details.keep(self.runtime.settings.state_dir, f"job {name}", exc)
+                    log.error("job %s failed (%s: %s; details in %s); retrying at its next tick",
+                              name, type(exc).__name__, one_line(str(exc)), where)
         return run
+
+    def refuse(self, exc: LoginRefused) -> None:
+        """A server refused our login: stop everything; `run` reports it (one line, exit 2)."""
+        if self.refused is None:
+            self.refused = exc
+        self.halt.set()
 
     def start(self) -> None:
         now = datetime.now(UTC)
@@ -103,8 +121,9 @@ class Service:
 
 
 def serve_forever(settings: Settings, campaign: Campaign) -> None:
+    """Run until SIGTERM/SIGINT. Raises LoginRefused (one line, exit 2) when a server refuses
+    the configured login, at startup or later."""
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per job run is noise
-    service = Service(settings, campaign)
     stop = threading.Event()
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:
@@ -113,9 +132,15 @@ def serve_forever(settings: Settings, campaign: Campaign) -> None:
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
+    if not wait_for_logins(settings, stop):  # nothing is written before the logins hold
+        return
+    service = Service(settings, campaign)
+    service.halt = stop  # a signal or a refusal: the same way out
     service.start()
     log.info("mailbot running: polling %s every %d s", settings.imap_folder,
              settings.poll_seconds)
     stop.wait()
     service.stop()
+    if service.refused is not None:
+        raise service.refused
     log.info("mailbot stopped")

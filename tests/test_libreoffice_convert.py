@@ -169,7 +169,7 @@ def test_conversion_is_bounded_in_time(legacy_files: dict[str, bytes]) -> None:
     with pytest.raises(DocumentError) as raised:
         convert.convert(legacy_files["附件2-审批表.doc"], "doc", timeout=0.05)
     assert raised.value.code == "corrupt" and "超时" in str(raised.value)
-    assert time.monotonic() - started < 10
+    assert time.monotonic() - started < 60  # killed, not left to run for minutes
 
 
 def test_concurrent_conversions_do_not_collide(legacy_files: dict[str, bytes]) -> None:

@@ -15,6 +15,7 @@ from mailbox_support import ID_LOG_CONFIG, TlsDovecot, TokenInfo, oauth2_config
 from servers import Dovecot, SmtpRelay
 
 from mailbot.config import ServerSettings, Settings
+from mailbot.errors import MailboxLoginRefused
 from mailbot.mailbox import Mailbox
 from mailbot.poller import CycleReport, Runtime, run_cycle
 from mailbot.samples import SAMPLE_STUDIOS, approval_docx, material_docx, summary_docx
@@ -128,8 +129,11 @@ def test_xoauth2_token_command_gives_a_fresh_token_at_every_login(
 
 
 def test_xoauth2_with_an_expired_token_is_one_clear_line(oauth_bot: Bot) -> None:
-    report = poll(oauth_bot, xoauth2(oauth_bot, oauth2_token="expired"))
-    assert "cannot log in" in report.mailbox_error and "\n" not in report.mailbox_error
+    # A refused login stops the cycle before anything else (mailbot.logins): no retry helps.
+    with pytest.raises(MailboxLoginRefused) as refused:
+        poll(oauth_bot, xoauth2(oauth_bot, oauth2_token="expired"))
+    line = str(refused.value)
+    assert "IMAP 登录被拒绝" in line and "oauth2_token" in line and "\n" not in line
 
 
 # --- UIDVALIDITY --------------------------------------------------------------------------

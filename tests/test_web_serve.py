@@ -59,7 +59,7 @@ def served(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     finally:
         if child.poll() is None:
             child.kill()
-        child.communicate(timeout=10)
+        child.communicate(timeout=60)
 
 
 def test_outside_refusals_login_and_downloads(served: tuple[str, subprocess.Popen[str]]) -> None:
@@ -67,22 +67,22 @@ def test_outside_refusals_login_and_downloads(served: tuple[str, subprocess.Pope
     anonymous = urllib.request.build_opener(NoRedirect)
     for path in ("/", "/units", "/workbook.xlsx", "/materials.zip", "/files/1", "/quarantine"):
         with pytest.raises(urllib.error.HTTPError) as refused:
-            anonymous.open(base + path, timeout=10)
+            anonymous.open(base + path, timeout=60)
         assert refused.value.code == 302, path
         assert refused.value.headers["Location"].startswith("/login?next="), path
     with pytest.raises(urllib.error.HTTPError) as refused:
         anonymous.open(urllib.request.Request(base + "/units/1/paper", data=b"action=mark"),
-                       timeout=10)
+                       timeout=60)
     assert refused.value.code == 403
 
     jar = http.cookiejar.CookieJar()
     browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-    login_page = browser.open(base + "/login", timeout=10).read().decode()
+    login_page = browser.open(base + "/login", timeout=60).read().decode()
     token = re.search(r'name="csrf_token" value="([^"]+)"', login_page)
     assert token is not None
     form = urllib.parse.urlencode({"csrf_token": token.group(1),
                                    "password": "外部检查口令"}).encode()
-    overview = browser.open(base + "/login", data=form, timeout=10).read().decode()
+    overview = browser.open(base + "/login", data=form, timeout=60).read().decode()
     assert "材料已齐全" in overview
     [cookie] = [c for c in jar if c.name == "mailbot_session"]
     assert cookie.has_nonstandard_attr("HttpOnly")
@@ -96,7 +96,7 @@ def test_outside_refusals_login_and_downloads(served: tuple[str, subprocess.Pope
     assert "中德智能制造学院/附件1-推荐汇总表.docx" in names
 
     child.send_signal(signal.SIGTERM)
-    assert child.wait(timeout=10) == 0
+    assert child.wait(timeout=60) == 0
 
 
 def test_serve_without_a_password_is_one_line_and_exit_2(tmp_path: Path) -> None:
@@ -147,17 +147,17 @@ def test_demo_serve_keeps_the_dashboard_up_with_a_printed_password(tmp_path: Pat
         base, password = found.groups()
         browser = urllib.request.build_opener(
             urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
-        page = browser.open(base + "/login", timeout=10).read().decode()
+        page = browser.open(base + "/login", timeout=60).read().decode()
         token = re.search(r'name="csrf_token" value="([^"]+)"', page)
         assert token is not None
         form = urllib.parse.urlencode({"csrf_token": token.group(1), "password": password})
-        overview = browser.open(base + "/login", data=form.encode(), timeout=10).read().decode()
+        overview = browser.open(base + "/login", data=form.encode(), timeout=60).read().decode()
         assert "材料已齐全" in overview
-        units = browser.open(base + "/units", timeout=10).read().decode()
+        units = browser.open(base + "/units", timeout=60).read().decode()
         assert "中德智能制造学院" in units and "继续教育学院" in units  # the demo's units
         child.send_signal(signal.SIGTERM)
-        assert child.wait(timeout=10) == 0
+        assert child.wait(timeout=60) == 0
     finally:
         if child.poll() is None:
             child.kill()
-        child.communicate(timeout=10)
+        child.communicate(timeout=60)

@@ -16,9 +16,10 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from mailbot import details, outbox
 from mailbot import intake as pipeline
-from mailbot import outbox
 from mailbot.errors import MailbotError
+from mailbot.logins import one_line
 from mailbot.poller import Runtime
 from mailbot.store import QUARANTINED, MailboxUid, Message, Reply, Unit
 from mailbot.timefmt import utcnow
@@ -53,7 +54,10 @@ def reprocess(runtime: Runtime, message_id: int) -> Outcome:
             new_id, new_result, was_new = _replace(session, runtime, message_id, raw)
     except Exception as exc:  # the intake failed again: keep the row, say why
         reason = f"重新处理仍然失败（{type(exc).__name__}: {exc}）"
-        log.warning("reprocessing message %s failed: %s", message_id, reason, exc_info=True)
+        where = details.keep(runtime.settings.state_dir, f"reprocessing message {message_id}",
+                             exc)
+        log.warning("reprocessing message %s failed: %s (details in %s)", message_id,
+                    one_line(reason), where)
         with runtime.sessions.begin() as session:
             old = session.get(Message, message_id)
             if old is not None and old.result == QUARANTINED:

@@ -9,9 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from flask import Flask, render_template
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter, Map
 from werkzeug.wrappers import Response
 
 from mailbot.config import Settings
@@ -19,9 +21,11 @@ from mailbot.poller import Runtime
 from mailbot.rules import Campaign
 from mailbot.timefmt import show, utcnow
 from mailbot.web import auth, dashboard, downloads, status_page, views
+from mailbot.web.clients import ClientAddress, networks
 
 SESSION_LIFETIME = timedelta(hours=12)  # one working day; then log in again
 MAX_FORM_BYTES = 64 * 1024  # the dashboard's forms are a few short fields
+MAX_ROW_ID = 2**63 - 1  # SQLite's and PostgreSQL's BIGINT
 CONTENT_SECURITY_POLICY = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
                            "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 ERROR_TITLES = {400: "请求无效", 401: "需要登录", 403: "没有权限", 404: "找不到页面",
@@ -33,11 +37,15 @@ def create_app(settings: Settings, campaign: Campaign, *, runtime: Runtime | Non
                clock: Callable[[], datetime] = utcnow) -> Flask:
     """The dashboard for this state dir. Raises ConfigError when no office password is set."""
     key = auth.secret_key(settings.state_dir)
-    gate = auth.Gate.configured(settings.office_password, key)
+    gate = auth.Gate.configured(settings.office_password, key, settings.state_dir,
+                                SESSION_LIFETIME.total_seconds())
     settings = replace(settings, office_password="")  # the plain password goes no further
     if runtime is None:
         runtime = Runtime(settings, campaign)
     app = Flask(__name__, static_folder=None)
+    # Before the blueprints: their <int:…> rules take this converter (ids the database can hold).
+    app.url_map.converters["int"] = DatabaseId
+    app.wsgi_app = ClientAddress(app.wsgi_app, networks(settings.trusted_proxies))  # type: ignore[method-assign]
     app.config.update(
         SECRET_KEY=key,
         SESSION_COOKIE_NAME="mailbot_session",
@@ -63,6 +71,16 @@ def create_app(settings: Settings, campaign: Campaign, *, runtime: Runtime | Non
         campaign_has_roster=bool(campaign.units), public_url=settings.public_url,
         label_of=lambda kind: campaign.spec(kind).label if campaign.has(kind) else "未识别")
     return app
+
+
+class DatabaseId(IntegerConverter):
+    """<int:…> in our routes is a row id: 0 to 2**63-1. A larger number would overflow the
+    database's integer (a 500); outside the range the rule does not match, so it is a 404."""
+
+    def __init__(self, url_map: Map, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("min", 0)
+        kwargs.setdefault("max", MAX_ROW_ID)
+        super().__init__(url_map, *args, **kwargs)
 
 
 def _headers(response: Response) -> Response:

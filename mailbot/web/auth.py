@@ -3,6 +3,7 @@
 The rule every route follows (tested by walking the app's url_map): a request without a valid
 office session gets **302 to /login** when it is a GET or HEAD, and **403** otherwise. Only the
 login page itself is open. Every POST, the login form included, carries the session's CSRF token.
+Only a POST to /login checks a password; GET and HEAD show the form, whatever body they carry.
 
 The password comes from settings.office_password, either plain or already hashed in werkzeug's
 format (`scrypt:32768:8:1$<salt>$<hex>`, as `mailbot serve --hash-password` prints it). A plain one
@@ -21,18 +22,25 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, abort, redirect, render_template, request, session, url_for
 from werkzeug.security import check_password_hash, generate_password_hash
+from werkzeug.urls import iri_to_uri
 
 from mailbot.errors import ConfigError
+from mailbot.web.clients import ENVIRON_KEY
+from mailbot.web.sessions import SessionBook
 
 SECRET_FILE = "dashboard-secret.key"
 CSRF_FIELD = "csrf_token"
 PUBLIC_ENDPOINTS = frozenset({"auth.login", "status.page"})  # status: the token is the key
 FREE_FAILURES = 3  # wrong passwords before the login slows down
 MAX_DELAY_SECONDS = 60.0
+MAX_CLIENTS = 10_000  # clients remembered by the throttle before old ones are forgotten
+FORGET_AFTER_SECONDS = 3600.0
+MAX_NEXT_CHARS = 2000  # a `next` longer than any page of ours is not one
 _HASHED = re.compile(r"^(scrypt:\d+:\d+:\d+|pbkdf2:sha256:\d+)\$[^$]+\$[0-9a-f]{32,}$")
 
 bp = Blueprint("auth", __name__)
@@ -76,32 +84,31 @@ def secret_key(state_dir: Path) -> bytes:
 
 @dataclass
 class Throttle:
-    """After a few wrong passwords from one address, each try waits longer (up to a minute)."""
+    """After a few wrong passwords from one client, each try waits longer (up to a minute).
+
+    `begin` is one atomic step under the lock: it either answers "wait" or counts this try as
+    a failure before the password is even checked (`succeeded` clears it). So parallel guesses
+    from one client (waitress serves with threads) cannot all slip in before the first is
+    counted. Clients are counted apart: one client's guesses never slow another's login."""
 
     clock: Callable[[], float] = time.monotonic
     _failures: dict[str, tuple[int, float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def _now(self) -> float:
-        return self.clock()
-
-    def wait(self, client: str) -> float:
-        """Seconds until `client` may try again; 0 when it may now."""
+    def begin(self, client: str) -> float:
+        """0 when `client` may try now (the try is counted), else the seconds to wait."""
         with self._lock:
+            now = self.clock()
             count, last = self._failures.get(client, (0, 0.0))
-        if count < FREE_FAILURES:
-            return 0.0
-        delay = min(MAX_DELAY_SECONDS, 2.0 ** (count - FREE_FAILURES + 1))
-        return max(0.0, last + delay - self._now())
-
-    def failed(self, client: str) -> None:
-        now = self._now()
-        with self._lock:
-            count, _last = self._failures.get(client, (0, 0.0))
+            if count >= FREE_FAILURES:
+                delay = min(MAX_DELAY_SECONDS, 2.0 ** (count - FREE_FAILURES + 1))
+                if last + delay > now:
+                    return last + delay - now
             self._failures[client] = (count + 1, now)
-            if len(self._failures) > 10_000:  # forget old strangers rather than grow forever
-                cutoff = now - 3600
+            if len(self._failures) > MAX_CLIENTS:  # forget old strangers rather than grow
+                cutoff = now - FORGET_AFTER_SECONDS
                 self._failures = {k: v for k, v in self._failures.items() if v[1] > cutoff}
+            return 0.0
 
     def succeeded(self, client: str) -> None:
         with self._lock:
@@ -110,25 +117,27 @@ class Throttle:
 
 @dataclass
 class Gate:
-    """What the login checks against, kept by the app: the hash, the throttle, revoked logins.
+    """What the login checks against, kept by the app: the hash, the throttle, the live sessions.
 
     `fingerprint` goes into each session; it is keyed by the cookie key and made from the
-    configured value, so a restart keeps sessions and a new password ends all of them."""
+    configured value. The session ids themselves live in `book` (web/sessions.py, in the state
+    dir): a restart keeps the sessions, a logout or a new password ends them for good."""
 
     password_hash: str
     fingerprint: str
+    book: SessionBook
     throttle: Throttle = field(default_factory=Throttle)
-    revoked: set[str] = field(default_factory=set)
 
     @classmethod
-    def configured(cls, configured: str, key: bytes) -> Gate:
+    def configured(cls, configured: str, key: bytes, state_dir: Path,
+                   lifetime_seconds: float) -> Gate:
         password_hash = stored_hash(configured)
         tag = hmac.new(key, configured.encode("utf-8"), hashlib.sha256).hexdigest()[:16]
-        return cls(password_hash, tag)
+        return cls(password_hash, tag, SessionBook(state_dir, tag, lifetime_seconds))
 
     def signed_in(self) -> bool:
         return (session.get("office") is True and session.get("pw") == self.fingerprint
-                and session.get("sid") not in self.revoked)
+                and self.book.live(session.get("sid")))
 
 
 def gate() -> Gate:
@@ -163,46 +172,60 @@ def guard() -> Response | None:
 
 
 def _client() -> str:
-    return request.remote_addr or "unknown"
+    """The address the throttle counts (web/clients.py: behind trusted proxies, the client)."""
+    found = request.environ.get(ENVIRON_KEY) or request.remote_addr
+    return str(found or "unknown")
 
 
 def _safe_next(target: str | None) -> str:
-    """Only a path on this site: never an open redirect to somewhere else."""
-    if target and target.startswith("/") and not target.startswith("//"):
+    """Only a path on this site: never an open redirect, never a header it would break.
+
+    Browsers drop tabs and line breaks inside a URL ("/", a tab, "/evil.example" is
+    "//evil.example"), so any control character or space sends the user to the overview."""
+    if (target and target.startswith("/") and not target.startswith("//")
+            and "\\" not in target and len(target) <= MAX_NEXT_CHARS
+            and not any(ord(c) < 0x21 or 0x7F <= ord(c) <= 0xA0 or c in "\u2028\u2029"
+                        for c in target)):
         parts = urlsplit(target)
-        if not parts.scheme and not parts.netloc and "\\" not in target:
-            return target
+        if not parts.scheme and not parts.netloc:
+            return iri_to_uri(target)  # a Chinese query stays, percent-encoded
     return url_for("views.overview")
 
 
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Response | str | tuple[str, int]:
     keeper = gate()
-    if request.method == "GET":
+    if request.method != "POST":  # GET, and HEAD (Flask adds it): the form, never a login
         if keeper.signed_in():
             return redirect(_safe_next(request.args.get("next")))  # type: ignore[return-value]
-        return render_template("login.html", error="", next=request.args.get("next", ""))
-    wait = keeper.throttle.wait(_client())
+        return render_template("login.html", error="", next=_shown_next(request.args))
     target = request.form.get("next", "")
+    wait = keeper.throttle.begin(_client())
     if wait > 0:
         return render_template("login.html", next=target,
                                error=f"密码错误次数过多，请 {int(wait) + 1} 秒后再试。"), 429
     if not check_password_hash(keeper.password_hash, request.form.get("password", "")):
-        keeper.throttle.failed(_client())
         return render_template("login.html", error="密码不正确。", next=target), 401
     keeper.throttle.succeeded(_client())
     # A fresh session on login: nothing from before (a planted cookie) carries over.
     session.clear()
     session.permanent = True
-    session.update(office=True, pw=keeper.fingerprint, sid=secrets.token_urlsafe(16),
-                   csrf=secrets.token_urlsafe(32))
+    sid = secrets.token_urlsafe(16)
+    keeper.book.add(sid)
+    session.update(office=True, pw=keeper.fingerprint, sid=sid, csrf=secrets.token_urlsafe(32))
     return redirect(_safe_next(target))  # type: ignore[return-value]
+
+
+def _shown_next(args: Any) -> str:
+    """The `next` the form carries on: only one `_safe_next` would follow, else nothing."""
+    wanted = args.get("next", "")
+    return wanted if isinstance(wanted, str) and _safe_next(wanted) != "/" else ""
 
 
 @bp.route("/logout", methods=["POST"])
 def logout() -> Response:
     sid = session.get("sid")
     if isinstance(sid, str):
-        gate().revoked.add(sid)  # the signed cookie would stay valid otherwise until it expires
+        gate().book.remove(sid)  # the signed cookie would stay valid otherwise until it expires
     session.clear()
     return redirect(url_for("auth.login"))  # type: ignore[return-value]

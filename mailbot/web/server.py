@@ -29,7 +29,10 @@ class DashboardServer:
     def __init__(self, app: Flask, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> None:
         try:
             self._server = create_server(app, host=host, port=port, threads=DEFAULT_THREADS,
-                                         ident="mailbot", clear_untrusted_proxy_headers=True)
+                                         ident="mailbot",
+                                         # web/clients.py reads X-Forwarded-For from the
+                                         # proxies the settings trust, then drops the headers.
+                                         clear_untrusted_proxy_headers=False)
         except OSError as exc:
             raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}; "
                               "choose another with --host/--port") from None
