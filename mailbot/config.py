@@ -71,6 +71,8 @@ class Settings:
     ignored_folder: str = ""  # where 忽略 mail is moved ("": where handled mail goes)
     quarantine_folder: str = ""  # where 隔离 mail is moved ("": where handled mail goes)
     idle: bool = True  # `mailbot run` waits with IMAP IDLE where the server offers it
+    # The mailbox also receives mail for no campaign (the clerk's own): that is left alone.
+    shared_mailbox: bool = True
 
     @property
     def database(self) -> str:
@@ -122,6 +124,7 @@ ENVIRONMENT: Mapping[str, tuple[str, str]] = {
     "MAILBOT_DATABASE_URL": ("", "database_url"),
     "MAILBOT_OFFICE_EMAIL": ("", "office_email"),
     "MAILBOT_OFFICE_PASSWORD": ("", "office_password"),
+    "MAILBOT_SHARED_MAILBOX": ("", "shared_mailbox"),
 }
 _ENV_FOR = {place: name for name, place in ENVIRONMENT.items()}
 _TOP_LEVEL = {"from": "from_address", "rules": "rules_path", "state_dir": "state_dir",
@@ -130,7 +133,8 @@ _TOP_LEVEL = {"from": "from_address", "rules": "rules_path", "state_dir": "state
               "poll_seconds": "poll_seconds", "handled_keyword": "handled_keyword",
               "handled_folder": "handled_folder", "max_message_bytes": "max_message_bytes",
               "reply_limit_per_hour": "reply_limit_per_hour", "ignored_folder": "ignored_folder",
-              "quarantine_folder": "quarantine_folder", "idle": "idle"}
+              "quarantine_folder": "quarantine_folder", "idle": "idle",
+              "shared_mailbox": "shared_mailbox"}
 _SERVER_KEYS = {"host", "port", "user", "password", "security"}
 _IMAP_KEYS = {"ca_file", "auth", "oauth2_token", "oauth2_token_command"}
 
@@ -203,7 +207,7 @@ def _build(layered: dict[str, dict[str, Any]]) -> Settings:
             value = Path(str(value)).expanduser()
         elif attr in ("poll_seconds", "max_message_bytes", "reply_limit_per_hour"):
             value = _as_int(value, "", key, low=1)
-        elif attr == "idle":
+        elif attr in ("idle", "shared_mailbox"):
             value = _as_bool(value, key)
         else:
             value = str(value)

@@ -162,9 +162,11 @@ class Mailbox:
     def has(self, capability: str) -> bool:
         return capability.upper().encode() in self._capabilities
 
-    def open_folder(self) -> int:
-        """Select the submission folder read-write; returns its UIDVALIDITY."""
-        typ, _data = self._call("SELECT", lambda: self.client.select(_quote(self.folder)))
+    def open_folder(self, readonly: bool = False) -> int:
+        """Select the submission folder read-write (`readonly`: EXAMINE, which changes no
+        flag, not even \\Recent); returns its UIDVALIDITY."""
+        typ, _data = self._call("SELECT", lambda: self.client.select(_quote(self.folder),
+                                                                     readonly=readonly))
         if typ != "OK":
             raise MailboxError(f"IMAP folder {self.folder!r} cannot be opened: {_data!r}")
         values = self.client.untagged_responses.get("UIDVALIDITY") or [b"0"]

@@ -84,6 +84,8 @@ def pick_latest(rows: Iterable[Document], campaign: Campaign) -> list[Document]:
     refuse_late = campaign.campaign.late_policy == "refuse"
     latest: dict[tuple[str, str, bool], Document] = {}
     for row in rows:
+        if row.unconfirmed:
+            continue  # 待核实: nothing counts until the office confirms the sender
         # A scan (the stamped copy) sits beside the editable file, never replaces it.
         key = (row.kind, "" if row.kind == "summary" else row.studio_key,
                row.format in SCAN_FORMATS)

@@ -15,7 +15,7 @@ import os
 import tempfile
 import unicodedata
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from copy import copy
 from datetime import datetime
@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session, contains_eager, selectinload
 from mailbot.checks.formats import SCAN_FORMATS
 from mailbot.progress import UnitProgress, all_progress
 from mailbot.rules import Campaign
-from mailbot.store import ACCEPTED, Document, FindingRow, Message, Unit
+from mailbot.store import ACCEPTED, REVIEW_PENDING, UNCLASSIFIED, Document, FindingRow, Message, Unit
 from mailbot.timefmt import local, show
 
 SUMMARY_COLUMNS = ("序号", "推荐单位", "工作室名称", "领衔人", "联系电话", "材料字数", "状态",
@@ -79,7 +79,9 @@ def _collector_paused() -> Iterator[None]:
 def _build(session: Session, campaign: Campaign) -> Workbook:
     # A few flat queries, not a few per unit or per mail, and no relationship collections to
     # fill: filling them cost more than the queries (see benchmarks/workbook_export.py).
-    messages = session.scalars(select(Message).order_by(Message.received_at, Message.id)).all()
+    # 未归类 mail (not the campaign's, in a shared mailbox) is in no workbook.
+    messages = session.scalars(select(Message).where(Message.result != UNCLASSIFIED)
+                               .order_by(Message.received_at, Message.id)).all()
     documents = session.scalars(
         select(Document).join(Message, Document.message_pk == Message.id)
         .options(contains_eager(Document.message)).order_by(Document.id)).all()
@@ -96,7 +98,12 @@ def _build(session: Session, campaign: Campaign) -> Workbook:
     book = Workbook()
     _sheet(book.active, "汇总", SUMMARY_COLUMNS,
            _summary_rows(progress, campaign, _receipts(messages)))
-    _sheet(book.create_sheet(), "单位进度", PROGRESS_COLUMNS, _progress_rows(progress, campaign))
+    pending: dict[int | None, set[str]] = defaultdict(set)  # 待核实 forms, per unit
+    for document in documents:
+        if document.unconfirmed and document.message.review == REVIEW_PENDING:
+            pending[document.unit_id].add(document.kind)
+    _sheet(book.create_sheet(), "单位进度", PROGRESS_COLUMNS,
+           _progress_rows(progress, campaign, pending))
     _sheet(book.create_sheet(), "收件记录", RECORD_COLUMNS,
            _record_rows(messages, files, problems, campaign))
     return book
@@ -151,13 +158,15 @@ def _summary_rows(progress: Sequence[UnitProgress], campaign: Campaign,
                    receipts.get(unit.unit.id, "")]
 
 
-def _progress_rows(progress: Sequence[UnitProgress], campaign: Campaign) -> Iterable[list[Any]]:
+def _progress_rows(progress: Sequence[UnitProgress], campaign: Campaign,
+                   pending: dict[int | None, set[str]]) -> Iterable[list[Any]]:
     for unit in progress:
         # With a roster, a unit that wrote in without being on it is flagged for the office.
         flag = "（名单外）" if campaign.units and not unit.unit.on_roster else ""
         paper = unit.unit.paper_received_at
         yield [unit.unit.display_name + flag, unit.unit.email,
-               *[_count_cell(unit, campaign, key) for key in ("summary", "approval", "material")],
+               *[_count_cell(unit, campaign, key, pending[unit.unit.id])
+                 for key in ("summary", "approval", "material")],
                unit.status, _time(unit.last_received) if unit.last_received else None,
                f"已收到（{show(paper)[:10]}）" if paper else PAPER_NOT_RECEIVED]
 
@@ -175,13 +184,14 @@ def _record_rows(messages: Sequence[Message], files: dict[int, list[Document]],
                message.receipt_no]
 
 
-def _count_cell(unit: UnitProgress, campaign: Campaign, key: str) -> str:
+def _count_cell(unit: UnitProgress, campaign: Campaign, key: str,
+                pending: Collection[str] = ()) -> str:
     if not campaign.has(key):
         return ""
     # The scan of a stamped form sits beside the editable file; it is not another form.
     present = [d for d in unit.latest if d.kind == key and d.format not in SCAN_FORMATS]
     if not present:
-        return "缺"
+        return "待核实" if key in pending else "缺"
     per_unit = campaign.spec(key).per == "unit"
     shown = "已收" if per_unit else f"{len(present)}/{max(len(unit.studios), 1)}"
     # Received but with a problem of its own (over the 字数 limit, a field empty…).
