@@ -6,7 +6,8 @@ variables of CONTRACT.md. Nothing else in mailbot reads the environment.
 
 The file mirrors the variables: `[imap]` host/port/user/password/security/folder, `[smtp]` the
 same without folder, and top-level `from`, `rules`, `state_dir`, `database_url`, `office_email`,
-`office_password`, plus the tuning keys that have no variable (`poll_seconds`, `handled_folder`…).
+`office_password`, `shared_mailbox`, plus the tuning keys that have no variable (`poll_seconds`,
+`handled_folder`…).
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ No raw mail is kept, no workbook written, no reply sent.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+
 from sqlalchemy import select
 
 from mailbot import intake as pipeline

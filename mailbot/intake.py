@@ -101,7 +101,9 @@ def handle(session: Session, intake: Intake, raw: bytes, raw_path: str,
         return existing, False
     parsed = screening.screen(session, intake.settings, parsed, omitted)  # own mail, too large
     reader = _Reader(intake.campaign)
-    if not assigned and route(session, intake, parsed, received_at, reader).campaign is None:
+    quoted = routing.quoted_ids(raw) if parsed.automatic else ()
+    if not assigned and route(session, intake, parsed, received_at, reader,
+                              quoted).campaign is None:
         message = _new_message(parsed, raw, raw_path, received_at)
         message.result, message.reason = UNCLASSIFIED, "不属于本次申报（共用邮箱中的其他邮件）"
         session.add(message)
@@ -111,7 +113,7 @@ def handle(session: Session, intake: Intake, raw: bytes, raw_path: str,
 
 
 def route(session: Session, intake: Intake, parsed: ParsedMessage, received_at: datetime,
-          reader: _Reader | None = None) -> routing.Decision:
+          reader: _Reader | None = None, quoted: tuple[str, ...] = ()) -> routing.Decision:
     """Which campaign the mail is for (routing.route), with what the database knows."""
     key = intake.campaign.campaign.key
     known = routing.Known(
@@ -121,7 +123,8 @@ def route(session: Session, intake: Intake, parsed: ParsedMessage, received_at: 
             select(UnitAddress.id).where(UnitAddress.address == address)) is not None else set())
     return routing.route(parsed, received_at, (intake.campaign,), known,
                          shared=intake.settings.shared_mailbox,
-                         recognise=(reader or _Reader(intake.campaign)).recognise)
+                         recognise=(reader or _Reader(intake.campaign)).recognise,
+                         quoted=quoted)
 
 
 def _process(session: Session, intake: Intake, parsed: ParsedMessage, raw: bytes,
@@ -296,6 +299,7 @@ def _queue_verdict(session: Session, intake: Intake, message: Message, parsed: P
     tag = "已受理" if accepted else "需补正"
     if message.review == REVIEW_PENDING:  # not 受理 whatever the forms: the office decides
         template, tag = "unconfirmed.txt.j2", "待核实"
+        context["greeting"] = "老师"  # not yet known to speak for the unit it names
     topic = parsed.subject or campaign.campaign.title
     subject = f"【{tag}】{topic}（回执编号 {message.receipt_no}）"
     mail = intake.composer.compose(template, context, to=parsed.reply_to or parsed.from_addr,

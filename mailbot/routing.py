@@ -19,6 +19,7 @@ caller's `recognise`, so this module decides and never touches a row, a file or 
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ from mailbot.message import Attachment, ParsedMessage
 from mailbot.rules import Campaign
 
 BODY_CHARS = 20_000  # a quoted thread below this much text adds nothing the top did not say
+QUOTED_BYTES = 256 * 1024  # of a raw automatic mail searched for returned Message-IDs
+_MESSAGE_ID = re.compile(rb"(?im)^(?:message-id|in-reply-to|references):[ \t]*(<[^<>\s]{1,500}>)")
 
 # Why a mail was found to be a campaign's, for `poll --dry-run` and the logs.
 THREAD, FORMS, SENDER, WORDS, MAILBOX = "回复本机器人", "附件为申报表格", "已知单位邮箱", \
@@ -56,15 +59,19 @@ def by_name(attachment: Attachment, campaign: Campaign) -> bool:
 
 def route(parsed: ParsedMessage, received_at: datetime, campaigns: Sequence[Campaign],
           known: Known, *, shared: bool = True,
-          recognise: Callable[[Attachment, Campaign], bool] = by_name) -> Decision:
+          recognise: Callable[[Attachment, Campaign], bool] = by_name,
+          quoted: Sequence[str] = ()) -> Decision:
     """The one campaign `parsed` belongs to, or Decision(None, "") (see the module docstring).
 
+    `quoted`: Message-IDs the mail's returned parts name (`quoted_ids`); they count as the
+    thread only for automatic mail — a bounce of one of our replies is that campaign's.
     Signals are tried strongest first across all open campaigns, so a mail answering one call's
     thread is never taken by another call whose keyword its subject happens to name."""
     open_ = [c for c in campaigns if c.campaign.opens_at is None
              or received_at >= c.campaign.opens_at]
     tests: list[tuple[str, Callable[[Campaign], bool]]] = [
-        (THREAD, lambda c: _continues(parsed, c, known)),
+        (THREAD, lambda c: _continues(parsed, c, known,
+                                      tuple(quoted) if parsed.automatic else ())),
         (FORMS, lambda c: any(recognise(a, c) for a in parsed.attachments)),
         (SENDER, lambda c: _sender_known(parsed, c, known)),
         (WORDS, lambda c: _names_the_call(parsed, c)),
@@ -78,8 +85,16 @@ def route(parsed: ParsedMessage, received_at: datetime, campaigns: Sequence[Camp
     return Decision(None, "")
 
 
-def _continues(parsed: ParsedMessage, campaign: Campaign, known: Known) -> bool:
-    ids = (parsed.message_id, parsed.in_reply_to or "", *parsed.references)
+def quoted_ids(raw: bytes) -> tuple[str, ...]:
+    """The Message-IDs named anywhere in the first part of a raw mail (a bounce returns the
+    original's headers in a part of its own)."""
+    return tuple(dict.fromkeys(m.decode("ascii", "replace")
+                               for m in _MESSAGE_ID.findall(raw[:QUOTED_BYTES])))
+
+
+def _continues(parsed: ParsedMessage, campaign: Campaign, known: Known,
+               quoted: tuple[str, ...]) -> bool:
+    ids = (parsed.message_id, parsed.in_reply_to or "", *parsed.references, *quoted)
     return any(known.thread(i) == campaign.campaign.key for i in ids if i)
 
 

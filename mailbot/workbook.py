@@ -33,7 +33,15 @@ from sqlalchemy.orm import Session, contains_eager, selectinload
 from mailbot.checks.formats import SCAN_FORMATS
 from mailbot.progress import UnitProgress, all_progress
 from mailbot.rules import Campaign
-from mailbot.store import ACCEPTED, REVIEW_PENDING, UNCLASSIFIED, Document, FindingRow, Message, Unit
+from mailbot.store import (
+    ACCEPTED,
+    REVIEW_PENDING,
+    UNCLASSIFIED,
+    Document,
+    FindingRow,
+    Message,
+    Unit,
+)
 from mailbot.timefmt import local, show
 
 SUMMARY_COLUMNS = ("序号", "推荐单位", "工作室名称", "领衔人", "联系电话", "材料字数", "状态",

@@ -110,3 +110,30 @@ def test_bad_opens_or_keywords_are_one_clear_line(tmp_path: Path, line: str, err
     path.write_text(text, encoding="utf-8")
     with pytest.raises(RulesError, match=error):
         load_rules(path)
+
+
+def test_a_bounce_is_the_campaigns_only_when_it_returns_one_of_our_replies(
+        campaign: Campaign) -> None:
+    from mailbot.mailfactory import build_bounce
+    from mailbot.routing import quoted_ids
+
+    ours = build_mail(sender="office@test.example", to="wrong@test.example",
+                      subject="【需补正】你好", body="", attachments=[], style="qq",
+                      message_id="<reply-1@office.test>")
+    personal = build_mail(sender="office@test.example", to="wrong@test.example",
+                          subject="周末聚餐", body="", attachments=[], style="qq",
+                          message_id="<mine-1@office.test>")
+    key = campaign.campaign.key
+    known = Known(thread=lambda mid: key if mid == "<reply-1@office.test>" else None,
+                  senders=lambda _a: set())
+    for original, expected in ((ours, (key, THREAD)), (personal, (None, ""))):
+        bounce = build_bounce(to="office@test.example", original=original)
+        parsed = parse_message(bounce)
+        assert parsed.automatic
+        decision = route(parsed, AFTER, [campaign], known, quoted=quoted_ids(bounce))
+        assert ((decision.campaign.campaign.key if decision.campaign else None),
+                decision.why) == expected
+    # A person's mail quoting our Message-ID in its text does not become ours that way.
+    quoting = mail("周末聚餐", "Message-ID: <reply-1@office.test>")
+    assert route(parse_message(quoting), AFTER, [campaign], known,
+                 quoted=quoted_ids(quoting)).campaign is None

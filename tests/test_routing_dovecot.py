@@ -185,7 +185,7 @@ def test_a_question_gets_the_facts_and_the_office_answers_it_from_the_dashboard(
     sent = client.post(f"/messages/{asked.id}/answer",
                        data={"csrf_token": csrf, "answer": "截止时间是10月10日17:30。"})
     assert sent.status_code == 302
-    first, answer = bot.replies("asker@test.example")
+    _first, answer = bot.replies("asker@test.example")
     assert "截止时间是10月10日17:30。" in body(answer)
     asked_id = str(message_from_bytes(raw)["Message-ID"]).strip()
     assert answer["In-Reply-To"] == asked_id == asked.message_id
@@ -232,7 +232,7 @@ def test_an_outsider_cannot_take_over_a_roster_unit(roster_bot: Bot, decision: s
     reply = only_answer(bot, "outsider@evil.example")
     assert str(reply["Subject"]).startswith("【待核实】")
     assert "待核实" in body(reply) and "不算受理" in body(reply)
-    [acknowledgement, notice] = bot.replies("a-office@test.example")
+    [_acknowledgement, notice] = bot.replies("a-office@test.example")
     assert str(notice["Subject"]).startswith("【告知】")
     assert "outsider@evil.example" in body(notice) and "附件2-推荐审批表.docx" in body(notice)
 
@@ -268,7 +268,7 @@ def test_without_a_roster_a_colleague_counts_and_the_unit_is_told(bot: Bot) -> N
     [progress] = bot.sheet("单位进度")
     assert progress["状态"] == "受理"
     assert progress["联系邮箱"] == "first@test.example, second@test.example"
-    [correction, notice] = bot.replies("first@test.example")
+    [_correction, notice] = bot.replies("first@test.example")
     assert str(notice["Subject"]).startswith("【告知】") and "second@test.example" in body(notice)
     assert "已计入" in body(notice)
     # A further mail from the colleague is simply the unit's: no second notice.

@@ -71,7 +71,7 @@ def campaign_state(runtime: Runtime) -> None:
     deliver(runtime, "xinxi@test.example", full_set(second)[:2], style="qq",
             received=ON_TIME.replace(hour=11))
     deliver(runtime, "houqin@test.example", full_set(third), received=LATE)
-    deliver(runtime, "renshi@test.example", [], subject="请问截止时间？",
+    deliver(runtime, "renshi@test.example", [], subject="请问申报截止时间？",
             received=ON_TIME.replace(hour=8))
 
 
