@@ -242,6 +242,8 @@ def test_an_outsider_cannot_take_over_a_roster_unit(roster_bot: Bot, decision: s
     assert "outsider@evil.example" in page
     with runtime.sessions() as session:
         held = session.query(Message).filter_by(from_addr="outsider@evil.example").one()
+    assert held.review == "待核实"
+    assert "待核实" in client.get(f"/units/{held.unit_id}").get_data(as_text=True)
     assert client.post(f"/messages/{held.id}/review", data={"action": decision}).status_code \
         == 400  # no CSRF token
     done = client.post(f"/messages/{held.id}/review",
