@@ -15,7 +15,7 @@ from sqlalchemy import select
 from mailbot import intake as pipeline
 from mailbot.mailbox import FetchedMail, Mailbox
 from mailbot.message import BrokenMail
-from mailbot.poller import Runtime, recorded_uids
+from mailbot.poller import Runtime, header_only_before, recorded_uids
 from mailbot.store import QUARANTINED, UNCLASSIFIED, FindingRow
 from mailbot.timefmt import show
 
@@ -42,7 +42,7 @@ def preview(runtime: Runtime) -> list[Preview]:
         for uid in box.pending_uids():
             if uid in recorded:
                 continue
-            fetched = box.fetch(uid)
+            fetched = box.fetch(uid, header_only_before=header_only_before(runtime))
             if fetched is not None:
                 found.append(_one(runtime, intake, fetched))
     return found

@@ -159,12 +159,12 @@ def _process(session: Session, intake: Intake, parsed: ParsedMessage, raw: bytes
                                                              strict=True))]
     session.flush()
 
-    this_mail = {row.id for _doc, row in read}
     latest = latest_documents(session, unit, intake.campaign)  # the reply lists it too
     if claim.unconfirmed:  # the unit's set is not this sender's to change: no set checks
         message.review = REVIEW_PENDING
         findings.insert(0, claims.unconfirmed_finding(message.from_addr, unit))
     else:
+        this_mail = {row.id for _doc, row in read}
         held = tuple(_held(row, earlier=row.id not in this_mail) for row in latest)
         findings += run_checks(SET_CHECKS, Submission(intake.campaign, received_at, documents,
                                                       held))

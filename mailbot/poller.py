@@ -117,7 +117,7 @@ def _fetch_and_process(runtime: Runtime, report: CycleReport) -> None:
                 if recorded[uid] != UNCLASSIFIED:  # left alone: never marked or moved
                     box.mark_handled(uid)  # recorded by a run that stopped before marking it
                 continue
-            fetched = box.fetch(uid)
+            fetched = box.fetch(uid, header_only_before=header_only_before(runtime))
             if fetched is None:
                 continue  # removed from the server meanwhile
             report.fetched += 1
@@ -132,6 +132,12 @@ def _fetch_and_process(runtime: Runtime, report: CycleReport) -> None:
                 report.duplicates += 1
             if message.result != UNCLASSIFIED:
                 box.mark_handled(uid, message.result)
+
+
+def header_only_before(runtime: Runtime) -> datetime | None:
+    """In a shared mailbox, mail received before the campaign opened is nobody's: only its
+    header is fetched (enough to list it as 未归类)."""
+    return runtime.campaign.campaign.opens_at if runtime.settings.shared_mailbox else None
 
 
 def record(runtime: Runtime, raw: bytes, raw_path: str, received_at: datetime,

@@ -119,6 +119,18 @@ def test_personal_mail_is_left_alone_and_listed_as_unclassified(bot: Bot) -> Non
     assert sorted(HANDLED in f for f in bot.dovecot.flags(OFFICE).values()) == \
         [False, True, True]
     assert "周五下午工会活动安排" in client.get("/inbox").get_data(as_text=True)
+    # Mail from before the call opened: only its header was fetched and kept, so it cannot
+    # be handed over (the office reads it in the mailbox itself).
+    [note] = list((bot.state_dir / "raw").rglob("*.omitted.txt"))
+    assert "申报开始前" in note.read_text(encoding="utf-8")
+    with runtime.sessions() as session:
+        [early] = dashboard.unclassified(session)
+    assert early.size < 4096
+    refused = client.post(f"/messages/{early.id}/assign",
+                          data={"csrf_token": page_csrf(client, "/inbox")})
+    assert refused.status_code == 302
+    assert "只保存了邮件头" in client.get("/inbox").get_data(as_text=True)
+    assert bot.replies("colleague@test.example") == []
 
 
 def test_a_dedicated_mailbox_answers_every_mail(bot: Bot) -> None:

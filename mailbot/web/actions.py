@@ -75,6 +75,10 @@ def assign(runtime: Runtime, message_id: int) -> Outcome:
         if old is None or old.result != UNCLASSIFIED:
             return Outcome(False, message_id, "这封邮件不是未归类邮件。")
         raw_path = old.raw_path
+    if (runtime.settings.state_dir / raw_path).with_suffix(".omitted.txt").exists():
+        # Received before the call opened (or too large): only the header was kept.
+        return Outcome(False, message_id, "这封邮件只保存了邮件头（申报开始前收到或超过大小上限），"
+                                          "无法交给本次申报处理；请在邮箱中查看原邮件。")
     try:
         raw = (runtime.settings.state_dir / raw_path).read_bytes()
     except OSError as exc:
