@@ -20,6 +20,7 @@ from mailbot.store import QUARANTINED, UNCLASSIFIED, FindingRow
 from mailbot.timefmt import show
 
 DUPLICATE = "已登记（重复投递）"
+LEFT_ALONE = "不处理（不回复、不标记）"
 
 
 @dataclass(frozen=True)
@@ -62,8 +63,10 @@ def _one(runtime: Runtime, intake: pipeline.Intake, fetched: FetchedMail) -> Pre
         problems = tuple(session.scalars(select(FindingRow.message)
                                          .where(FindingRow.message_pk == message.id)
                                          .order_by(FindingRow.id)))
-        return Preview(show(fetched.received_at), message.from_addr, message.subject,
-                       "未归类" if message.result == UNCLASSIFIED else title,
+        if message.result == UNCLASSIFIED:
+            return Preview(show(fetched.received_at), message.from_addr, message.subject,
+                           UNCLASSIFIED, LEFT_ALONE, ())
+        return Preview(show(fetched.received_at), message.from_addr, message.subject, title,
                        message.result if new else DUPLICATE, problems)
     finally:
         session.rollback()  # nothing of it stays

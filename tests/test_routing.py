@@ -137,3 +137,13 @@ def test_a_bounce_is_the_campaigns_only_when_it_returns_one_of_our_replies(
     quoting = mail("周末聚餐", "Message-ID: <reply-1@office.test>")
     assert route(parse_message(quoting), AFTER, [campaign], known,
                  quoted=quoted_ids(quoting)).campaign is None
+
+
+def test_shared_mailbox_is_a_setting() -> None:
+    from mailbot.config import load_settings
+    from mailbot.errors import ConfigError
+
+    assert load_settings(environ={}).shared_mailbox is True
+    assert load_settings(environ={"MAILBOT_SHARED_MAILBOX": "false"}).shared_mailbox is False
+    with pytest.raises(ConfigError, match="MAILBOT_SHARED_MAILBOX"):
+        load_settings(environ={"MAILBOT_SHARED_MAILBOX": "maybe"})
