@@ -11,6 +11,7 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import openpyxl
 import pytest
@@ -71,12 +72,13 @@ def test_imap_server_stopped_in_the_middle_of_a_cycle(
     real_fetch = mailbox.Mailbox.fetch
     fetched: list[int] = []
 
-    def fetch_then_outage(self: mailbox.Mailbox, uid: int) -> mailbox.FetchedMail | None:
+    def fetch_then_outage(self: mailbox.Mailbox, uid: int,
+                          **options: Any) -> mailbox.FetchedMail | None:
         # Only the timing is arranged here: the outage itself is a real Dovecot going away.
         if len(fetched) == 5:
             bot.dovecot.crash()
         fetched.append(uid)
-        return real_fetch(self, uid)
+        return real_fetch(self, uid, **options)
 
     monkeypatch.setattr(mailbox.Mailbox, "fetch", fetch_then_outage)
     report = bot.poll()
