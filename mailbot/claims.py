@@ -10,6 +10,7 @@ counts at once — colleagues send pieces — and the unit's earlier addresses a
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
@@ -26,13 +27,17 @@ from mailbot.store import (
     REVIEW_REJECTED,
     Document,
     Message,
+    Reply,
     Unit,
 )
-from mailbot.timefmt import show
+from mailbot.timefmt import show, utcnow
 from mailbot.units import Claim, confirm_address
 
 if TYPE_CHECKING:
     from mailbot.intake import Intake
+
+MAX_NOTICED = 3  # of a unit's earlier addresses, told of a new one
+NOTICE_PAUSE = timedelta(hours=1)  # between two notices to one address
 
 
 def unconfirmed_finding(sender: str, unit: Unit) -> Finding:
@@ -45,10 +50,12 @@ def unconfirmed_finding(sender: str, unit: Unit) -> Finding:
 
 def tell_unit(session: Session, intake: Intake, message: Message, unit: Unit,
               claim: Claim) -> None:
-    """A notice to each of the unit's earlier addresses: a new address sent forms for it.
+    """A notice to the unit's earlier addresses (the first MAX_NOTICED, roster ones first):
+    a new address sent forms for it.
 
     Once per (unit, new address): an address that joined is known from then on, and one
-    still awaiting the office does not set off a notice with every mail it sends."""
+    still awaiting the office does not set off a notice with every mail it sends. At most one
+    notice an hour reaches one address, so a flood of new senders cannot flood the unit."""
     sender = message.from_addr
     earlier = session.scalar(select(Message.id).where(
         Message.unit_id == unit.id, Message.from_addr == sender, Message.id != message.id,
@@ -62,7 +69,12 @@ def tell_unit(session: Session, intake: Intake, message: Message, unit: Unit,
                    select(Document.filename).where(Document.message_pk == message.id)
                    .order_by(Document.position))],
                "pending": claim.unconfirmed}
-    for address in claim.earlier:
+    since = utcnow() - NOTICE_PAUSE
+    for address in claim.earlier[:MAX_NOTICED]:
+        if session.scalar(select(Reply.id).where(
+                Reply.kind == "address-notice", Reply.to_addr == address,
+                Reply.created_at >= since).limit(1)) is not None:
+            continue  # told within the hour already: many new addresses are one alarm
         mail = intake.composer.compose(
             "address_notice.txt.j2", context, to=address,
             subject=f"【告知】{unit.display_name}收到来自新邮箱 {sender} 的申报材料",

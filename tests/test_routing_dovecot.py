@@ -289,3 +289,16 @@ def test_without_a_roster_a_colleague_counts_and_the_unit_is_told(bot: Bot) -> N
     bot.submit("second@test.example", full_set()[2:], received=ON_TIME.replace(hour=12))
     bot.poll()
     assert len(bot.replies("first@test.example")) == 2
+
+
+def test_many_new_addresses_within_the_hour_are_one_notice(bot: Bot) -> None:
+    bot.submit("first@test.example", full_set()[:1])
+    for n, sender in enumerate(("second@test.example", "third@test.example",
+                                "fourth@test.example")):
+        bot.submit(sender, full_set()[1:2], received=ON_TIME.replace(hour=11 + n))
+    bot.poll()
+    notices = [m for m in bot.replies("first@test.example")
+               if str(m["Subject"]).startswith("【告知】")]
+    assert len(notices) == 1 and "second@test.example" in body(notices[0])
+    [progress] = bot.sheet("单位进度")  # all of them still count for the unit
+    assert progress["联系邮箱"].count("@") == 4
