@@ -34,7 +34,8 @@ SCENARIOS = ("over-limit", "under-limit", "zip-bomb", "corpus")
 
 def _mail(size: int) -> bytes:
     from mailbot.mailfactory import build_mail
-    return build_mail(sender="big@bench.example", to="office@bench.example", subject="大附件",
+    return build_mail(sender="big@bench.example", to="office@bench.example",
+                      subject="申报材料（大附件）",
                       attachments=[("扫描件.pdf", b"%PDF-1.4\n" + os.urandom(size))],
                       style="outlook")
 
@@ -44,7 +45,8 @@ def _bomb() -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("附件3.docx", b"\x00" * (64 * 1024 * 1024))
-    return build_mail(sender="bomb@bench.example", to="office@bench.example", subject="炸弹",
+    return build_mail(sender="bomb@bench.example", to="office@bench.example",
+                      subject="申报材料（炸弹）",
                       attachments=[("附件.zip", buffer.getvalue())], style="outlook")
 
 

@@ -65,7 +65,10 @@ def _logging(verbose: bool) -> None:
 @app.command()
 @friendly
 def poll(config: ConfigOption = None,
-         verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+         verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+         dry_run: Annotated[bool, typer.Option(
+             "--dry-run", help="Only show what each new mail would get; change nothing.")]
+         = False) -> None:
     """One cycle: fetch new mail, process it, write the workbook, send due replies."""
     from mailbot.logins import check as check_logins
     from mailbot.poller import Runtime, run_cycle
@@ -74,6 +77,9 @@ def poll(config: ConfigOption = None,
     settings, campaign = load(config)
     settings.require_imap()
     check_logins(settings)  # a refused login: one line, exit 2, before anything is written
+    if dry_run:
+        _print_preview(Runtime(settings, campaign))
+        return
     report = run_cycle(Runtime(settings, campaign))
     counts = "，".join(f"{k} {v}" for k, v in sorted(report.results.items())) or "无新邮件"
     console.print(f"本次收取 {report.fetched} 封（{counts}；重复投递 {report.duplicates}）；"
@@ -85,6 +91,20 @@ def poll(config: ConfigOption = None,
             typer.echo(f"mailbot: {problem}", err=True)
     if report.mailbox_error or report.storage_error:
         raise typer.Exit(2)
+
+
+def _print_preview(runtime: Any) -> None:
+    from mailbot.dryrun import preview
+
+    rows = preview(runtime)
+    table = Table("收件时间", "发件人", "主题", "归属", "处理结果", "问题",
+                  title=f"预览：{len(rows)} 封新邮件（未做任何改动）", show_lines=True)
+    for column in table.columns:
+        column.overflow = "fold"
+    for row in rows:
+        table.add_row(row.received_at, row.sender, row.subject, row.campaign, row.result,
+                      "\n".join(row.problems) or "无")
+    console.print(table)
 
 
 @app.command()

@@ -6,7 +6,8 @@ variables of CONTRACT.md. Nothing else in mailbot reads the environment.
 
 The file mirrors the variables: `[imap]` host/port/user/password/security/folder, `[smtp]` the
 same without folder, and top-level `from`, `rules`, `state_dir`, `database_url`, `office_email`,
-`office_password`, plus the tuning keys that have no variable (`poll_seconds`, `handled_folder`…).
+`office_password`, `shared_mailbox`, plus the tuning keys that have no variable (`poll_seconds`,
+`handled_folder`…).
 """
 
 from __future__ import annotations
@@ -89,6 +90,8 @@ class Settings:
     # Reverse proxies in front of `mailbot serve` whose X-Forwarded-For is believed (addresses
     # or networks); the login throttle then counts each client, not the proxy (web/clients.py).
     trusted_proxies: tuple[str, ...] = ()
+    # The mailbox also receives mail for no campaign (the clerk's own): that is left alone.
+    shared_mailbox: bool = True
 
     @property
     def database(self) -> str:
@@ -144,6 +147,7 @@ ENVIRONMENT: Mapping[str, tuple[str, str]] = {
     "MAILBOT_REPLY_LIMIT_TOTAL_PER_HOUR": ("", "reply_limit_total_per_hour"),
     "MAILBOT_AUTHSERV_ID": ("", "authserv_id"),
     "MAILBOT_TRUSTED_PROXIES": ("", "trusted_proxies"),
+    "MAILBOT_SHARED_MAILBOX": ("", "shared_mailbox"),
 }
 _ENV_FOR = {place: name for name, place in ENVIRONMENT.items()}
 _TOP_LEVEL = {"from": "from_address", "rules": "rules_path", "state_dir": "state_dir",
@@ -155,7 +159,8 @@ _TOP_LEVEL = {"from": "from_address", "rules": "rules_path", "state_dir": "state
               "quarantine_folder": "quarantine_folder", "idle": "idle",
               "public_url": "public_url",
               "reply_limit_total_per_hour": "reply_limit_total_per_hour",
-              "authserv_id": "authserv_id", "trusted_proxies": "trusted_proxies"}
+              "authserv_id": "authserv_id", "trusted_proxies": "trusted_proxies",
+              "shared_mailbox": "shared_mailbox"}
 _SERVER_KEYS = {"host", "port", "user", "password", "security"}
 _IMAP_KEYS = {"ca_file", "auth", "oauth2_token", "oauth2_token_command"}
 
@@ -229,7 +234,7 @@ def _build(layered: dict[str, dict[str, Any]]) -> Settings:
         elif attr in ("poll_seconds", "max_message_bytes", "reply_limit_per_hour",
                       "reply_limit_total_per_hour"):
             value = _as_int(value, "", key, low=1)
-        elif attr == "idle":
+        elif attr in ("idle", "shared_mailbox"):
             value = _as_bool(value, key)
         elif attr == "public_url":
             value = _as_public_url(value, key)

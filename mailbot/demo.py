@@ -109,6 +109,13 @@ def sample_mails() -> list[DemoMail]:
              ]))], "outlook", _at(9, 11, 20))
     send("只有问题、没有附件", "renshi@demo.sztu.example", "人事处", "请问申报截止时间？", [],
          "gmail", _at(9, 8, 30))
+    september = datetime(2022, 9, 16, 14, 5, tzinfo=OFFICE_ZONE)
+    mails.append(DemoMail("个人邮件（通知发出前）：未归类，不回复、不标记、不进汇总表",
+                          "gonghui@demo.sztu.example", build_mail(
+                              sender="gonghui@demo.sztu.example", sender_name="工会小组",
+                              to=OFFICE, subject="周五下午工会活动安排",
+                              body="各位老师：周五下午三点在体育馆集合，请准时参加。",
+                              attachments=[], style="qq", date=september), september))
     auto = build_auto_reply(sender="waichu@demo.sztu.example", to=OFFICE,
                             subject="劳模工作室申报通知")
     mails.append(DemoMail("不在办公室的自动回复：忽略，不回复", "waichu@demo.sztu.example",
@@ -136,7 +143,7 @@ def run_demo(state_dir: Path | None, console: Console,
         )
         rules = DEFAULT_RULES_DIR / "laomo-gongjiang-2022.toml"
         runtime = Runtime(settings, load_rules(rules))
-        console.print(f"已向演示邮箱 {OFFICE} 投递 {len(mails)} 封申报邮件，开始收取……")
+        console.print(f"已向演示邮箱 {OFFICE} 投递 {len(mails)} 封邮件，开始收取……")
         report = run_cycle(runtime)
         _print_records(console, runtime, mails)
         replies = {m.sender: server.messages(m.sender) for m in mails}

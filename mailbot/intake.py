@@ -1,6 +1,7 @@
 """The intake of one received mail, as one short explicit pipeline:
 
-    parse → screen (duplicate? automatic?) → unit → read attachments → document checks
+    parse → screen (duplicate? automatic?) → route (the campaign's? else 未归类, left alone)
+          → no documents? 咨询 → unit → read attachments → document checks
           → the unit's set → set checks → decide → record → queue the reply
 
 Everything happens inside the caller's transaction; the caller commits, and only then marks the
@@ -23,7 +24,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from mailbot import addresses, outbox, screening, statuslink
+from mailbot import addresses, claims, inquiry, outbox, routing, screening, statuslink
 from mailbot.checks import DOCUMENT_CHECKS, SET_CHECKS, Held, Submission, run_checks
 from mailbot.config import Settings
 from mailbot.documents import Document as ReadDocument
@@ -39,13 +40,17 @@ from mailbot.store import (
     CORRECTION,
     IGNORED,
     QUARANTINED,
+    REVIEW_PENDING,
+    UNCLASSIFIED,
     Document,
     FindingRow,
     Message,
+    Reply,
     Unit,
+    UnitAddress,
 )
 from mailbot.timefmt import show, utcnow
-from mailbot.units import find_unit, name_key
+from mailbot.units import claim_unit, name_key
 
 UNRECOGNISED_LABEL = "未识别"
 
@@ -57,37 +62,88 @@ class Intake:
     settings: Settings
     campaign: Campaign
     composer: Composer
+    dry_run: bool = False  # `poll --dry-run`: the caller rolls back; no file is written either
+
+
+class _Reader:
+    """Each attachment read once, whether routing or the checks ask first."""
+
+    def __init__(self, campaign: Campaign) -> None:
+        self.campaign = campaign
+        self._read: dict[int, ReadDocument] = {}
+        self._formats = {f for spec in campaign.documents for f in spec.formats}
+
+    def document(self, attachment: Attachment) -> ReadDocument:
+        if id(attachment) not in self._read:
+            self._read[id(attachment)] = read_document(attachment.filename, attachment.data,
+                                                       attachment.format, self.campaign)
+        return self._read[id(attachment)]
+
+    def recognise(self, attachment: Attachment, campaign: Campaign) -> bool:
+        if routing.by_name(attachment, campaign):
+            return True
+        # Content only of files in the forms' formats: a personal .pdf or photo is not read.
+        return (campaign is self.campaign and attachment.format in self._formats
+                and self.document(attachment).kind != "unknown")
 
 
 def handle(session: Session, intake: Intake, raw: bytes, raw_path: str,
-           received_at: datetime, omitted: int = 0) -> tuple[Message, bool]:
+           received_at: datetime, omitted: int = 0, *,
+           assigned: bool = False) -> tuple[Message, bool]:
     """Process one mail; returns its flushed Message row and whether it is new.
 
     A mail whose Message-ID is already recorded (the same mail delivered twice, or seen again
-    after the server renumbered its UIDs) is not processed again."""
+    after the server renumbered its UIDs) is not processed again. A mail for no campaign is
+    recorded as 未归类 and nothing else; `assigned`: the office handed it to the campaign."""
     parsed = parse_message(raw, intake.settings.own_addresses)
     existing = session.scalar(select(Message).where(Message.message_id == parsed.message_id))
     if existing is not None:
         return existing, False
     parsed = screening.screen(session, intake.settings, parsed, omitted)  # own mail, too large
-    return _process(session, intake, parsed, raw, raw_path, received_at), True
+    reader = _Reader(intake.campaign)
+    quoted = routing.quoted_ids(raw) if parsed.automatic else ()
+    if not assigned and route(session, intake, parsed, received_at, reader,
+                              quoted).campaign is None:
+        message = _new_message(parsed, raw, raw_path, received_at)
+        message.result, message.reason = UNCLASSIFIED, "不属于本次申报（共用邮箱中的其他邮件）"
+        session.add(message)
+        session.flush()
+        return message, True
+    return _process(session, intake, parsed, raw, raw_path, received_at, reader), True
+
+
+def route(session: Session, intake: Intake, parsed: ParsedMessage, received_at: datetime,
+          reader: _Reader | None = None, quoted: tuple[str, ...] = ()) -> routing.Decision:
+    """Which campaign the mail is for (routing.route), with what the database knows."""
+    key = intake.campaign.campaign.key
+    known = routing.Known(
+        thread=lambda mid: key if session.scalar(
+            select(Reply.id).where(Reply.smtp_message_id == mid)) is not None else None,
+        senders=lambda address: {key} if session.scalar(
+            select(UnitAddress.id).where(UnitAddress.address == address)) is not None else set())
+    return routing.route(parsed, received_at, (intake.campaign,), known,
+                         shared=intake.settings.shared_mailbox,
+                         recognise=(reader or _Reader(intake.campaign)).recognise,
+                         quoted=quoted)
 
 
 def _process(session: Session, intake: Intake, parsed: ParsedMessage, raw: bytes,
-             raw_path: str, received_at: datetime) -> Message:
+             raw_path: str, received_at: datetime, reader: _Reader) -> Message:
     message = _new_message(parsed, raw, raw_path, received_at)
     if parsed.automatic:
         session.add(message)
         message.result, message.reason = IGNORED, parsed.automatic
         session.flush()
         return message
+    if not parsed.attachments and not parsed.findings:
+        return inquiry.record(session, intake, message, parsed, raw)
 
-    documents = tuple(read_document(a.filename, a.data, a.format, intake.campaign)
-                      for a in parsed.attachments)
+    documents = tuple(reader.document(a) for a in parsed.attachments)
     named = [doc.unit_name or "" for doc in documents if doc.kind in ("summary", "approval")]
     studios = [_studio_key(doc) for doc in documents]
-    unit = find_unit(session, intake.campaign, parsed.from_addr or parsed.reply_to, named,
-                     studios, parsed.from_name)
+    claim = claim_unit(session, intake.campaign, parsed.from_addr or parsed.reply_to, named,
+                       studios, parsed.from_name)
+    unit = claim.unit
     message.unit = unit
 
     findings = run_checks(DOCUMENT_CHECKS, Submission(intake.campaign, received_at, documents, ()))
@@ -97,18 +153,21 @@ def _process(session: Session, intake: Intake, parsed: ParsedMessage, raw: bytes
     session.flush()  # its id names the folder its files are kept in
     read = [(doc, _keep_attachment(session, intake, message, position, attachment, doc, unit,
                                    ok=not any(f.is_error and f.document == doc.filename
-                                              for f in findings)))
+                                              for f in findings),
+                                   unconfirmed=claim.unconfirmed))
             for position, (attachment, doc) in enumerate(zip(parsed.attachments, documents,
                                                              strict=True))]
     session.flush()
 
-    this_mail = {row.id for _doc, row in read}
     latest = latest_documents(session, unit, intake.campaign)  # the reply lists it too
-    held = tuple(_held(row, earlier=row.id not in this_mail) for row in latest)
-    findings += run_checks(SET_CHECKS, Submission(intake.campaign, received_at, documents, held))
-    if not parsed.attachments and not parsed.findings:
-        findings.insert(0, Finding(code="no-documents", message="本邮件中没有附件。",
-                                   fix="请将申报材料作为附件发送（可以分几封邮件发送）。"))
+    if claim.unconfirmed:  # the unit's set is not this sender's to change: no set checks
+        message.review = REVIEW_PENDING
+        findings.insert(0, claims.unconfirmed_finding(message.from_addr, unit))
+    else:
+        this_mail = {row.id for _doc, row in read}
+        held = tuple(_held(row, earlier=row.id not in this_mail) for row in latest)
+        findings += run_checks(SET_CHECKS, Submission(intake.campaign, received_at, documents,
+                                                      held))
 
     message.receipt_no = _next_receipt(session, intake.campaign)  # first: one UPDATE, not two
     message.late = any(f.code == "late" for f in findings)
@@ -126,6 +185,8 @@ def _process(session: Session, intake: Intake, parsed: ParsedMessage, raw: bytes
     if hold is None:
         _queue_verdict(session, intake, message, parsed, unit, documents, findings, latest,
                        held=unverified is not None)
+    if claim.earlier:
+        claims.tell_unit(session, intake, message, unit, claim)
     session.flush()
     return message
 
@@ -183,14 +244,16 @@ def _studio_key(doc: ReadDocument) -> str:
 
 def _keep_attachment(session: Session, intake: Intake, message: Message, position: int,
                      attachment: Attachment, doc: ReadDocument, unit: Unit,
-                     ok: bool) -> Document:
+                     ok: bool, unconfirmed: bool = False) -> Document:
     """The attachment on disk, and its row (what was read in it) in the session."""
     relative = Path("files") / str(message.id) / _safe_name(position, attachment.filename)
-    target = intake.settings.state_dir / relative
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(attachment.data)
+    if not intake.dry_run:
+        target = intake.settings.state_dir / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(attachment.data)
     studio = doc.studios[0] if doc.kind != "summary" and doc.studios else None
     row = Document(message_pk=message.id, unit=unit, ok=ok, position=position,
+                   unconfirmed=unconfirmed,
                    filename=attachment.filename, format=attachment.format, kind=doc.kind,
                    sha256=hashlib.sha256(attachment.data).hexdigest(),
                    stored_path=str(relative), size=len(attachment.data),
@@ -244,13 +307,17 @@ def _queue_verdict(session: Session, intake: Intake, message: Message, parsed: P
     }
     template = "acknowledgement.txt.j2" if accepted else "correction.txt.j2"
     tag = "已受理" if accepted else "需补正"
+    if message.review == REVIEW_PENDING:  # not 受理 whatever the forms: the office decides
+        template, tag = "unconfirmed.txt.j2", "待核实"
+        context["greeting"] = "老师"  # not yet known to speak for the unit it names
     topic = shorten(parsed.subject) or campaign.campaign.title
     subject = f"【{tag}】{topic}（回执编号 {message.receipt_no}）"
     # The one normalised mailbox the hourly limit counted (screening.reply_hold).
     to = addresses.key(parsed.reply_to or parsed.from_addr)
     mail = intake.composer.compose(template, context, to=to, subject=subject,
                                    in_reply_to=parsed.message_id, references=parsed.references)
-    outbox.queue(session, mail, kind="acknowledgement" if accepted else "correction",
+    kind = "acknowledgement" if accepted else "correction"
+    outbox.queue(session, mail, kind="unconfirmed" if tag == "待核实" else kind,
                  message_pk=message.id, held=held)
 
 

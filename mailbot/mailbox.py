@@ -61,8 +61,9 @@ _MESSAGE_ID = re.compile(rb"<[^<>\s]+>")
 class FetchedMail:
     uid: int
     received_at: datetime  # INTERNALDATE: when the mailbox received it (aware)
-    raw: bytes  # the whole mail; only its header when `omitted`
+    raw: bytes  # the whole mail; only its header when `omitted` or `early`
     omitted: int = 0  # the size on the server when the body was not fetched (too large)
+    early: bool = False  # received before `header_only_before`: only its header was fetched
 
 
 class Mailbox:
@@ -190,9 +191,11 @@ class Mailbox:
     def has(self, capability: str) -> bool:
         return capability.upper().encode() in self._capabilities
 
-    def open_folder(self) -> int:
-        """Select the submission folder read-write; returns its UIDVALIDITY."""
-        typ, _data = self._call("SELECT", lambda: self.client.select(_quote(self.folder)))
+    def open_folder(self, readonly: bool = False) -> int:
+        """Select the submission folder read-write (`readonly`: EXAMINE, which changes no
+        flag, not even \\Recent); returns its UIDVALIDITY."""
+        typ, _data = self._call("SELECT", lambda: self.client.select(_quote(self.folder),
+                                                                     readonly=readonly))
         if typ != "OK":
             raise MailboxError(f"IMAP folder {self.folder!r} cannot be opened: {_data!r}")
         values = self.client.untagged_responses.get("UIDVALIDITY") or [b"0"]
@@ -222,10 +225,12 @@ class Mailbox:
                     found[int(uid.group(1))] = value.group(0).decode("ascii", "replace")
         return found
 
-    def fetch(self, uid: int) -> FetchedMail | None:
+    def fetch(self, uid: int, header_only_before: datetime | None = None) -> FetchedMail | None:
         """The mail as the server holds it, without setting \\Seen; None if it is gone.
 
-        Over `max_message_bytes` only the header is fetched (`FetchedMail.omitted` > 0). A mail
+        Over `max_message_bytes` only the header is fetched (`FetchedMail.omitted` > 0); so is
+        a mail received before `header_only_before` (`early`: in a shared mailbox, older than
+        every campaign, so nobody's: years of the clerk's mail are never downloaded). A mail
         the server cannot serve (it answers NO) is skipped with a warning: the poll goes on with
         the next one, and this one is tried again at the next poll."""
         typ, data = self._call("FETCH", lambda: self.client.uid(
@@ -241,7 +246,8 @@ class Mailbox:
         received_at = _parse_internaldate(date.group(1))
         total = int(size.group(1)) if size else 0
         omitted = total if total > self.settings.max_message_bytes else 0
-        item = f"BODY.PEEK[HEADER]<0.{HEADER_LIMIT}>" if omitted else "BODY.PEEK[]"
+        early = header_only_before is not None and received_at < header_only_before
+        item = f"BODY.PEEK[HEADER]<0.{HEADER_LIMIT}>" if omitted or early else "BODY.PEEK[]"
         typ, data = self._call("FETCH", lambda: self.client.uid("FETCH", str(uid),
                                                                f"(UID {item})"))
         if typ != "OK":
@@ -250,7 +256,7 @@ class Mailbox:
         for part in data:
             if isinstance(part, tuple) and len(part) == 2:
                 return FetchedMail(uid=uid, received_at=received_at, raw=bytes(part[1]),
-                                   omitted=omitted)
+                                   omitted=0 if early else omitted, early=early)
         return None
 
     def target_folder(self, result: str = "") -> str:
@@ -298,9 +304,15 @@ class Mailbox:
 
 def note_omission(state_dir: Path, raw_path: str, fetched: FetchedMail, folder: str) -> None:
     """Beside a raw mail kept without its body, say so: the office must not take it for whole."""
+    note = (state_dir / raw_path).with_suffix(".omitted.txt")
+    if fetched.early:
+        note.write_text(
+            f"本文件只保存了邮件头：邮件在申报开始前（{fetched.received_at.isoformat()}）收到，"
+            f"不属于本次申报，正文和附件没有下载。原邮件仍在邮箱文件夹“{folder}”中，未被改动。\n"
+            f"Header only: received before the campaign opened. The original is untouched "
+            f"on the server in folder {folder!r}.\n", encoding="utf-8")
     if not fetched.omitted:
         return
-    note = (state_dir / raw_path).with_suffix(".omitted.txt")
     note.write_text(
         f"本文件只保存了邮件头：邮件大小 {fetched.omitted} 字节，超过设置 max_message_bytes，"
         f"正文和附件没有下载。原邮件仍在邮箱文件夹“{folder}”中（收到时间 "

@@ -32,7 +32,7 @@ from mailbot.message import BrokenMail
 from mailbot.replies import Composer
 from mailbot.resync import adopt_renumbered
 from mailbot.rules import Campaign
-from mailbot.store import MailboxUid, Message, open_database
+from mailbot.store import UNCLASSIFIED, MailboxUid, Message, open_database
 from mailbot.units import sync_roster
 
 log = logging.getLogger(__name__)
@@ -113,12 +113,13 @@ def _fetch_and_process(runtime: Runtime, report: CycleReport) -> None:
         uidvalidity = box.open_folder()
         pending = box.pending_uids()
         adopt_renumbered(runtime.sessions, box, uidvalidity, pending)  # new UIDVALIDITY
-        recorded = _recorded_uids(runtime, box.folder, uidvalidity)
+        recorded = recorded_uids(runtime, box.folder, uidvalidity)
         for uid in pending:
             if uid in recorded:
-                box.mark_handled(uid)  # recorded by a run that stopped before marking it
+                if recorded[uid] != UNCLASSIFIED:  # left alone: never marked or moved
+                    box.mark_handled(uid)  # recorded by a run that stopped before marking it
                 continue
-            fetched = box.fetch(uid)
+            fetched = box.fetch(uid, header_only_before=header_only_before(runtime))
             if fetched is None:
                 continue  # removed from the server meanwhile
             report.fetched += 1
@@ -131,7 +132,14 @@ def _fetch_and_process(runtime: Runtime, report: CycleReport) -> None:
                 report.handled.append(message.id)
             else:
                 report.duplicates += 1
-            box.mark_handled(uid, message.result)
+            if message.result != UNCLASSIFIED:
+                box.mark_handled(uid, message.result)
+
+
+def header_only_before(runtime: Runtime) -> datetime | None:
+    """In a shared mailbox, mail received before the campaign opened is nobody's: only its
+    header is fetched (enough to list it as 未归类)."""
+    return runtime.campaign.campaign.opens_at if runtime.settings.shared_mailbox else None
 
 
 def record(runtime: Runtime, raw: bytes, raw_path: str, received_at: datetime,
@@ -172,13 +180,14 @@ def _remember_place(session: Session, message: Message,
                                message_pk=message.id))
 
 
-def _recorded_uids(runtime: Runtime, folder: str, uidvalidity: int) -> set[int]:
-    """UIDs of this folder already recorded. Read once per cycle, not once per mail: a mail
-    another process records meanwhile is still known by its Message-ID (`intake.handle`), so
-    the set going stale costs a fetch, never a second record or reply."""
+def recorded_uids(runtime: Runtime, folder: str, uidvalidity: int) -> dict[int, str]:
+    """UIDs of this folder already recorded, with their results. Read once per cycle, not once
+    per mail: a mail another process records meanwhile is still known by its Message-ID
+    (`intake.handle`), so the set going stale costs a fetch, never a second record or reply."""
     with runtime.sessions() as session:
-        return set(session.scalars(select(MailboxUid.uid).where(
-            MailboxUid.folder == folder, MailboxUid.uidvalidity == uidvalidity)))
+        return {uid: result for uid, result in session.execute(
+            select(MailboxUid.uid, Message.result).join(Message)
+            .where(MailboxUid.folder == folder, MailboxUid.uidvalidity == uidvalidity))}
 
 
 def save_raw(state_dir: Path, raw: bytes) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -21,7 +21,7 @@ from mailbot.checks import Held
 from mailbot.checks.completeness import match_studios, missing, nominated
 from mailbot.checks.formats import SCAN_FORMATS
 from mailbot.rules import Campaign
-from mailbot.store import Document, Message, Unit
+from mailbot.store import REVIEW_PENDING, Document, Message, Unit
 
 # Status words (CONTRACT.md): one vocabulary for replies, workbook, dashboard and `status`.
 RECEIVED, TO_CORRECT, TO_VERIFY, NOT_RECEIVED = "已收", "待更正", "待核实", "未收"
@@ -39,11 +39,12 @@ class FormState:
     have: int  # received, editable (a scan beside it is not another form)
     good: int  # of those, without an error of their own
     want: int  # 1 per unit, or one per nominated studio
+    unconfirmed: bool = False  # a copy came from an address the office has not confirmed
 
     @property
     def word(self) -> str:
         if self.have == 0:
-            return NOT_RECEIVED
+            return TO_VERIFY if self.unconfirmed else NOT_RECEIVED
         return RECEIVED if self.good == self.have else TO_CORRECT
 
     @property
@@ -125,6 +126,8 @@ def pick_latest(rows: Iterable[Document], campaign: Campaign) -> list[Document]:
     refuse_late = campaign.campaign.late_policy == "refuse"
     latest: dict[tuple[str, str, bool], Document] = {}
     for row in rows:
+        if row.unconfirmed:
+            continue  # 待核实: nothing counts until the office confirms the sender
         # A scan (the stamped copy) sits beside the editable file, never replaces it.
         key = (row.kind, "" if row.kind == "summary" else row.studio_key,
                row.format in SCAN_FORMATS)
@@ -152,7 +155,7 @@ def all_progress(units: Sequence[Unit], documents: Iterable[Document],
     for row in sorted((d for d in documents if d.unit_id in mine and d.kind != "unknown"),
                       key=lambda d: (d.message.received_at, d.id)):  # as latest_documents
         rows[row.unit_id].append(row)
-    return [progress_of(unit, pick_latest(rows[unit.id], campaign), campaign) for unit in units]
+    return [_progress(unit, rows[unit.id], campaign) for unit in units]
 
 
 def campaign_progress(session: Session, campaign: Campaign) -> list[UnitProgress]:
@@ -164,10 +167,19 @@ def campaign_progress(session: Session, campaign: Campaign) -> list[UnitProgress
 
 
 def unit_progress(session: Session, unit: Unit, campaign: Campaign) -> UnitProgress:
-    return progress_of(unit, latest_documents(session, unit, campaign), campaign)
+    rows = session.scalars(_documents_in_order().where(Document.unit_id == unit.id)).all()
+    return _progress(unit, rows, campaign)
 
 
-def progress_of(unit: Unit, latest: list[Document], campaign: Campaign) -> UnitProgress:
+def _progress(unit: Unit, rows: Sequence[Document], campaign: Campaign) -> UnitProgress:
+    """From all of one unit's rows, oldest first: forms held as 待核实 are shown as such."""
+    pending = {row.kind for row in rows
+               if row.unconfirmed and row.message.review == REVIEW_PENDING}
+    return progress_of(unit, pick_latest(rows, campaign), campaign, pending=pending)
+
+
+def progress_of(unit: Unit, latest: list[Document], campaign: Campaign,
+                pending: Collection[str] = ()) -> UnitProgress:
     """Where the unit stands, given its `latest_documents`."""
     held = [held_of(d) for d in latest]
     by_held = dict(zip(held, latest, strict=True))
@@ -196,16 +208,19 @@ def progress_of(unit: Unit, latest: list[Document], campaign: Campaign) -> UnitP
     return UnitProgress(unit=unit, latest=latest, studios=studios, complete=complete,
                         last_received=max(received) if received else None,
                         late=any(d.message.late for d in latest),
-                        forms=form_states(latest, len(studios), campaign))
+                        forms=form_states(latest, len(studios), campaign, pending))
 
 
-def form_states(latest: Sequence[Document], studios: int, campaign: Campaign) -> list[FormState]:
-    """Each form of the campaign, in the order of the rules, as held in `latest`."""
+def form_states(latest: Sequence[Document], studios: int, campaign: Campaign,
+                pending: Collection[str] = ()) -> list[FormState]:
+    """Each form of the campaign, in the order of the rules, as held in `latest`; `pending`:
+    the kinds received only from an address the office has not confirmed (待核实)."""
     states = []
     for spec in campaign.documents:
         present = [d for d in latest if d.kind == spec.key and d.format not in SCAN_FORMATS]
         per_unit = spec.per == "unit"
         states.append(FormState(key=spec.key, label=spec.label, per_unit=per_unit,
                                 have=len(present), good=sum(1 for d in present if d.ok),
-                                want=1 if per_unit else max(studios, 1)))
+                                want=1 if per_unit else max(studios, 1),
+                                unconfirmed=spec.key in pending))
     return states

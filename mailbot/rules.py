@@ -29,20 +29,36 @@ class _Strict(BaseModel):
 class CampaignInfo(_Strict):
     key: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     title: str
+    opens: datetime | None = None  # when the call went out; earlier mail is not for it
     deadline: datetime
     timezone: str = "Asia/Shanghai"
     late_policy: Literal["accept", "refuse"] = "accept"
     grace_minutes: int = Field(default=0, ge=0)
     receipt_prefix: str = Field(pattern=r"^[A-Za-z0-9-]+$")
+    keywords: list[str] = Field(default_factory=list)  # words that mark a mail as this call's
 
-    @field_validator("deadline", mode="before")
+
+    @field_validator("keywords")
+    @classmethod
+    def _words(cls, words: list[str]) -> list[str]:
+        if any(not word.strip() for word in words):
+            raise ValueError("a keyword is empty")
+        return [word.strip() for word in words]
+
+    @model_validator(mode="after")
+    def _opens_before_deadline(self) -> CampaignInfo:
+        if self.opens_at is not None and self.opens_at >= self.deadline_at:
+            raise ValueError("opens must be before the deadline")
+        return self
+
+    @field_validator("opens", "deadline", mode="before")
     @classmethod
     def _with_time_of_day(cls, value: object) -> object:
         # TOML `2022-10-10` is a date: taken as midnight it closed the call 17.5 hours early.
         if isinstance(value, date) and not isinstance(value, datetime):
-            raise ValueError(f"deadline {value} has no time of day (e.g. {value}T17:30:00)")
+            raise ValueError(f"{value} has no time of day (e.g. {value}T17:30:00)")
         if isinstance(value, str) and not re.search(r"\d[T ]\d{1,2}:\d{2}", value):
-            raise ValueError(f"deadline {value!r} has no time of day (e.g. 2022-10-10T17:30:00)")
+            raise ValueError(f"{value!r} has no time of day (e.g. 2022-10-10T17:30:00)")
         return value
 
     @field_validator("timezone")
@@ -64,6 +80,13 @@ class CampaignInfo(_Strict):
         if self.deadline.tzinfo is None:
             return self.deadline.replace(tzinfo=self.zone)
         return self.deadline
+
+    @property
+    def opens_at(self) -> datetime | None:
+        """When the call opened, aware (naive values are local to `timezone`); None: always."""
+        if self.opens is None or self.opens.tzinfo is not None:
+            return self.opens
+        return self.opens.replace(tzinfo=self.zone)
 
 
 class OfficeInfo(_Strict):

@@ -153,4 +153,7 @@ def recent_replies(session: Session, address: str, now: datetime) -> int:
         select(func.count()).select_from(Reply).where(
             func.lower(Reply.to_addr) == addresses.key(address),
             Reply.message_pk.is_not(None),
+            # Notices about a unit's new address and the office's own answers are not
+            # automatic answers to the recipient's mail: they must not use up its limit.
+            Reply.kind.not_in(("address-notice", "office-answer", "sender-review")),
             Reply.created_at >= now - REPLY_WINDOW)) or 0

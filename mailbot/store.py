@@ -30,17 +30,24 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    false,
     func,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
 
-# Results of a received message (收件记录.处理结果); exactly these four, see CONTRACT.md.
+# Results of a received message (收件记录.处理结果); exactly these five, see CONTRACT.md.
 ACCEPTED = "受理"
 CORRECTION = "补正"
+INQUIRY = "咨询"  # a question, no documents: the call's facts now, a person's answer later
 IGNORED = "忽略"
 QUARANTINED = "隔离"
-RESULTS = (ACCEPTED, CORRECTION, IGNORED, QUARANTINED)
+RESULTS = (ACCEPTED, CORRECTION, INQUIRY, IGNORED, QUARANTINED)
+# Not a 处理结果: a mail in a shared mailbox that belongs to no campaign. Recorded only so that
+# it is not examined again and the office can list it; never answered, marked or in a workbook.
+UNCLASSIFIED = "未归类"
+# Message.review: a sender not yet known to a roster unit with addresses claimed that unit.
+REVIEW_PENDING, REVIEW_CONFIRMED, REVIEW_REJECTED = "待核实", "已确认", "已驳回"
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -131,6 +138,11 @@ class Message(Base):
     reason: Mapped[str] = mapped_column(Text, default="")  # why 忽略 or 隔离
     receipt_no: Mapped[str] = mapped_column(String(40), default="")
     processed_at: Mapped[datetime] = mapped_column()
+    # "" or REVIEW_*: the office's decision on a sender claiming a roster unit (待核实).
+    review: Mapped[str] = mapped_column(String(8), default="", server_default="")
+    # 咨询: the office's own answer (sent through the outbox) and when; None: still awaiting.
+    answered_at: Mapped[datetime | None] = mapped_column(default=None)
+    answer: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     unit: Mapped[Unit | None] = relationship(back_populates="messages")
     documents: Mapped[list[Document]] = relationship(back_populates="message",
@@ -180,6 +192,9 @@ class Document(Base):
     # found by a studio it nominated without reading every summary.
     studio_keys: Mapped[str] = mapped_column(Text, default="")
     ok: Mapped[bool] = mapped_column(Boolean, default=True)  # no error finding of its own
+    # 待核实: sent from an address the office has not confirmed for this (roster) unit; it
+    # counts for nothing until confirmed.
+    unconfirmed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     message: Mapped[Message] = relationship(back_populates="documents")
     unit: Mapped[Unit | None] = relationship(back_populates="documents")
@@ -271,8 +286,13 @@ __all__ = [
     "ACCEPTED",
     "CORRECTION",
     "IGNORED",
+    "INQUIRY",
     "QUARANTINED",
     "RESULTS",
+    "REVIEW_CONFIRMED",
+    "REVIEW_PENDING",
+    "REVIEW_REJECTED",
+    "UNCLASSIFIED",
     "Base",
     "Document",
     "FindingRow",

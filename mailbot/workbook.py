@@ -32,7 +32,14 @@ from sqlalchemy.orm import Session, contains_eager, selectinload
 
 from mailbot.progress import NOT_RECEIVED, TO_CORRECT, UnitProgress, all_progress
 from mailbot.rules import Campaign
-from mailbot.store import ACCEPTED, Document, FindingRow, Message, Unit
+from mailbot.store import (
+    ACCEPTED,
+    UNCLASSIFIED,
+    Document,
+    FindingRow,
+    Message,
+    Unit,
+)
 from mailbot.timefmt import local, show
 
 SUMMARY_COLUMNS = ("序号", "推荐单位", "工作室名称", "领衔人", "联系电话", "材料字数", "状态",
@@ -78,7 +85,9 @@ def _collector_paused() -> Iterator[None]:
 def _build(session: Session, campaign: Campaign) -> Workbook:
     # A few flat queries, not a few per unit or per mail, and no relationship collections to
     # fill: filling them cost more than the queries (see benchmarks/workbook_export.py).
-    messages = session.scalars(select(Message).order_by(Message.received_at, Message.id)).all()
+    # 未归类 mail (not the campaign's, in a shared mailbox) is in no workbook.
+    messages = session.scalars(select(Message).where(Message.result != UNCLASSIFIED)
+                               .order_by(Message.received_at, Message.id)).all()
     documents = session.scalars(
         select(Document).join(Message, Document.message_pk == Message.id)
         .options(contains_eager(Document.message)).order_by(Document.id)).all()

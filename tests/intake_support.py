@@ -64,8 +64,9 @@ class Bot:
                style: ClientStyle = "rfc2231", received: datetime = ON_TIME,
                date: datetime | None = None, subject: str = "工作室申报材料",
                message_id: str | None = None) -> bytes:
-        """An applicant's mail, as received by the office mailbox at `received`."""
-        raw = build_mail(sender=sender, to=OFFICE, subject=subject, body="请查收附件。",
+        """An applicant's mail, as received by the office mailbox at `received` (its body
+        names the call, so that it is the campaign's whatever its subject)."""
+        raw = build_mail(sender=sender, to=OFFICE, subject=subject, body="请查收申报材料。",
                          attachments=files, style=style, date=date or received,
                          message_id=message_id)
         self.dovecot.append(OFFICE, raw, internaldate=received)

@@ -47,7 +47,7 @@ def test_every_spelling_of_one_address_shares_one_hourly_limit(bot: Bot) -> None
         text = body(reply)
         assert text.splitlines()[0] == "老师："  # neutral: no unit is known for the address
         assert "evil.example" not in text and "领取奖品" not in text
-        topic = reply["Subject"].removeprefix("【需补正】").split("（回执编号")[0]
+        topic = reply["Subject"].removeprefix("【已收到】").split("（回执编号")[0]  # a question: 咨询
         assert topic == ("工作室申报 " + "很长的主题" * 7)[:39] + "…" and len(topic) == 40
     assert {tuple(m.rcpt_tos) for m in bot.relay.messages} == {(VICTIM,)}
 
@@ -141,7 +141,7 @@ def test_mail_failing_dmarc_is_recorded_but_answered_only_once_released(bot: Bot
     assert sum(report.results.values()) == 2 and report.replies.sent == 1
     assert bot.replies("boss@test.example") == [] and len(bot.replies("good@test.example")) == 1
     [row] = [r for r in bot.sheet("收件记录") if r["发件人"] == "boss@test.example"]
-    assert row["处理结果"] == "补正"  # recorded and checked as any mail
+    assert row["处理结果"] == "咨询"  # recorded and answered as any question
     assert "发件人身份验证未通过（mx.test.example：spf=fail, dkim=none, dmarc=fail）" in row["问题"]
     with open_database(bot.settings.database)() as session:
         held = session.scalars(select(Reply).where(Reply.status == "held")).one()
@@ -162,7 +162,7 @@ def test_mail_failing_dmarc_is_recorded_but_answered_only_once_released(bot: Bot
     followed = client.get(answer.headers["Location"]).get_data(as_text=True)
     assert "已放行。回复已发出。" in followed
     [reply] = bot.replies("boss@test.example")
-    assert reply["Subject"].startswith("【需补正】")
+    assert reply["Subject"].startswith("【已收到】")  # the answer to a question (咨询)
     again = client.post(f"/replies/{held.id}/release", data={"csrf_token": csrf_of(page)})
     assert "不在待放行状态" in client.get(again.headers["Location"]).get_data(as_text=True)
     assert len(bot.replies("boss@test.example")) == 1

@@ -75,13 +75,29 @@ def test_roster_units_are_matched_by_address_then_by_name(bot: Bot) -> None:
     bot.submit("stranger@test.example", files(SAMPLE_STUDIOS[3], "1", "2", "3"),
                received=ON_TIME.replace(hour=12))
     report = bot.poll()
-    assert report.results == {"补正": 1, "受理": 2}
+    # The roster lists A's address: the colleague's 附件3 waits for the office (待核实).
+    assert report.results == {"补正": 2, "受理": 1}
+    units = {row["单位"]: row for row in bot.sheet("单位进度")}
+    assert units[A.unit]["状态"] == "未齐全" and units[A.unit]["附件3"] == "待核实"
+    assert units[A.unit]["联系邮箱"] == "a-office@test.example"
+    assert units[B.unit]["状态"] == "未提交" and units[C.unit]["状态"] == "未提交"
+    assert units[f"{SAMPLE_STUDIOS[3].unit}（名单外）"]["状态"] == "已齐全"
+    assert "待核实" in body(bot.replies("colleague@test.example")[0])
+
+    from mailbot import claims
+    from mailbot.store import Message
+    rt = runtime(bot)
+    with rt.sessions.begin() as session:
+        [held] = claims.awaiting_review(session)
+        claims.review(session, rt.campaign, rt.intake.composer, held, accept=True)
+    rt.write_workbook()
     units = {row["单位"]: row for row in bot.sheet("单位进度")}
     assert units[A.unit]["状态"] == "已齐全"
     assert units[A.unit]["联系邮箱"] == "a-office@test.example, colleague@test.example"
     assert units[B.unit]["状态"] == "未提交" and units[C.unit]["状态"] == "未提交"
     assert units[f"{SAMPLE_STUDIOS[3].unit}（名单外）"]["状态"] == "已齐全"
-    assert "已齐全" in body(bot.replies("colleague@test.example")[0])
+    with rt.sessions() as session:
+        assert session.get(Message, held.id).review == "已确认"  # type: ignore[union-attr]
 
 
 def test_resubmission_after_acceptance_replaces_the_file_and_is_acknowledged_again(

@@ -129,7 +129,7 @@ def test_hostile_files_get_the_right_answer_in_bounded_time_and_memory(
     for sender, name, build, _codes in HOSTILE:
         bot.submit(f"{sender}@test.example", [(name, build())], subject=f"hostile {sender}")
     bot.submit("escape@test.example", [("材料.zip", escaping_zip())], subject="hostile escape")
-    huge = build_mail(sender="huge@test.example", to=OFFICE, subject="hostile huge",
+    huge = build_mail(sender="huge@test.example", to=OFFICE, subject="hostile huge 申报材料",
                       attachments=[("附件3-申报材料.docx", os.urandom(100 * 1024 * 1024))])
     bot.dovecot.append(OFFICE, huge)
     del huge

@@ -210,18 +210,21 @@ def test_a_second_poll_changes_nothing(bot: Bot) -> None:
     report = bot.poll()
     assert report.fetched == 0 and not report.results
     assert {name: bot.sheet(name) for name in sheets} == sheets
-    assert len(bot.relay.messages) == replies == 2
+    # Two verdicts, and the notice to UNIT that unit-b sent a form for its unit.
+    assert len(bot.relay.messages) == replies == 3
 
 
-def test_a_mail_without_attachments_is_answered_with_what_to_send(bot: Bot) -> None:
-    bot.submit(UNIT, [], subject="请问截止时间？")
+def test_a_question_is_answered_with_the_facts_of_the_call(bot: Bot) -> None:
+    bot.submit(UNIT, [], subject="请问申报截止时间？")
     bot.poll()
     text = body(bot.replies(UNIT)[0])
-    assert "本邮件中没有附件" in text
+    assert "工作人员会尽快答复" in text and "没有申报材料" in text
     assert "2022-10-10 17:30:00 前" in text
     for label in ("附件1《推荐汇总表》", "附件2《推荐审批表》", "附件3《申报材料》"):
         assert label in text
-    assert bot.sheet("收件记录")[0]["处理结果"] == "补正"
+    assert "C3行政楼1307" in text and "0755-23256570" in text
+    assert bot.sheet("收件记录")[0]["处理结果"] == "咨询"
+    assert bot.sheet("单位进度") == []  # a question makes nobody a unit
 
 
 def test_a_mail_that_breaks_the_pipeline_is_quarantined_and_the_poll_goes_on(
@@ -237,7 +240,7 @@ def test_a_mail_that_breaks_the_pipeline_is_quarantined_and_the_poll_goes_on(
         return real(filename, *args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(intake, "read_document", explode)
-    bot.submit("broken@test.example", [("boom.docx", b"x")], subject="坏邮件")
+    bot.submit("broken@test.example", [("boom.docx", b"x")], subject="申报材料（坏邮件）")
     bot.submit(UNIT, full_set(), received=ON_TIME.replace(hour=11))
     report = bot.poll()
     assert report.results == {"隔离": 1, "受理": 1}

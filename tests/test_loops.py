@@ -69,7 +69,7 @@ def test_the_reply_limit_per_sender(bot: Bot) -> None:
     rows = bot.sheet("收件记录")
     held = [row for row in rows if "未自动回复" in (row["问题"] or "")]
     assert len(held) == 2
-    assert all(row["处理结果"] == "补正" for row in held)  # the verdict is still recorded
+    assert all(row["处理结果"] == "咨询" for row in held)  # the verdict is still recorded
     assert "每小时 5 封的上限" in held[0]["问题"]
 
 

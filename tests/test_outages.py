@@ -9,7 +9,9 @@ import os
 import shutil
 import subprocess
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import openpyxl
 import pytest
@@ -29,11 +31,14 @@ def bot(dovecot: Dovecot, smtp_relay: SmtpRelay, tmp_path: Path) -> Bot:
 
 
 def submit_many(bot: Bot, count: int, start: int = 0) -> list[str]:
-    files = [("附件1-汇总表.docx", summary_docx(STUDIO.unit, [STUDIO])),
-             ("附件2-审批表.docx", approval_docx(STUDIO)),
-             ("附件3-申报材料.docx", material_docx(STUDIO, 900))]
     senders = [f"unit-{n:03d}@test.example" for n in range(start, start + count)]
     for n, sender in enumerate(senders):
+        # Each sender its own unit: one unit's second address would also notify the first.
+        studio = replace(STUDIO, unit=f"{STUDIO.unit}{start + n:03d}",
+                         name=f"{STUDIO.name}{start + n:03d}")
+        files = [("附件1-汇总表.docx", summary_docx(studio.unit, [studio])),
+                 ("附件2-审批表.docx", approval_docx(studio)),
+                 ("附件3-申报材料.docx", material_docx(studio, 900))]
         bot.submit(sender, files, received=ON_TIME.replace(minute=n % 60))
     return senders
 
@@ -67,12 +72,13 @@ def test_imap_server_stopped_in_the_middle_of_a_cycle(
     real_fetch = mailbox.Mailbox.fetch
     fetched: list[int] = []
 
-    def fetch_then_outage(self: mailbox.Mailbox, uid: int) -> mailbox.FetchedMail | None:
+    def fetch_then_outage(self: mailbox.Mailbox, uid: int,
+                          **options: Any) -> mailbox.FetchedMail | None:
         # Only the timing is arranged here: the outage itself is a real Dovecot going away.
         if len(fetched) == 5:
             bot.dovecot.crash()
         fetched.append(uid)
-        return real_fetch(self, uid)
+        return real_fetch(self, uid, **options)
 
     monkeypatch.setattr(mailbox.Mailbox, "fetch", fetch_then_outage)
     report = bot.poll()

@@ -57,7 +57,8 @@ def deliver(runtime: Runtime, sender: str, files: Sequence[tuple[str, bytes]], *
             received: datetime = ON_TIME, subject: str = "工作室申报材料",
             style: ClientStyle = "rfc2231") -> Message:
     """One applicant's mail through the real intake, as the poller records it."""
-    raw = build_mail(sender=sender, to=OFFICE, subject=subject, body="请查收附件。",
+    # The body names the call, so that the mail is the campaign's whatever its subject.
+    raw = build_mail(sender=sender, to=OFFICE, subject=subject, body="请查收申报材料。",
                      attachments=files, style=style, date=received)
     message, _new = record(runtime, raw, save_raw(runtime.settings.state_dir, raw), received)
     return message
@@ -70,7 +71,7 @@ def campaign_state(runtime: Runtime) -> None:
     deliver(runtime, "xinxi@test.example", full_set(second)[:2], style="qq",
             received=ON_TIME.replace(hour=11))
     deliver(runtime, "houqin@test.example", full_set(third), received=LATE)
-    deliver(runtime, "renshi@test.example", [], subject="请问截止时间？",
+    deliver(runtime, "renshi@test.example", [], subject="请问申报截止时间？",
             received=ON_TIME.replace(hour=8))
 
 

@@ -1,4 +1,5 @@
-"""What the office can change from the dashboard: reprocess a quarantined mail, mark paper copies.
+"""What the office can change from the dashboard: reprocess a quarantined mail, mark paper copies,
+hand a 未归类 mail to the campaign, confirm or reject a 待核实 sender, answer a 咨询.
 
 Reprocessing runs the intake again on the raw mail kept in the state dir. In ONE transaction the
 quarantined row goes (with its findings, the documents it may hold and the replies not yet sent)
@@ -16,12 +17,12 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from mailbot import details, outbox
+from mailbot import claims, details, inquiry, outbox
 from mailbot import intake as pipeline
 from mailbot.errors import MailbotError
 from mailbot.logins import one_line
 from mailbot.poller import Runtime
-from mailbot.store import QUARANTINED, MailboxUid, Message, Reply, Unit
+from mailbot.store import QUARANTINED, UNCLASSIFIED, MailboxUid, Message, Reply, Unit
 from mailbot.timefmt import utcnow
 
 log = logging.getLogger(__name__)
@@ -70,10 +71,63 @@ def reprocess(runtime: Runtime, message_id: int) -> Outcome:
     return Outcome(True, new_id, f"已重新处理，结果：{new_result}。{sent}")
 
 
-def _replace(session: Session, runtime: Runtime, message_id: int,
-             raw: bytes) -> tuple[int, str, bool]:
+def assign(runtime: Runtime, message_id: int) -> Outcome:
+    """Hand a 未归类 mail to the campaign: processed as if just received, and answered. The
+    poller marks it on the server at its next cycle (it is recorded with a result now)."""
+    with runtime.sessions() as session:
+        old = session.get(Message, message_id)
+        if old is None or old.result != UNCLASSIFIED:
+            return Outcome(False, message_id, "这封邮件不是未归类邮件。")
+        raw_path = old.raw_path
+    if (runtime.settings.state_dir / raw_path).with_suffix(".omitted.txt").exists():
+        # Received before the call opened (or too large): only the header was kept.
+        return Outcome(False, message_id, "这封邮件只保存了邮件头（申报开始前收到或超过大小上限），"
+                                          "无法交给本次申报处理；请在邮箱中查看原邮件。")
+    try:
+        raw = (runtime.settings.state_dir / raw_path).read_bytes()
+    except OSError as exc:
+        return Outcome(False, message_id, f"找不到原始邮件文件 {raw_path}（{exc.strerror}）。")
+    try:
+        with runtime.sessions.begin() as session:
+            new_id, result, _new = _replace(session, runtime, message_id, raw,
+                                            expected=UNCLASSIFIED)
+    except Exception as exc:
+        log.warning("assigning message %s failed", message_id, exc_info=True)
+        return Outcome(False, message_id, f"处理失败（{type(exc).__name__}: {exc}），"
+                                          "邮件仍为未归类。")
+    runtime.write_workbook()
+    return Outcome(True, new_id, f"已交给本次申报处理，结果：{result}。{_send(runtime)}")
+
+
+def review_sender(runtime: Runtime, message_id: int, *, accept: bool) -> Outcome:
+    """Confirm (the address joins the unit, its forms count) or reject a 待核实 sender."""
+    with runtime.sessions.begin() as session:
+        message = session.get(Message, message_id)
+        if message is None:
+            raise LookupError(message_id)
+        text = claims.review(session, runtime.campaign, runtime.intake.composer, message,
+                             accept)
+    runtime.write_workbook()
+    return Outcome(True, message_id, text + _send(runtime))
+
+
+def answer(runtime: Runtime, message_id: int, text: str) -> Outcome:
+    """The office's answer to a 咨询, sent threaded through the outbox and recorded."""
+    try:
+        with runtime.sessions.begin() as session:
+            message = session.get(Message, message_id)
+            if message is None:
+                raise LookupError(message_id)
+            inquiry.answer(session, runtime.campaign, runtime.intake.composer, message, text)
+    except ValueError as exc:
+        return Outcome(False, message_id, str(exc))
+    return Outcome(True, message_id, "答复已记录。" + _send(runtime))
+
+
+def _replace(session: Session, runtime: Runtime, message_id: int, raw: bytes, *,
+             expected: str = QUARANTINED) -> tuple[int, str, bool]:
     old = session.get(Message, message_id)
-    if old is None or old.result != QUARANTINED:  # reprocessed meanwhile by another click
+    if old is None or old.result != expected:  # handled meanwhile by another click
         raise MailbotError("这封邮件已被处理。")
     raw_path, received_at = old.raw_path, old.received_at
     places = [(u.folder, u.uidvalidity, u.uid, u.marked) for u in old.uids]
@@ -88,7 +142,8 @@ def _replace(session: Session, runtime: Runtime, message_id: int,
     session.flush()
     session.delete(old)
     session.flush()  # frees the Message-ID and the server places for the new row
-    new, was_new = pipeline.handle(session, runtime.intake, raw, raw_path, received_at)
+    new, was_new = pipeline.handle(session, runtime.intake, raw, raw_path, received_at,
+                                   assigned=expected == UNCLASSIFIED)
     for reply in kept:
         reply.message_pk = new.id
     for folder, uidvalidity, uid, marked in places:

@@ -19,8 +19,11 @@ from mailbot.rules import Campaign
 from mailbot.store import (
     ACCEPTED,
     CORRECTION,
+    INQUIRY,
     QUARANTINED,
     RESULTS,
+    REVIEW_PENDING,
+    UNCLASSIFIED,
     Document,
     Message,
     Reminder,
@@ -34,7 +37,10 @@ COMPLETE, INCOMPLETE, SILENT = "complete", "incomplete", "silent"
 STATE_LABELS = {COMPLETE: "已齐全", INCOMPLETE: "未齐全", SILENT: "未来信"}
 REPLY_KINDS = {"acknowledgement": "受理回执", "correction": "补正通知", "quarantine": "隔离告知",
                "office-quarantine": "隔离通知（办公室）", "reminder": "截止提醒",
-               "final-report": "截止报告", "office-cap": "发信上限通知（办公室）"}
+               "final-report": "截止报告", "office-cap": "发信上限通知（办公室）",
+               "inquiry": "咨询回复", "office-answer": "办公室答复",
+               "unconfirmed": "待核实告知", "address-notice": "新邮箱告知（单位）",
+               "sender-review": "核实结果"}
 REPLY_STATUS = {"pending": "待发送", "sent": "已发送", "failed": "发送失败", "held": "待放行"}
 HELD_FINDING = "sender-unverified"  # mailbot.screening.auth_hold: why a reply is held
 ATTENTION_REPLIES = 50  # failed and held replies listed on the overview, newest first
@@ -91,6 +97,7 @@ class Overview:
     past_deadline: bool
     recent: list[Message] = field(default_factory=list)
     attention_replies: list[ReplyIssue] = field(default_factory=list)
+    waiting: int = 0  # mails awaiting a person: 待核实 senders, open 咨询, 未归类
 
 
 @dataclass(frozen=True)
@@ -152,8 +159,9 @@ def overview(session: Session, campaign: Campaign, rows: list[UnitRow],
         select(Message.result, func.count()).group_by(Message.result))}
     replies = Counter({status: number for status, number in session.execute(
         select(Reply.status, func.count()).group_by(Reply.status))})
-    recent = list(session.scalars(select(Message).order_by(Message.received_at.desc(),
-                                                           Message.id.desc()).limit(8)))
+    recent = list(session.scalars(select(Message).where(Message.result != UNCLASSIFIED)
+                                  .order_by(Message.received_at.desc(), Message.id.desc())
+                                  .limit(8)))
     deadline = campaign.campaign.deadline_at
     return Overview(
         units=len(rows), states=Counter(row.state for row in rows),
@@ -164,7 +172,7 @@ def overview(session: Session, campaign: Campaign, rows: list[UnitRow],
         paper_received=sum(1 for row in rows if row.unit.paper_received_at is not None),
         deadline=show(deadline), time_left=time_left(deadline, now),
         past_deadline=now > deadline, recent=recent,
-        attention_replies=reply_issues(session))
+        attention_replies=reply_issues(session), waiting=waiting(session))
 
 
 def reply_issues(session: Session) -> list[ReplyIssue]:
@@ -229,6 +237,19 @@ def unit_replies(session: Session, unit: Unit) -> list[Reply]:
 def quarantined(session: Session) -> list[Message]:
     return list(session.scalars(select(Message).where(Message.result == QUARANTINED)
                                 .order_by(Message.received_at.desc())))
+
+
+def unclassified(session: Session) -> list[Message]:
+    """Mail for no campaign, newest first (the office may hand one to the campaign)."""
+    return list(session.scalars(select(Message).where(Message.result == UNCLASSIFIED)
+                                .order_by(Message.received_at.desc(), Message.id.desc())))
+
+
+def waiting(session: Session) -> int:
+    """How many mails await a person (the 待人工处理 page)."""
+    return session.scalar(select(func.count()).select_from(Message).where(or_(
+        Message.review == REVIEW_PENDING, Message.result == UNCLASSIFIED,
+        (Message.result == INQUIRY) & Message.answered_at.is_(None)))) or 0
 
 
 def result_class(result: str) -> str:

@@ -13,7 +13,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
-from mailbot import statuslink
+from mailbot import claims, inquiry, statuslink
 from mailbot.poller import Runtime
 from mailbot.store import QUARANTINED, Message, Reply, Unit
 from mailbot.timefmt import OFFICE_ZONE, local
@@ -22,6 +22,7 @@ from mailbot.web.wording import file_type, header_value
 
 bp = Blueprint("views", __name__)
 RAW_PREVIEW_BYTES = 200 * 1024  # the raw source shown on the page; the .eml link has it all
+QUESTION_CHARS = 2000  # of a question's text on the 待人工处理 page; the mail page has it all
 HEADER_LABELS = {"From": "发件人", "To": "收件人", "Cc": "抄送", "Subject": "主题",
                  "Date": "日期（发件人填写）", "Message-ID": "邮件编号"}
 FILTERS = {"state": ("", *dashboard.STATE_LABELS), "late": ("", "yes", "no"),
@@ -129,6 +130,49 @@ def _paper_date(text: str) -> datetime | None:
 def quarantine() -> str:
     with session_scope() as session:
         return render_template("quarantine.html", messages=dashboard.quarantined(session))
+
+
+@bp.get("/inbox")
+def inbox() -> str:
+    """What waits for a person: senders to confirm, questions to answer, mail for no campaign."""
+    with session_scope() as session:
+        questions = inquiry.awaiting(session)
+        texts = {m.id: _preview(_raw(m))["text"][:QUESTION_CHARS] for m in questions}
+        return render_template("inbox.html", review=claims.awaiting_review(session),
+                               questions=questions, texts=texts,
+                               unclassified=dashboard.unclassified(session))
+
+
+@bp.post("/messages/<int:message_id>/review")
+def review(message_id: int) -> Response:
+    action = request.form.get("action", "")
+    if action not in ("confirm", "reject"):
+        abort(400, description="未知的操作。")
+    try:
+        outcome = actions.review_sender(runtime(), message_id, accept=action == "confirm")
+    except LookupError:
+        abort(404)
+    flash(outcome.text, "ok" if outcome.ok else "error")
+    return redirect(url_for("views.inbox"))
+
+
+@bp.post("/messages/<int:message_id>/answer")
+def answer(message_id: int) -> Response:
+    try:
+        outcome = actions.answer(runtime(), message_id, request.form.get("answer", ""))
+    except LookupError:
+        abort(404)
+    flash(outcome.text, "ok" if outcome.ok else "error")
+    return redirect(url_for("views.inbox"))
+
+
+@bp.post("/messages/<int:message_id>/assign")
+def assign(message_id: int) -> Response:
+    outcome = actions.assign(runtime(), message_id)
+    flash(outcome.text, "ok" if outcome.ok else "error")
+    if outcome.ok:
+        return redirect(url_for("views.message", message_id=outcome.message_id))
+    return redirect(url_for("views.inbox"))
 
 
 @bp.get("/messages/<int:message_id>")
