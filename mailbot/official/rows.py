@@ -43,6 +43,11 @@ class OfficialTable:
     def headers(self) -> list[str]:
         return [column.header for column in self.form.columns]
 
+    @property
+    def shares(self) -> list[float]:
+        """Each column's share of the printed width: the rules' `width`, else by its header."""
+        return [c.width or max(2.0, len(c.header) * 1.2) for c in self.form.columns]
+
 
 def official_form(campaign: Campaign) -> OfficialForm:
     if campaign.official is None:

@@ -85,9 +85,8 @@ def _row(sheet: Worksheet, row: int, values: list[str], widths: list[float], *,
 
 
 def _widths(table: OfficialTable) -> list[float]:
-    shares = [column.width or max(2.0, len(column.header) * 1.2) for column in table.form.columns]
-    total = sum(shares)
-    return [round(TOTAL_WIDTH * share / total, 1) for share in shares]
+    total = sum(table.shares)
+    return [round(TOTAL_WIDTH * share / total, 1) for share in table.shares]
 
 
 def _lines(text: str, width: float) -> int:

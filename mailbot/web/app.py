@@ -25,7 +25,7 @@ MAX_FORM_BYTES = 64 * 1024  # the dashboard's forms are a few short fields
 CONTENT_SECURITY_POLICY = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
                            "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 ERROR_TITLES = {400: "请求无效", 401: "需要登录", 403: "没有权限", 404: "找不到页面",
-                405: "不支持的操作", 413: "提交的内容过大", 429: "请求过于频繁",
+                405: "不支持的操作", 413: "提交的内容过大", 429: "请求过于频繁", 503: "暂时无法提供",
                 500: "服务器出错"}
 
 
@@ -59,7 +59,7 @@ def create_app(settings: Settings, campaign: Campaign, *, runtime: Runtime | Non
         campaign=campaign.campaign, office=campaign.office,
         state_labels=dashboard.STATE_LABELS, reply_kinds=dashboard.REPLY_KINDS,
         reply_status=dashboard.REPLY_STATUS, result_class=dashboard.result_class,
-        campaign_has_roster=bool(campaign.units),
+        campaign_has_roster=bool(campaign.units), has_official=campaign.official is not None,
         label_of=lambda kind: campaign.spec(kind).label if campaign.has(kind) else "未识别")
     return app
 

@@ -1,0 +1,206 @@
+"""The print bundle: one PDF of the materials, per unit or of all units, ready to print.
+
+A cover page lists what is inside (unit, form, studio, file name, pages); then each file in the
+order of the forms (`parts`). Word and Excel files, .doc/.wps/.et and the rest are printed to
+PDF by headless LibreOffice (documents.convert: isolated, bounded, one run for the whole batch);
+a PDF scan goes in as it is; an image scan is placed on an A4 page first. A file that cannot be
+printed is listed on the cover as not included, with the reason, and the rest still come out.
+The PDFs are joined with pypdf, with a bookmark per unit and per file.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+
+from pypdf import PdfReader, PdfWriter
+from sqlalchemy.orm import Session
+
+from mailbot import printdocx as pd
+from mailbot.atomic import write_bytes
+from mailbot.bundle.cover import Line, cover_docx
+from mailbot.bundle.parts import Part, unit_parts
+from mailbot.documents import convert
+from mailbot.errors import DocumentError
+from mailbot.rules import Campaign
+from mailbot.timefmt import show, utcnow
+from mailbot.units import named_unit
+
+__all__ = ["Bundle", "Line", "Part", "build", "unit_parts", "write"]
+
+IMAGES = ("png", "jpeg", "gif", "bmp", "tiff")  # what python-docx can place on a page
+MAX_COVER_PASSES = 3  # the cover's own length moves every page number after it
+
+
+@dataclass(frozen=True)
+class Bundle:
+    content: bytes
+    lines: tuple[Line, ...]
+    path: Path | None = None
+
+    @property
+    def documents(self) -> int:
+        return sum(1 for line in self.lines if line.pages)
+
+    @property
+    def pages(self) -> int:
+        return len(PdfReader(io.BytesIO(self.content)).pages)
+
+    @property
+    def problems(self) -> list[str]:
+        return [f"“{ln.part.filename}”（{ln.part.unit} {ln.part.label}）未收入 PDF：{ln.problem}"
+                for ln in self.lines if not ln.pages]
+
+
+def write(session: Session, campaign: Campaign, state_dir: Path, out: Path, *,
+          unit: str | None = None) -> Bundle:
+    """The bundle of `unit` (its name, alias or address) or of every unit, written to `out`."""
+    unit_id = named_unit(session, campaign, unit).id if unit else None
+    made = build(session, campaign, state_dir, unit_id=unit_id)
+    return replace(made, path=write_bytes(out, made.content))
+
+
+def build(session: Session, campaign: Campaign, state_dir: Path, *,
+          unit_id: int | None = None, now: datetime | None = None) -> Bundle:
+    parts = unit_parts(session, campaign, state_dir, unit_id)
+    units = list(dict.fromkeys(part.unit for part in parts))
+    scope = units[0] if unit_id is not None and units else f"全部单位（{len(units)} 个）"
+    printed = _print_all(parts)
+    cover, lines = _cover(campaign.campaign.title, scope, show(now or utcnow()), parts, printed)
+    writer = PdfWriter()
+    writer.append(cover)
+    writer.add_metadata({"/Title": f"{campaign.campaign.title} 申报材料（{scope}）"})
+    unit_mark, unit_name = None, None
+    for line, pdf in zip(lines, printed, strict=True):
+        if isinstance(pdf, str):
+            continue
+        if unit_mark is None or line.part.unit != unit_name:
+            unit_mark = writer.add_outline_item(line.part.unit, line.first - 1)
+            unit_name = line.part.unit
+        writer.append(pdf)
+        name = " ".join(x for x in (line.part.label, line.part.studio, line.part.filename) if x)
+        writer.add_outline_item(name, line.first - 1, parent=unit_mark)
+    out = io.BytesIO()
+    writer.write(out)
+    return Bundle(out.getvalue(), tuple(lines))
+
+
+def _cover(title: str, scope: str, made_at: str, parts: Sequence[Part],
+           printed: Sequence[PdfReader | str]) -> tuple[PdfReader, list[Line]]:
+    """The cover as a PDF and the lines it lists; laid out again until its own page count is
+    the one its page numbers assumed."""
+    cover_pages = 1
+    for _attempt in range(MAX_COVER_PASSES):
+        lines, page = [], cover_pages + 1
+        for part, pdf in zip(parts, printed, strict=True):
+            if isinstance(pdf, str):
+                lines.append(Line(part, 0, 0, pdf))
+            else:
+                lines.append(Line(part, len(pdf.pages), page))
+                page += len(pdf.pages)
+        [data] = convert.to_pdf([(cover_docx(title, scope, made_at, lines), "docx")])
+        if data is None:
+            raise DocumentError("corrupt", "LibreOffice 未能生成目录页。")
+        cover = PdfReader(io.BytesIO(data))
+        if len(cover.pages) == cover_pages:
+            break
+        cover_pages = len(cover.pages)
+    return cover, lines
+
+
+def _print_all(parts: Sequence[Part]) -> list[PdfReader | str]:
+    """Each part as an open PDF, or the reason it could not be printed."""
+    results: list[PdfReader | str] = []
+    pending: list[tuple[int, bytes, str]] = []  # (index, data, extension) for LibreOffice
+    for index, part in enumerate(parts):
+        source = _source(part)
+        if isinstance(source, str):
+            results.append(source)
+        elif source[1] == "pdf":
+            results.append(_open_pdf(source[0], rewrite=True))
+        else:
+            results.append("")  # filled in below
+            pending.append((index, *source))
+    for (index, _data, _ext), pdf in zip(pending, _libreoffice([p[1:] for p in pending]),
+                                         strict=True):
+        results[index] = _open_pdf(pdf) if pdf is not None else "LibreOffice 无法打开此文件"
+    return results
+
+
+def _source(part: Part) -> tuple[bytes, str] | str:
+    """(data, extension LibreOffice reads it by) — "pdf" when it is one already — or why not."""
+    try:
+        data = part.path.read_bytes()
+    except OSError:
+        return "文件已不在服务器上"
+    fmt = part.format
+    if fmt in ("pdf", "docx", "xlsx"):
+        return data, fmt
+    if fmt in convert.TARGETS:
+        return data, convert.TARGETS[fmt][0]
+    if fmt in IMAGES:
+        return _image_page(data)
+    return f"此格式（{fmt}）无法转换为 PDF"
+
+
+def _image_page(data: bytes) -> tuple[bytes, str] | str:
+    """A scanned page (an image) on an A4 page of its own, as large as the page allows."""
+    from docx.image.exceptions import UnrecognizedImageError
+    from docx.image.image import Image
+    from docx.shared import Emu, Mm
+
+    try:
+        image = Image.from_blob(data)
+    except (UnrecognizedImageError, ValueError, IndexError):
+        return "图片已损坏，无法打开"
+    document = pd.new_document(landscape=image.px_width > image.px_height)
+    section = document.sections[0]
+    room_w = pd.usable_width(document)
+    room_h = int((section.page_height or 0) - 2 * pd.TOP_MARGIN - Mm(10))  # and a blank line
+    scale = min(room_w / max(image.px_width, 1), room_h / max(image.px_height, 1))
+    document.add_picture(io.BytesIO(data), width=Emu(int(image.px_width * scale)),
+                         height=Emu(int(image.px_height * scale)))
+    return pd.to_bytes(document), "docx"
+
+
+def _libreoffice(items: list[tuple[bytes, str]]) -> list[bytes | None]:
+    """One LibreOffice run for the lot; if it runs out of time (one file hangs it), each file
+    again on its own, so one bad file costs only itself."""
+    try:
+        return convert.to_pdf(items)
+    except DocumentError as exc:
+        if exc.code == "convert-unavailable":
+            raise
+    results: list[bytes | None] = []
+    for item in items:
+        try:
+            results += convert.to_pdf([item], timeout=convert.DEFAULT_TIMEOUT)
+        except DocumentError as exc:
+            if exc.code == "convert-unavailable":
+                raise
+            results.append(None)
+    return results
+
+
+def _open_pdf(data: bytes, *, rewrite: bool = False) -> PdfReader | str:
+    """The PDF, opened; or why it cannot go in. With `rewrite` (a PDF that came by mail) it is
+    copied through pypdf once here, so a broken one fails now, whole, and not half-way into
+    the bundle after some of its pages."""
+    # A PDF from a stranger can break a parser in many ways; one file must not stop the bundle.
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted and not reader.decrypt(""):
+            return "PDF 设置了打开密码"
+        if not reader.pages:
+            return "PDF 没有页面"
+        if rewrite:
+            copy, out = PdfWriter(), io.BytesIO()
+            copy.append(reader)
+            copy.write(out)
+            reader = PdfReader(io.BytesIO(out.getvalue()))
+        return reader
+    except Exception as exc:  # noqa: BLE001 - see above
+        return f"PDF 已损坏，无法读取（{type(exc).__name__}）"
