@@ -71,18 +71,18 @@ def build(session: Session, campaign: Campaign, state_dir: Path, *,
     printed = _print_all(parts)
     cover, lines = _cover(campaign.campaign.title, scope, show(now or utcnow()), parts, printed)
     writer = PdfWriter()
-    writer.append(cover)
+    writer.append(cover, import_outline=False)
     writer.add_metadata({"/Title": f"{campaign.campaign.title} 申报材料（{scope}）"})
     unit_mark, unit_name = None, None
     for line, pdf in zip(lines, printed, strict=True):
         if isinstance(pdf, str):
             continue
         if unit_mark is None or line.part.unit != unit_name:
-            unit_mark = writer.add_outline_item(line.part.unit, line.first - 1)
+            unit_mark = writer.add_outline_item(title=line.part.unit, page_number=line.first - 1)
             unit_name = line.part.unit
-        writer.append(pdf)
+        writer.append(pdf, import_outline=False)  # its own bookmarks (sheet names) are noise
         name = " ".join(x for x in (line.part.label, line.part.studio, line.part.filename) if x)
-        writer.add_outline_item(name, line.first - 1, parent=unit_mark)
+        writer.add_outline_item(title=name, page_number=line.first - 1, parent=unit_mark)
     out = io.BytesIO()
     writer.write(out)
     return Bundle(out.getvalue(), tuple(lines))
@@ -137,17 +137,22 @@ def _source(part: Part) -> tuple[bytes, str] | str:
     except OSError:
         return "文件已不在服务器上"
     fmt = part.format
-    if fmt in ("pdf", "docx", "xlsx"):
+    if fmt in ("xlsx", "xlsm"):
+        return _one_page_wide(data), fmt
+    if fmt in ("pdf", "docx", "docm"):  # headless LibreOffice runs no macro
         return data, fmt
     if fmt in convert.TARGETS:
         return data, convert.TARGETS[fmt][0]
     if fmt in IMAGES:
         return _image_page(data)
-    return f"此格式（{fmt}）无法转换为 PDF"
+    if fmt == "encrypted-ooxml":
+        return "文件设有打开密码"
+    return f"文件已损坏或不是可打印的文档（检测为 {fmt}）"
 
 
 def _image_page(data: bytes) -> tuple[bytes, str] | str:
     """A scanned page (an image) on an A4 page of its own, as large as the page allows."""
+    from docx.enum.text import WD_ALIGN_PARAGRAPH
     from docx.image.exceptions import UnrecognizedImageError
     from docx.image.image import Image
     from docx.shared import Emu, Mm
@@ -163,7 +168,32 @@ def _image_page(data: bytes) -> tuple[bytes, str] | str:
     scale = min(room_w / max(image.px_width, 1), room_h / max(image.px_height, 1))
     document.add_picture(io.BytesIO(data), width=Emu(int(image.px_width * scale)),
                          height=Emu(int(image.px_height * scale)))
+    document.paragraphs[-1].alignment = WD_ALIGN_PARAGRAPH.CENTER
     return pd.to_bytes(document), "docx"
+
+
+def _one_page_wide(data: bytes) -> bytes:
+    """A spreadsheet whose sheets have no page setup of their own printed one page wide (a
+    附件1 left as it is spills its right-hand columns onto extra pages); as it was when it
+    already has one, or when openpyxl cannot rewrite it."""
+    import openpyxl
+    from openpyxl.worksheet.properties import PageSetupProperties
+
+    try:
+        book = openpyxl.load_workbook(io.BytesIO(data), keep_vba=True)
+        for sheet in book.worksheets:
+            properties = sheet.sheet_properties.pageSetUpPr
+            if (properties is not None and properties.fitToPage) or sheet.page_setup.scale:
+                continue
+            sheet.page_setup.orientation = "landscape"
+            sheet.page_setup.paperSize = sheet.page_setup.paperSize or sheet.PAPERSIZE_A4
+            sheet.page_setup.fitToWidth, sheet.page_setup.fitToHeight = 1, 0
+            sheet.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
+        out = io.BytesIO()
+        book.save(out)
+        return out.getvalue()
+    except Exception:  # noqa: BLE001 - any failure here only means "print it as it came"
+        return data
 
 
 def _libreoffice(items: list[tuple[bytes, str]]) -> list[bytes | None]:

@@ -10,7 +10,7 @@ from mailbot import printdocx as pd
 from mailbot.bundle.parts import Part
 
 HEADERS = ("序号", "单位", "材料", "工作室", "文件名", "页数", "页码")
-SHARES = (3.0, 10.0, 10.0, 11.0, 13.0, 3.5, 6.0)
+SHARES = (3.0, 9.0, 9.5, 10.0, 15.0, 3.0, 6.5)
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class Line:
     @property
     def where(self) -> str:
         if not self.pages:
-            return f"未收入：{self.problem}"
+            return "未收入"
         last = self.first + self.pages - 1
         return f"第 {self.first} 页" if last == self.first else f"第 {self.first}–{last} 页"
 
@@ -48,5 +48,9 @@ def cover_docx(title: str, scope: str, made_at: str, lines: Sequence[Line]) -> b
     if not lines:
         pd.add_merged_row(grid, "（暂无已收到的材料）")
     if len(included) < len(lines):
-        pd.add_text(document, "标注“未收入”的文件未能转换为 PDF，请在系统中下载原文件查看。")
+        pd.add_text(document, "以下文件未能转换为 PDF，未收入本汇编，请在系统中下载原文件查看：")
+        for number, line in enumerate(lines, start=1):
+            if not line.pages:
+                pd.add_text(document, f"{number}．{line.part.unit} {line.part.filename}："
+                                      f"{line.problem}")
     return pd.to_bytes(document)
