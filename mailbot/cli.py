@@ -138,7 +138,10 @@ def export(out: Annotated[Path, typer.Option("--out", "-o", help="Where to write
     settings, campaign = load(config)
     runtime = Runtime(settings, campaign)
     if not official:
-        console.print(f"汇总表已导出：{runtime.write_workbook(out)}", highlight=False, soft_wrap=True)
+        if include_incomplete:
+            raise ConfigError("--include-incomplete 只能与 --official 一起使用")
+        path = runtime.write_workbook(out)
+        console.print(f"汇总表已导出：{path}", highlight=False, soft_wrap=True)
         return
     with runtime.sessions() as session:
         path = form.write(session, campaign, settings.state_dir, out,

@@ -47,8 +47,8 @@ def new_document(*, landscape: bool) -> Document:
     section.left_margin = section.right_margin = SIDE_MARGIN
     section.top_margin = section.bottom_margin = TOP_MARGIN
     normal = document.styles["Normal"]
-    normal.font.size = BODY_SIZE  # type: ignore[attr-defined]
-    _fonts(normal.element.get_or_add_rPr(), BODY_FONT)  # type: ignore[attr-defined]
+    normal.font.size = BODY_SIZE
+    _fonts(normal.element.get_or_add_rPr(), BODY_FONT)
     return document
 
 
@@ -84,7 +84,7 @@ def add_table(document: Document, headers: Sequence[str], shares: Sequence[float
     row (bold, centred) repeated at the top of every page."""
     total = sum(shares)
     widths = [int(usable_width(document) * share / total) for share in shares]
-    grid = document.add_table(rows=1, cols=len(headers))
+    grid: Table = document.add_table(rows=1, cols=len(headers))
     grid.alignment = WD_TABLE_ALIGNMENT.CENTER
     grid.autofit = False
     properties = grid._tbl.tblPr
@@ -108,14 +108,14 @@ def add_table(document: Document, headers: Sequence[str], shares: Sequence[float
 
 def add_row(grid: Table, values: Sequence[str], *, centre_short: int = 6) -> _Row:
     """A data row; a value of at most `centre_short` characters is centred (numbers, names)."""
-    row = grid.add_row()
+    row: _Row = grid.add_row()  # type: ignore[no-untyped-call]
     fill_row(row, values, bold=False, centre_short=centre_short)
     return row
 
 
 def add_merged_row(grid: Table, text: str) -> None:
     """One cell across the whole table (an "empty" notice)."""
-    row = grid.add_row()
+    row: _Row = grid.add_row()  # type: ignore[no-untyped-call]
     fill_cell(row.cells[0].merge(row.cells[-1]), text, bold=False, centred=True)
 
 
@@ -149,7 +149,7 @@ def to_bytes(document: Document) -> bytes:
 
 def printable(text: str) -> str:
     """Text an XML document can hold: control characters from mail are dropped."""
-    return ILLEGAL_CHARACTERS_RE.sub("", text)
+    return str(ILLEGAL_CHARACTERS_RE.sub("", text))
 
 
 def _fonts(rpr: BaseOxmlElement, font: str) -> None:

@@ -28,7 +28,6 @@ from mailbot.samples import (
     StudioSample,
     approval_docx,
     material_docx,
-    summary_docx,
     summary_xlsx,
 )
 

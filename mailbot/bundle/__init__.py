@@ -192,7 +192,7 @@ def _one_page_wide(data: bytes) -> bytes:
         out = io.BytesIO()
         book.save(out)
         return out.getvalue()
-    except Exception:  # noqa: BLE001 - any failure here only means "print it as it came"
+    except Exception:
         return data
 
 
@@ -232,5 +232,5 @@ def _open_pdf(data: bytes, *, rewrite: bool = False) -> PdfReader | str:
             copy.write(out)
             reader = PdfReader(io.BytesIO(out.getvalue()))
         return reader
-    except Exception as exc:  # noqa: BLE001 - see above
+    except Exception as exc:
         return f"PDF 已损坏，无法读取（{type(exc).__name__}）"

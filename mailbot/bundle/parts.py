@@ -61,8 +61,9 @@ def ordered(progress: UnitProgress, campaign: Campaign) -> list[Document]:
                 place([d for d in progress.latest if d.kind == spec.key
                        and d.format in SCAN_FORMATS and d.studio_key == key])
     # What matched no studio (a form naming another studio, a scan naming none) comes last.
-    order = {spec.key: index for index, spec in enumerate(by_kind)}
-    place(sorted(progress.latest, key=lambda d: order.get(d.kind, len(order))))
+    order: dict[str, int] = {spec.key: index for index, spec in enumerate(by_kind)}
+    rest: list[Document] = sorted(progress.latest, key=lambda d: order.get(d.kind, len(order)))
+    place(rest)
     return placed
 
 

@@ -114,4 +114,4 @@ def _print_setup(sheet: Worksheet, header: int, last: int, width: int) -> None:
 
 
 def _printable(text: str) -> str:
-    return ILLEGAL_CHARACTERS_RE.sub("", text)
+    return str(ILLEGAL_CHARACTERS_RE.sub("", text))

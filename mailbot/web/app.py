@@ -25,8 +25,8 @@ MAX_FORM_BYTES = 64 * 1024  # the dashboard's forms are a few short fields
 CONTENT_SECURITY_POLICY = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
                            "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 ERROR_TITLES = {400: "请求无效", 401: "需要登录", 403: "没有权限", 404: "找不到页面",
-                405: "不支持的操作", 413: "提交的内容过大", 429: "请求过于频繁", 503: "暂时无法提供",
-                500: "服务器出错"}
+                405: "不支持的操作", 413: "提交的内容过大", 429: "请求过于频繁",
+                500: "服务器出错", 503: "暂时无法提供"}
 
 
 def create_app(settings: Settings, campaign: Campaign, *, runtime: Runtime | None = None,
