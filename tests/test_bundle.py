@@ -5,6 +5,7 @@ pypdf (pages, text, bookmarks), written by `mailbot bundle` and served by the da
 from __future__ import annotations
 
 import io
+import stat
 import struct
 import zlib
 from pathlib import Path
@@ -131,6 +132,22 @@ def test_the_cover_lists_every_file_and_what_was_left_out(everything: bundle.Bun
     # A bookmark per unit, in order, so the clerk can jump to one.
     units = [item.title for item in reader.outline if not isinstance(item, list)]
     assert units == [FIRST.unit, MISSING_MATERIAL.unit, LATE_ONE.unit, PAIR_A.unit]
+
+
+def test_printed_files_are_kept_for_the_next_bundle(runtime: Runtime,
+                                                    everything: bundle.Bundle) -> None:
+    cache = runtime.settings.state_dir / bundle.CACHE
+    kept = sorted(cache.glob("*.pdf"))
+    converted = [line for line in everything.lines if line.pages
+                 and not line.part.filename.endswith(".pdf")]
+    assert len(kept) == len(converted)  # every file LibreOffice printed, and no cover
+    assert stat.S_IMODE(cache.stat().st_mode) == 0o700
+    assert {stat.S_IMODE(path.stat().st_mode) for path in kept} == {0o600}
+    with runtime.sessions() as session:
+        again = bundle.build(session, runtime.campaign, runtime.settings.state_dir)
+    assert [(ln.part.filename, ln.pages, ln.first) for ln in again.lines] == [
+        (ln.part.filename, ln.pages, ln.first) for ln in everything.lines]
+    assert sorted(cache.glob("*.pdf")) == kept
 
 
 def test_mailbot_bundle_for_one_unit(runtime: Runtime, soffice: str, tmp_path: Path) -> None:

@@ -10,6 +10,8 @@ The PDFs are joined with pypdf, with a bookmark per unit and per file.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -24,7 +26,7 @@ from mailbot.atomic import write_bytes
 from mailbot.bundle.cover import Line, cover_docx
 from mailbot.bundle.parts import Part, unit_parts
 from mailbot.documents import convert
-from mailbot.errors import DocumentError
+from mailbot.errors import DocumentError, StateError
 from mailbot.rules import Campaign
 from mailbot.timefmt import show, utcnow
 from mailbot.units import named_unit
@@ -33,6 +35,8 @@ __all__ = ["Bundle", "Line", "Part", "build", "unit_parts", "write"]
 
 IMAGES = ("png", "jpeg", "gif", "bmp", "tiff")  # what python-docx can place on a page
 MAX_COVER_PASSES = 3  # the cover's own length moves every page number after it
+COVER_LINES_PER_PAGE = 22  # a first guess at the cover's length; checked after printing it
+CACHE = Path("cache") / "pdf"  # in the state directory
 
 
 @dataclass(frozen=True)
@@ -68,7 +72,7 @@ def build(session: Session, campaign: Campaign, state_dir: Path, *,
     parts = unit_parts(session, campaign, state_dir, unit_id)
     units = list(dict.fromkeys(part.unit for part in parts))
     scope = units[0] if unit_id is not None and units else f"全部单位（{len(units)} 个）"
-    printed = _print_all(parts)
+    printed = _print_all(parts, state_dir / CACHE)
     cover, lines = _cover(campaign.campaign.title, scope, show(now or utcnow()), parts, printed)
     writer = PdfWriter()
     writer.append(cover, import_outline=False)
@@ -92,7 +96,7 @@ def _cover(title: str, scope: str, made_at: str, parts: Sequence[Part],
            printed: Sequence[PdfReader | str]) -> tuple[PdfReader, list[Line]]:
     """The cover as a PDF and the lines it lists; laid out again until its own page count is
     the one its page numbers assumed."""
-    cover_pages = 1
+    cover_pages = 1 + len(parts) // COVER_LINES_PER_PAGE
     for _attempt in range(MAX_COVER_PASSES):
         lines, page = [], cover_pages + 1
         for part, pdf in zip(parts, printed, strict=True):
@@ -111,35 +115,61 @@ def _cover(title: str, scope: str, made_at: str, parts: Sequence[Part],
     return cover, lines
 
 
-def _print_all(parts: Sequence[Part]) -> list[PdfReader | str]:
-    """Each part as an open PDF, or the reason it could not be printed."""
+def _print_all(parts: Sequence[Part], cache: Path) -> list[PdfReader | str]:
+    """Each part as an open PDF, or the reason it could not be printed.
+
+    What LibreOffice prints is kept in `cache` under the hash of the received file (which never
+    changes), so the next bundle only prints what is new: the first bundle of thirty units
+    takes about a minute, the next a few seconds."""
     results: list[PdfReader | str] = []
-    pending: list[tuple[int, bytes, str]] = []  # (index, data, extension) for LibreOffice
+    pending: list[tuple[int, str, bytes, str]] = []  # (index, cache key, data, extension)
     for index, part in enumerate(parts):
-        source = _source(part)
-        if isinstance(source, str):
+        try:
+            data = part.path.read_bytes()
+        except OSError:
+            results.append("文件已不在服务器上")
+            continue
+        if part.format == "pdf":
+            results.append(_open_pdf(data, rewrite=True))
+            continue
+        key = hashlib.sha256(part.format.encode() + b"\0" + data).hexdigest()
+        kept = _cached(cache, key)
+        source = _source(part.format, data) if kept is None else kept
+        if isinstance(source, bytes):
+            results.append(_open_pdf(source))
+        elif isinstance(source, str):
             results.append(source)
-        elif source[1] == "pdf":
-            results.append(_open_pdf(source[0], rewrite=True))
         else:
-            results.append("")  # filled in below
-            pending.append((index, *source))
-    for (index, _data, _ext), pdf in zip(pending, _libreoffice([p[1:] for p in pending]),
-                                         strict=True):
+            results.append("")  # printed below, all in one LibreOffice run
+            pending.append((index, key, *source))
+    printed = _libreoffice([(data, extension) for _i, _k, data, extension in pending])
+    for (index, key, _data, _extension), pdf in zip(pending, printed, strict=True):
         results[index] = _open_pdf(pdf) if pdf is not None else "LibreOffice 无法打开此文件"
+        if pdf is not None:
+            _keep(cache, key, pdf)
     return results
 
 
-def _source(part: Part) -> tuple[bytes, str] | str:
-    """(data, extension LibreOffice reads it by) — "pdf" when it is one already — or why not."""
+def _cached(cache: Path, key: str) -> bytes | None:
     try:
-        data = part.path.read_bytes()
+        return (cache / f"{key}.pdf").read_bytes()
     except OSError:
-        return "文件已不在服务器上"
-    fmt = part.format
+        return None
+
+
+def _keep(cache: Path, key: str, pdf: bytes) -> None:
+    # A cache that cannot be written only means printing the file again next time.
+    with contextlib.suppress(OSError, StateError):
+        for folder in (cache.parent, cache):  # the owner's only, as the whole state dir
+            folder.mkdir(mode=0o700, exist_ok=True)
+        write_bytes(cache / f"{key}.pdf", pdf)
+
+
+def _source(fmt: str, data: bytes) -> tuple[bytes, str] | str:
+    """(data, extension LibreOffice reads it by), or why the file cannot be printed."""
     if fmt in ("xlsx", "xlsm"):
         return _one_page_wide(data), fmt
-    if fmt in ("pdf", "docx", "docm"):  # headless LibreOffice runs no macro
+    if fmt in ("docx", "docm"):  # headless LibreOffice runs no macro
         return data, fmt
     if fmt in convert.TARGETS:
         return data, convert.TARGETS[fmt][0]
