@@ -28,6 +28,7 @@ from mailbot.samples import (
     StudioSample,
     approval_docx,
     material_docx,
+    summary_docx,
     summary_xlsx,
 )
 
@@ -80,7 +81,7 @@ def xlsx_table(content: bytes) -> tuple[openpyxl.worksheet.worksheet.Worksheet, 
     header = next(i for i, row in enumerate(rows) if row[0] == "序号")
     end = next(i for i in range(header + 1, len(rows) + 1)
                if i == len(rows) or not rows[i][0].isdigit())
-    assert rows[end:] == [["注：推荐多个工作室的，按推荐顺序排列。", *[""] * 8]]
+    assert rows[-1] == ["注：推荐多个工作室的，按推荐顺序排列。", *[""] * 8]
     return sheet, header + 1, rows[header:end]
 
 
@@ -244,6 +245,28 @@ def test_the_dashboard_serves_both_formats(runtime: Runtime) -> None:
     assert answer.status_code == 200
     assert MISSING_MATERIAL.name in by_studio(xlsx_table(answer.data)[2])
     assert client.get("/official.pdf").status_code == 404
+
+
+def test_no_complete_studio_yet_gives_the_empty_form_saying_so(tmp_path: Path) -> None:
+    runtime = make_runtime(tmp_path)
+    deliver(runtime, "xinxi@test.example", full_set(MISSING_MATERIAL)[:2])
+    _document, rows = docx_table(render(runtime, "docx"))
+    assert rows[0][0] == "序号" and rows[1] == ["（暂无符合条件的工作室）"] * 9  # one merged cell
+    sheet, header_row, _rows = xlsx_table(render(runtime, "xlsx"))
+    assert sheet.cell(header_row + 1, 1).value == "（暂无符合条件的工作室）"
+
+
+def test_what_a_unit_typed_is_text_in_the_form_never_a_formula(tmp_path: Path) -> None:
+    runtime = make_runtime(tmp_path)
+    hostile = replace(FIRST, achievements='=HYPERLINK("http://evil.example","点我")',
+                      honours="+SUM(A1:A9)")
+    deliver(runtime, "jidian@test.example",
+            [("附件1-推荐汇总表.docx", summary_docx(hostile.unit, [hostile]))])
+    sheet, header_row, rows = xlsx_table(render(runtime, "xlsx", incomplete=True))
+    achievements = sheet.cell(header_row + 1, 7)
+    assert achievements.value == hostile.achievements and achievements.data_type != "f"
+    assert rows[1][4] == "+SUM(A1:A9)"
+    assert docx_table(render(runtime, "docx", incomplete=True))[1][1][6] == hostile.achievements
 
 
 @pytest.fixture
