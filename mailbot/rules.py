@@ -148,6 +148,12 @@ class ReminderPolicy(_Strict):
 
 
 _SOURCE = re.compile(r"^(seq|unit|(summary|approval|material):\S.*)$")
+JOIN = " + "  # "approval:所在单位 + approval:职务/职称": the values side by side
+
+
+def source_parts(source: str) -> list[str]:
+    """The single sources a source names: itself, or each of those it joins with " + "."""
+    return [part.strip() for part in source.split(JOIN)]
 
 
 class OfficialColumn(_Strict):
@@ -155,7 +161,8 @@ class OfficialColumn(_Strict):
 
     `source` is "seq" (the row number), "unit" (the nominating unit), or "<document key>:<name>"
     — a column header of the unit's 附件1 row ("summary:领衔人荣誉称号") or a field label of the
-    studio's form ("approval:荣誉称号"). Several sources: the first that is filled wins."""
+    studio's form ("approval:荣誉称号"); sources joined with " + " give their values side by
+    side. Several sources: the first that is filled wins."""
 
     header: str = Field(min_length=1)
     source: list[str] = Field(min_length=1)
@@ -170,9 +177,9 @@ class OfficialColumn(_Strict):
     @classmethod
     def _known_sources(cls, sources: list[str]) -> list[str]:
         for source in sources:
-            if not _SOURCE.match(source):
+            if not all(_SOURCE.match(part) for part in source_parts(source)):
                 raise ValueError(f"source {source!r} is not seq, unit, summary:<列名> or "
-                                 "approval:<栏目名>")
+                                 "approval:<栏目名> (or several of them joined with ' + ')")
         return sources
 
 
@@ -199,7 +206,8 @@ class OfficialForm(_Strict):
     def labels(self, kind: str) -> list[str]:
         """The names the columns read from documents of `kind` ("approval" → field labels)."""
         prefix = f"{kind}:"
-        return [s[len(prefix):] for c in self.columns for s in c.source if s.startswith(prefix)]
+        return [part[len(prefix):] for column in self.columns for source in column.source
+                for part in source_parts(source) if part.startswith(prefix)]
 
 
 class Campaign(_Strict):
@@ -232,9 +240,9 @@ class Campaign(_Strict):
         if len(keys) != len(set(keys)):
             raise ValueError("each documents.key may appear only once")
         for column in self.official.columns if self.official else []:
-            for source in column.source:
-                kind = source.split(":", 1)[0]
-                if ":" in source and kind not in keys:
+            for part in [p for source in column.source for p in source_parts(source)]:
+                kind = part.split(":", 1)[0]
+                if ":" in part and kind not in keys:
                     raise ValueError(f"official column {column.header!r} reads {kind!r}, "
                                      "which is not one of the documents")
         return self

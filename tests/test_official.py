@@ -189,11 +189,15 @@ source = "approval:荣誉称号"
 [[official.columns]]
 header = "场所"
 source = "approval:活动场所"
+[[official.columns]]
+header = "领衔人"
+source = ["summary:不存在的列", "approval:领衔人姓名 + approval:职务/职称 + approval:学历"]
 """)
     _document, rows = docx_table(render(runtime, "docx", campaign=campaign))
-    assert rows[0] == ["编号", "申报单位", "名称", "荣誉", "场所"]
+    assert rows[0] == ["编号", "申报单位", "名称", "荣誉", "场所", "领衔人"]
     found = by_studio(rows, 2)
-    assert found[PAIR_B.name] == ["4", PAIR_A.unit, PAIR_B.name, PAIR_B.honours, PAIR_B.venue]
+    assert found[PAIR_B.name] == ["4", PAIR_A.unit, PAIR_B.name, PAIR_B.honours, PAIR_B.venue,
+                                  f"{PAIR_B.leader} {PAIR_B.position} {PAIR_B.education}"]
     assert found[FIRST.name][1] == FIRST.unit
     assert len(found) == len(COMPLETE)
 

@@ -20,7 +20,7 @@ from mailbot.documents import read_document, studio_key
 from mailbot.documents.tables import match_label, normalise
 from mailbot.errors import ConfigError
 from mailbot.progress import StudioProgress, UnitProgress, all_progress
-from mailbot.rules import Campaign, OfficialColumn, OfficialForm
+from mailbot.rules import Campaign, OfficialColumn, OfficialForm, source_parts
 from mailbot.store import Document, Message, Unit
 
 FORM_KINDS = ("summary", "approval", "material")
@@ -90,16 +90,20 @@ def studio_complete(studio: StudioProgress, campaign: Campaign) -> bool:
 
 def _value(column: OfficialColumn, sources: Mapping[str, Mapping[str, str]], number: int,
            unit: str) -> str:
+    """The first of the column's sources that is filled in."""
     for source in column.source:
-        if source == "seq":
-            return str(number)
-        if source == "unit":
-            value = unit
-        else:
-            kind, name = source.split(":", 1)
-            value = lookup(sources.get(kind, {}), name)
-        if value.strip():
-            return value.strip()
+        values = []
+        for part in source_parts(source):
+            if part == "seq":
+                values.append(str(number))
+            elif part == "unit":
+                values.append(unit)
+            else:
+                kind, name = part.split(":", 1)
+                values.append(lookup(sources.get(kind, {}), name))
+        value = " ".join(v.strip() for v in values if v.strip())
+        if value:
+            return value
     return ""
 
 
