@@ -255,7 +255,6 @@ def _print_title(sheet: Worksheet, campaign: Campaign) -> None:
     sheet.oddHeader.center.text = title
     sheet.oddHeader.center.size = 14
     sheet.oddHeader.center.font = "宋体,Bold"
-    sheet.oddFooter.left.text = "打印时间：&D &T"
     sheet.oddFooter.center.text = "第 &P 页，共 &N 页"
 
 
