@@ -22,7 +22,7 @@ from rich.table import Table
 from mailbot.config import DEFAULT_RULES_DIR, Settings, load_settings
 from mailbot.errors import ConfigError, MailbotError
 from mailbot.rules import Campaign, default_rules_path, load_rules
-from mailbot.timefmt import OFFICE_ZONE, show, utcnow
+from mailbot.timefmt import OFFICE_ZONE, before_deadline, show, utcnow
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="mailbot: 邮件申报收件机器人 — e-mail intake for calls for applications.")
@@ -100,26 +100,47 @@ def run(config: ConfigOption = None,
 
 @app.command()
 @friendly
-def check(files: Annotated[list[Path], typer.Argument(help="Files to check, offline.")],
+def check(files: Annotated[list[Path], typer.Argument(
+              help="Files or folders (searched recursively) to check, offline.")],
           as_json: Annotated[bool, typer.Option("--json", help="JSON array on stdout.")] = False,
           config: ConfigOption = None) -> None:
-    """Check local files exactly as the bot would, before sending them."""
-    from mailbot.localcheck import check_files, label
+    """Check local files exactly as the bot would, before sending them; the verdict is last."""
+    from mailbot.localcheck import check_set, expand, render
 
     _settings, campaign = load(config)
-    results = check_files(files, campaign)
+    results, verdict = check_set(expand(files), campaign)
     if as_json:
         sys.stdout.write(json.dumps(results, ensure_ascii=False, indent=2) + "\n")
         return
-    table = Table("文件", "识别", "格式", "字数", "问题", show_lines=True)
-    for column in table.columns:
-        column.overflow = "fold"  # Chinese has no spaces to wrap at: fold, never cut off
-    for result in results:
-        problems = "\n".join(p["message"] for p in result["problems"]) or "无"
-        words = "" if result["word_count"] is None else str(result["word_count"])
-        table.add_row(result["file"], label(campaign, result["kind"]), result["format"], words,
-                      problems)
-    console.print(table)
+    render(console, campaign, results, verdict)
+
+
+@app.command()
+@friendly
+def doctor(config: ConfigOption = None) -> None:
+    """Check the configuration before going live; exit 0 only when every item holds."""
+    from mailbot.doctor import run as examine
+
+    settings = load_settings(config)
+    items = examine(settings, lambda: settings.rules_path or _rules_file())
+    for item in items:
+        typer.echo(item.line())
+    failed = sum(not item.ok for item in items)
+    typer.echo(f"{failed} 项未通过，请按提示修正后重试。" if failed else "全部检查通过，可以上线。")
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+@friendly
+def init(folder: Annotated[Path, typer.Argument(help="Where to write mailbot.toml and rules/.")]
+         = Path(".")) -> None:
+    """Write a commented mailbot.toml and a rules file to start from (never overwrites)."""
+    from mailbot.scaffold import write_starter
+
+    for path in write_starter(folder):
+        typer.echo(f"已创建：{path}")
+    typer.echo("请按注释填写后运行 mailbot doctor 检查。")
 
 
 @app.command()
@@ -255,7 +276,7 @@ def remind(dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list, s
         what = "尚未提交任何材料" if reminder.silent else "\n".join(
             f.message for f in reminder.missing)
         table.add_row(reminder.unit_name, "\n".join(reminder.to),
-                      f"截止前 {reminder.offset}", what)
+                      before_deadline(reminder.offset), what)
     console.print(table)
 
 

@@ -12,6 +12,7 @@ same without folder, and top-level `from`, `rules`, `state_dir`, `database_url`,
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -26,9 +27,20 @@ DEFAULT_POLL_SECONDS = 120
 DEFAULT_HANDLED_KEYWORD = "$MailbotHandled"
 DEFAULT_MAX_MESSAGE_BYTES = 50 * 1024 * 1024
 DEFAULT_REPLY_LIMIT_PER_HOUR = 5  # answers to one address per hour; more would be a mail loop
+DEFAULT_REPLY_LIMIT_TOTAL_PER_HOUR = 200  # mail the bot sends per hour in all; more waits
 DEFAULT_STATE_DIR = Path("state")
-DEFAULT_RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
-DEFAULT_TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+
+
+def _shipped(name: str) -> Path:
+    """The sample rules/ or the reply templates/: inside the package when installed from a
+    wheel (setup.py copies the checkout's top-level folders in), else the checkout's own."""
+    package = Path(__file__).resolve().parent
+    inside = package / "_bundled" / name
+    return inside if inside.is_dir() else package.parent / name
+
+
+DEFAULT_RULES_DIR = _shipped("rules")
+DEFAULT_TEMPLATES_DIR = _shipped("templates")
 _DEFAULT_PORTS = {("imap", "ssl"): 993, ("imap", "starttls"): 143, ("imap", "none"): 143,
                   ("smtp", "ssl"): 465, ("smtp", "starttls"): 587, ("smtp", "none"): 25}
 
@@ -68,9 +80,12 @@ class Settings:
     handled_folder: str = ""  # "": handled mail stays where it is, only flagged
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     reply_limit_per_hour: int = DEFAULT_REPLY_LIMIT_PER_HOUR
+    reply_limit_total_per_hour: int = DEFAULT_REPLY_LIMIT_TOTAL_PER_HOUR
+    authserv_id: str = ""  # our receiving server's Authentication-Results id ("": the topmost)
     ignored_folder: str = ""  # where 忽略 mail is moved ("": where handled mail goes)
     quarantine_folder: str = ""  # where 隔离 mail is moved ("": where handled mail goes)
     idle: bool = True  # `mailbot run` waits with IMAP IDLE where the server offers it
+    public_url: str = ""  # where applicants reach the status pages ("": replies carry no link)
 
     @property
     def database(self) -> str:
@@ -122,6 +137,9 @@ ENVIRONMENT: Mapping[str, tuple[str, str]] = {
     "MAILBOT_DATABASE_URL": ("", "database_url"),
     "MAILBOT_OFFICE_EMAIL": ("", "office_email"),
     "MAILBOT_OFFICE_PASSWORD": ("", "office_password"),
+    "MAILBOT_PUBLIC_URL": ("", "public_url"),
+    "MAILBOT_REPLY_LIMIT_TOTAL_PER_HOUR": ("", "reply_limit_total_per_hour"),
+    "MAILBOT_AUTHSERV_ID": ("", "authserv_id"),
 }
 _ENV_FOR = {place: name for name, place in ENVIRONMENT.items()}
 _TOP_LEVEL = {"from": "from_address", "rules": "rules_path", "state_dir": "state_dir",
@@ -130,7 +148,10 @@ _TOP_LEVEL = {"from": "from_address", "rules": "rules_path", "state_dir": "state
               "poll_seconds": "poll_seconds", "handled_keyword": "handled_keyword",
               "handled_folder": "handled_folder", "max_message_bytes": "max_message_bytes",
               "reply_limit_per_hour": "reply_limit_per_hour", "ignored_folder": "ignored_folder",
-              "quarantine_folder": "quarantine_folder", "idle": "idle"}
+              "quarantine_folder": "quarantine_folder", "idle": "idle",
+              "public_url": "public_url",
+              "reply_limit_total_per_hour": "reply_limit_total_per_hour",
+              "authserv_id": "authserv_id"}
 _SERVER_KEYS = {"host", "port", "user", "password", "security"}
 _IMAP_KEYS = {"ca_file", "auth", "oauth2_token", "oauth2_token_command"}
 
@@ -201,14 +222,25 @@ def _build(layered: dict[str, dict[str, Any]]) -> Settings:
         attr = _TOP_LEVEL[key]
         if attr in ("rules_path", "state_dir", "templates_dir"):
             value = Path(str(value)).expanduser()
-        elif attr in ("poll_seconds", "max_message_bytes", "reply_limit_per_hour"):
+        elif attr in ("poll_seconds", "max_message_bytes", "reply_limit_per_hour",
+                      "reply_limit_total_per_hour"):
             value = _as_int(value, "", key, low=1)
         elif attr == "idle":
             value = _as_bool(value, key)
+        elif attr == "public_url":
+            value = _as_public_url(value, key)
         else:
             value = str(value)
         settings = replace(settings, **{attr: value})
     return settings
+
+
+def _as_public_url(value: Any, key: str) -> str:
+    text = str(value).strip().rstrip("/")
+    if text and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", text):
+        raise ConfigError(f"{_name('', key)} must be an http(s) address such as "
+                          f"https://shenbao.example.edu.cn, not {value!r}")
+    return text
 
 
 def _as_bool(value: Any, key: str) -> bool:

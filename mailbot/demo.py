@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
 
-from mailbot.config import ServerSettings, Settings
+from mailbot.config import DEFAULT_RULES_DIR, ServerSettings, Settings
 from mailbot.demo_server import DemoMailServer
 from mailbot.errors import ConfigError
 from mailbot.mailfactory import ClientStyle, build_auto_reply, build_mail
@@ -69,13 +69,13 @@ def sample_mails() -> list[DemoMail]:
         mails.append(DemoMail(story, sender, raw, received))
         return raw
 
-    first = send("一封邮件发齐（Outlook：gb2312 标注的文件名含“镕”）", "jidian@demo.sztu.example",
+    first = send("一封邮件发齐（Outlook：文件名含生僻字“镕”）", "jidian@demo.sztu.example",
                  s1.unit, "劳模工作室申报材料", [
                      ("附件1-推荐汇总表.docx", summary_docx(s1.unit, [s1])),
                      ("附件2-推荐审批表（镕）.docx", approval_docx(s1)),
                      ("附件3-申报材料.docx", material_docx(s1, 1860)),
                  ], "outlook", _at(8, 9, 12))
-    send("分两封发：第一封（QQ 邮箱，gb18030）", "xinxi@demo.sztu.example", s2.unit,
+    send("分两封发：第一封（QQ 邮箱）", "xinxi@demo.sztu.example", s2.unit,
          "申报材料（一）", [("附件１ 汇总表.xlsx", summary_xlsx(s2.unit, [s2])),
                         ("附件二 审批表.docx", approval_docx(s2))], "qq", _at(8, 15, 30))
     send("分两封发：第二封补齐附件3", "xinxi@demo.sztu.example", s2.unit, "申报材料（二）",
@@ -88,7 +88,7 @@ def sample_mails() -> list[DemoMail]:
                        ("附件2-审批表.docx", approval_docx(s4)),
                        ("附件3-申报材料.docx", material_docx(s4, 2317))], "netease",
          _at(10, 11, 0))
-    send("逾期：Date 头写着截止前，邮箱收到在截止后（Apple Mail）",
+    send("逾期：信头日期写着截止前，邮箱收到在截止后（苹果邮件）",
          "houqin@demo.sztu.example", s5.unit, "后勤工作室申报",
          [("附件1-推荐汇总表.docx", summary_docx(s5.unit, [s5])),
           ("附件2-推荐审批表.docx", approval_docx(s5)),
@@ -98,7 +98,7 @@ def sample_mails() -> list[DemoMail]:
                      phone="0755-23256601")
     twin_b = replace(s2, unit="继续教育学院", name="职业技能培训工匠工作室", leader="钟国强",
                      phone="0755-23256602")
-    send("一个单位推荐两个工作室，打包成 zip（中文 Windows，GBK 文件名）",
+    send("一个单位推荐两个工作室，打包成压缩包（中文 Windows 系统压缩）",
          "jixu@demo.sztu.example", "继续教育学院", "继续教育学院申报材料", [
              ("继续教育学院申报材料.zip", windows_zip([
                  ("申报材料/附件1-推荐汇总表.docx", summary_docx(twin_a.unit, [twin_a, twin_b])),
@@ -134,7 +134,7 @@ def run_demo(state_dir: Path | None, console: Console,
             smtp=ServerSettings(host=server.host, port=server.smtp_port, security="none"),
             from_address=OFFICE, state_dir=state, office_email=OFFICE,
         )
-        rules = Path(__file__).resolve().parent.parent / "rules" / "laomo-gongjiang-2022.toml"
+        rules = DEFAULT_RULES_DIR / "laomo-gongjiang-2022.toml"
         runtime = Runtime(settings, load_rules(rules))
         console.print(f"已向演示邮箱 {OFFICE} 投递 {len(mails)} 封申报邮件，开始收取……")
         report = run_cycle(runtime)

@@ -13,10 +13,10 @@ from sqlalchemy.orm import Session
 
 from mailbot import outbox, workbook
 from mailbot.errors import ConfigError
-from mailbot.progress import NOT_SUBMITTED, unit_progress
+from mailbot.progress import COMPLETE, NOT_SUBMITTED, campaign_progress
 from mailbot.replies import Composer
 from mailbot.rules import Campaign
-from mailbot.store import ACCEPTED, QUARANTINED, Message, Milestone, Unit
+from mailbot.store import QUARANTINED, Message, Milestone
 from mailbot.timefmt import show
 
 MILESTONE = "final-report"
@@ -32,12 +32,12 @@ def queue(session: Session, composer: Composer, campaign: Campaign, office_email
     """Queue the final report and record that it went (the caller commits both together)."""
     if not office_email:
         raise ConfigError("the final report needs MAILBOT_OFFICE_EMAIL (`office_email`)")
-    units = session.scalars(select(Unit).order_by(Unit.id)).all()
-    progress = [unit_progress(session, unit, campaign) for unit in units]
+    progress = campaign_progress(session, campaign)
+    units = [entry.unit for entry in progress]
     complete, incomplete, silent, late = [], [], [], []
     for entry in progress:
         name = entry.unit.display_name
-        if entry.status == ACCEPTED:
+        if entry.status == COMPLETE:
             complete.append(f"{name}（{len(entry.studios)} 个工作室）")
         elif entry.status == NOT_SUBMITTED:
             if entry.unit.on_roster and not entry.unit.messages:

@@ -23,7 +23,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from mailbot import outbox, screening
+from mailbot import addresses, outbox, screening, statuslink
 from mailbot.checks import DOCUMENT_CHECKS, SET_CHECKS, Held, Submission, run_checks
 from mailbot.config import Settings
 from mailbot.documents import Document as ReadDocument
@@ -32,7 +32,7 @@ from mailbot.filenames import decode_header_text
 from mailbot.findings import Finding
 from mailbot.message import Attachment, ParsedMessage, parse_message
 from mailbot.progress import held_of, latest_documents
-from mailbot.replies import WORD_RULE, Composer
+from mailbot.replies import WORD_RULE, Composer, shorten
 from mailbot.rules import Campaign
 from mailbot.store import (
     ACCEPTED,
@@ -45,7 +45,7 @@ from mailbot.store import (
     Unit,
 )
 from mailbot.timefmt import show, utcnow
-from mailbot.units import find_unit
+from mailbot.units import find_unit, name_key
 
 UNRECOGNISED_LABEL = "未识别"
 
@@ -117,11 +117,15 @@ def _process(session: Session, intake: Intake, parsed: ParsedMessage, raw: bytes
                                message=f.message, fix=f.fix, document=f.document or "")
                     for f in findings)
     hold = screening.reply_hold(session, intake.settings, parsed, utcnow())  # loops, limits
-    if hold is not None:
-        session.add(FindingRow(message_pk=message.id, code=hold.code, severity=hold.severity.value,
-                               message=hold.message, fix=hold.fix))
-    else:
-        _queue_verdict(session, intake, message, parsed, unit, documents, findings, latest)
+    unverified = screening.auth_hold(intake.settings, raw)  # answered once the office releases
+    for noted in (hold, unverified):
+        if noted is not None:
+            session.add(FindingRow(message_pk=message.id, code=noted.code,
+                                   severity=noted.severity.value, message=noted.message,
+                                   fix=noted.fix))
+    if hold is None:
+        _queue_verdict(session, intake, message, parsed, unit, documents, findings, latest,
+                       held=unverified is not None)
     session.flush()
     return message
 
@@ -131,6 +135,7 @@ def quarantine(session: Session, intake: Intake, raw: bytes, raw_path: str,
     """Record a mail the pipeline could not handle; tell the sender and the office."""
     headers = _loose_headers(raw)
     sender = parseaddr(headers.get("From", ""))[1].lower()
+    mailbox = addresses.normalise(sender)
     message_id = headers.get("Message-ID", "").strip() or _synthetic_id(raw)
     existing = session.scalar(select(Message).where(Message.message_id == message_id))
     if existing is not None:  # a retry of a mail already quarantined
@@ -144,11 +149,14 @@ def quarantine(session: Session, intake: Intake, raw: bytes, raw_path: str,
     context = {"office": office, "received_at": show(received_at), "greeting": "老师",
                "sender": sender or "（无法识别）", "subject": message.subject,
                "reason": reason, "raw_path": raw_path}
-    if screening.may_answer(session, intake.settings, sender, raw, utcnow()):
-        mail = intake.composer.compose("quarantine_sender.txt.j2", context, to=sender,
-                                       subject=f"【已转人工处理】{message.subject or '您的来信'}",
-                                       in_reply_to=headers.get("Message-ID") or None)
-        outbox.queue(session, mail, kind="quarantine", message_pk=message.id)
+    if mailbox is not None and screening.may_answer(session, intake.settings, sender, raw,
+                                                    utcnow()):
+        mail = intake.composer.compose(
+            "quarantine_sender.txt.j2", context, to=mailbox.address,
+            subject=f"【已转人工处理】{shorten(message.subject) or '您的来信'}",
+            in_reply_to=headers.get("Message-ID") or None)
+        outbox.queue(session, mail, kind="quarantine", message_pk=message.id,
+                     held=screening.auth_hold(intake.settings, raw) is not None)
     if intake.settings.office_email:
         mail = intake.composer.compose("quarantine_office.txt.j2", context,
                                        to=intake.settings.office_email,
@@ -211,14 +219,15 @@ def _next_receipt(session: Session, campaign: Campaign) -> str:
 
 def _queue_verdict(session: Session, intake: Intake, message: Message, parsed: ParsedMessage,
                    unit: Unit, documents: tuple[ReadDocument, ...],
-                   findings: list[Finding], latest: list[Document]) -> None:
+                   findings: list[Finding], latest: list[Document], *, held: bool) -> None:
     campaign = intake.campaign
     accepted = message.result == ACCEPTED
+    name = _unit_name(unit)
     context = {
         "campaign": campaign.campaign,
         "office": campaign.office,
-        "greeting": unit.name or parsed.from_name or "老师",
-        "unit_name": unit.name or "贵单位",
+        "greeting": shorten(name) or "老师",  # the unit, never the sender's display name
+        "unit_name": shorten(name) or "贵单位",
         "received_at": show(message.received_at),
         "receipt_no": message.receipt_no,
         "deadline": show(campaign.campaign.deadline_at),
@@ -231,16 +240,28 @@ def _queue_verdict(session: Session, intake: Intake, message: Message, parsed: P
         "campaign_documents": [{"display": s.display, "per": s.per, "max_words": s.max_words,
                                 "formats_text": "、".join("." + f for f in s.formats)}
                                for s in campaign.documents],
+        "status_url": statuslink.url_for_unit(intake.settings.public_url, unit),
     }
     template = "acknowledgement.txt.j2" if accepted else "correction.txt.j2"
     tag = "已受理" if accepted else "需补正"
-    topic = parsed.subject or campaign.campaign.title
+    topic = shorten(parsed.subject) or campaign.campaign.title
     subject = f"【{tag}】{topic}（回执编号 {message.receipt_no}）"
-    mail = intake.composer.compose(template, context, to=parsed.reply_to or parsed.from_addr,
-                                   subject=subject, in_reply_to=parsed.message_id,
-                                   references=parsed.references)
+    # The one normalised mailbox the hourly limit counted (screening.reply_hold).
+    to = addresses.key(parsed.reply_to or parsed.from_addr)
+    mail = intake.composer.compose(template, context, to=to, subject=subject,
+                                   in_reply_to=parsed.message_id, references=parsed.references)
     outbox.queue(session, mail, kind="acknowledgement" if accepted else "correction",
-                 message_pk=message.id)
+                 message_pk=message.id, held=held)
+
+
+def _unit_name(unit: Unit) -> str:
+    """The unit's name as a reply may say it: the roster's, or one the unit's own forms give
+    (推荐单位). A new sender's unit may be named after its display name — attacker text — and
+    is then not named at all."""
+    if unit.on_roster:
+        return unit.name
+    named = any(name_key(d.unit_name) == unit.name_key for d in unit.documents if d.unit_name)
+    return unit.name if unit.name and named else ""
 
 
 def _label(campaign: Campaign, kind: str) -> str:

@@ -26,6 +26,7 @@ from mailbot.timefmt import local
 
 CHUNK = 64 * 1024
 MISSING_NOTE = "缺失文件说明.txt"
+_NUMERALS = "〇一二三四五六七八九"  # 附件一 is 附件1 (the rules' name patterns say so too)
 _UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]')  # not allowed in a Windows file name
 
 
@@ -47,11 +48,23 @@ def entries(session: Session, campaign: Campaign, state_dir: Path) -> list[Entry
         folder = _unique(_safe(unit.display_name) or f"单位{unit.id}", used, is_folder=True)
         for doc in documents:
             label = campaign.spec(doc.kind).label if campaign.has(doc.kind) else "未识别"
-            name = f"{label}-{_safe(doc.filename) or 'file'}"
+            name = labelled(label, _safe(doc.filename) or "file")
             full = _unique(f"{folder}/{name}", used)
             chosen.append(Entry(full, state_dir / doc.stored_path,
                                 local(doc.message.received_at).replace(tzinfo=None)))
     return chosen
+
+
+def labelled(label: str, filename: str) -> str:
+    """`附件N-原文件名`, unless the name already starts with the label (附件1-推荐汇总表.docx,
+    附件 1 汇总表.docx, 附件一汇总表.docx): then the name as sent, never 附件1-附件1-…"""
+    match = re.fullmatch(r"(\D*?)(\d)", label)
+    numbers = f"{match.group(2)}{_NUMERALS[int(match.group(2))]}" if match else ""
+    prefix = (re.escape(match.group(1)) + rf"\s*[{numbers}](?!\d)" if match
+              else re.escape(label))
+    if re.match(prefix, filename):
+        return filename
+    return f"{label}-{filename}"
 
 
 def stream(items: list[Entry]) -> Iterator[bytes]:

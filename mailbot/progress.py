@@ -1,7 +1,9 @@
 """Where each unit stands, derived from the database: the one place that knows "the current set".
 
-The intake loop uses it to check a unit's set after each mail; the workbook and the status
-command use it to show the same thing. Nothing here is stored: it is all derived from the rows.
+The intake loop uses it to check a unit's set after each mail; the workbook, the dashboard and
+the status command show the same thing through `UnitProgress.forms` and `UnitProgress.status`,
+in the status words of CONTRACT.md. Nothing here is stored: it is all derived from the rows, so
+two screens cannot disagree (a received form is never shown as missing).
 """
 
 from __future__ import annotations
@@ -13,15 +15,48 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import Select, select
-from sqlalchemy.orm import Session, contains_eager
+from sqlalchemy.orm import Session, contains_eager, selectinload
 
 from mailbot.checks import Held
 from mailbot.checks.completeness import match_studios, missing, nominated
 from mailbot.checks.formats import SCAN_FORMATS
 from mailbot.rules import Campaign
-from mailbot.store import ACCEPTED, CORRECTION, Document, Message, Unit
+from mailbot.store import Document, Message, Unit
 
-NOT_SUBMITTED = "未提交"
+# Status words (CONTRACT.md): one vocabulary for replies, workbook, dashboard and `status`.
+RECEIVED, TO_CORRECT, TO_VERIFY, NOT_RECEIVED = "已收", "待更正", "待核实", "未收"
+COMPLETE, INCOMPLETE, NOT_SUBMITTED = "已齐全", "未齐全", "未提交"
+UNIT_WORDS = (COMPLETE, INCOMPLETE, NOT_SUBMITTED)
+
+
+@dataclass(frozen=True)
+class FormState:
+    """One form of a unit's set: how many of the wanted copies are held, in a status word."""
+
+    key: str
+    label: str  # 附件2
+    per_unit: bool
+    have: int  # received, editable (a scan beside it is not another form)
+    good: int  # of those, without an error of their own
+    want: int  # 1 per unit, or one per nominated studio
+
+    @property
+    def word(self) -> str:
+        if self.have == 0:
+            return NOT_RECEIVED
+        return RECEIVED if self.good == self.have else TO_CORRECT
+
+    @property
+    def complete(self) -> bool:
+        return self.good >= self.want
+
+    @property
+    def text(self) -> str:
+        """As a cell shows it: 已收 / 待更正 / 未收, or 1/2（待更正） for a per-studio form."""
+        if self.have == 0 or self.per_unit:
+            return self.word
+        shown = f"{min(self.have, self.want)}/{self.want}"
+        return shown if self.word == RECEIVED else f"{shown}（{self.word}）"
 
 
 @dataclass
@@ -42,14 +77,20 @@ class UnitProgress:
     last_received: datetime | None
     late: bool
 
+    forms: list[FormState] = field(default_factory=list)
+
     @property
     def status(self) -> str:
+        """已齐全, 未齐全 or 未提交 (no usable form received yet)."""
         if not self.latest:
             return NOT_SUBMITTED
-        return ACCEPTED if self.complete else CORRECTION
+        return COMPLETE if self.complete else INCOMPLETE
 
     def count(self, kind: str) -> int:
         return sum(1 for d in self.latest if d.kind == kind and d.ok)
+
+    def form(self, key: str) -> FormState | None:
+        return next((f for f in self.forms if f.key == key), None)
 
 
 def held_of(doc: Document) -> Held:
@@ -114,6 +155,14 @@ def all_progress(units: Sequence[Unit], documents: Iterable[Document],
     return [progress_of(unit, pick_latest(rows[unit.id], campaign), campaign) for unit in units]
 
 
+def campaign_progress(session: Session, campaign: Campaign) -> list[UnitProgress]:
+    """Every unit's progress, in unit order, from two queries whatever the number of units."""
+    units = session.scalars(select(Unit).order_by(Unit.id)
+                            .options(selectinload(Unit.addresses))).all()
+    documents = session.scalars(_documents_in_order()).all()
+    return all_progress(units, documents, campaign)
+
+
 def unit_progress(session: Session, unit: Unit, campaign: Campaign) -> UnitProgress:
     return progress_of(unit, latest_documents(session, unit, campaign), campaign)
 
@@ -146,4 +195,17 @@ def progress_of(unit: Unit, latest: list[Document], campaign: Campaign) -> UnitP
     received = [d.message.received_at for d in latest]
     return UnitProgress(unit=unit, latest=latest, studios=studios, complete=complete,
                         last_received=max(received) if received else None,
-                        late=any(d.message.late for d in latest))
+                        late=any(d.message.late for d in latest),
+                        forms=form_states(latest, len(studios), campaign))
+
+
+def form_states(latest: Sequence[Document], studios: int, campaign: Campaign) -> list[FormState]:
+    """Each form of the campaign, in the order of the rules, as held in `latest`."""
+    states = []
+    for spec in campaign.documents:
+        present = [d for d in latest if d.kind == spec.key and d.format not in SCAN_FORMATS]
+        per_unit = spec.per == "unit"
+        states.append(FormState(key=spec.key, label=spec.label, per_unit=per_unit,
+                                have=len(present), good=sum(1 for d in present if d.ok),
+                                want=1 if per_unit else max(studios, 1)))
+    return states

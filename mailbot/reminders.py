@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailbot import outbox
+from mailbot import outbox, statuslink
 from mailbot.checks.completeness import missing
 from mailbot.findings import Finding
 from mailbot.progress import held_of, latest_documents
@@ -80,7 +80,7 @@ def outstanding(session: Session, unit: Unit, campaign: Campaign) -> list[Findin
 
 
 def queue(session: Session, composer: Composer, campaign: Campaign, reminder: PlannedReminder,
-          reply_address: str, now: datetime) -> None:
+          reply_address: str, now: datetime, public_url: str = "") -> None:
     """Queue one reminder and record it (and the offsets it stands in for) in one go."""
     info = campaign.campaign
     paper = next((f.fix for f in reminder.missing if f.code == "paper-copy"), "")
@@ -90,6 +90,7 @@ def queue(session: Session, composer: Composer, campaign: Campaign, reminder: Pl
         "now": show(now), "silent": reminder.silent, "paper": paper,
         "missing": reminder.missing,
         "reply_address": reply_address,
+        "status_url": statuslink.url_for_unit(public_url, session.get(Unit, reminder.unit_id)),
         "campaign_documents": [{"display": s.display, "per": s.per, "max_words": s.max_words,
                                 "formats_text": "、".join("." + f for f in s.formats)}
                                for s in campaign.documents],

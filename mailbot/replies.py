@@ -20,11 +20,20 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
 from mailbot.errors import ConfigError
 from mailbot.timefmt import utcnow
 
+SUBJECT_QUOTE_LIMIT = 40  # characters of the sender's subject a reply's subject repeats
+
 WORD_RULE = ("按 Word、WPS 和 LibreOffice 的“字数统计”计算：每个汉字计 1 字，"
              "每个中文（全角）标点计 1 字，"
              "每个英文单词或一串连续的数字、字母（如 2022、3.14、网址、邮箱地址）计 1 字，"
              "空格、换行和破折号不计；正文、表格、文本框、脚注和尾注中的文字都计入，"
              "页眉、页脚和自动编号不计入。")
+
+
+def shorten(text: str, limit: int = SUBJECT_QUOTE_LIMIT) -> str:
+    """`text` on one line, cut to `limit` characters with "…": a reply quotes the sender's
+    subject only so far, so the bot cannot be made to carry a stranger's message."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[:limit - 1].rstrip() + "…"
 
 
 class Composer:
@@ -40,6 +49,8 @@ class Composer:
         self.from_name = from_name
 
     def render(self, template: str, context: Mapping[str, Any]) -> str:
+        # Every mail to a unit may carry its status link; mail with none simply has no line.
+        context = {"status_url": "", **context}
         try:
             return self.env.get_template(template).render(**context)
         except TemplateError as exc:

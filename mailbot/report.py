@@ -1,4 +1,8 @@
-"""Counts for `mailbot status`: messages by result, units by progress."""
+"""Counts for `mailbot status`: messages by result, units by progress.
+
+Units are counted in the status words of CONTRACT.md (已齐全, 未齐全, 未提交), every word shown
+even at zero, so the office reads the same vocabulary as on the dashboard and the status pages.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,8 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 
-from mailbot.progress import unit_progress
-from mailbot.store import RESULTS, Message, Unit
+from mailbot.progress import UNIT_WORDS, campaign_progress
+from mailbot.store import RESULTS, Message
 
 if TYPE_CHECKING:
     from mailbot.poller import Runtime
@@ -19,6 +23,6 @@ def counts(runtime: Runtime) -> tuple[dict[str, int], dict[str, int]]:
         rows = session.execute(select(Message.result, func.count()).group_by(Message.result))
         found = {result: number for result, number in rows}
         by_result = {result: found.get(result, 0) for result in RESULTS}
-        progress = Counter(unit_progress(session, unit, runtime.campaign).status
-                           for unit in session.scalars(select(Unit)))
-    return by_result, dict(sorted(progress.items()))
+        progress = Counter(entry.status
+                           for entry in campaign_progress(session, runtime.campaign))
+    return by_result, {word: progress.get(word, 0) for word in UNIT_WORDS}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -34,6 +34,16 @@ class CampaignInfo(_Strict):
     late_policy: Literal["accept", "refuse"] = "accept"
     grace_minutes: int = Field(default=0, ge=0)
     receipt_prefix: str = Field(pattern=r"^[A-Za-z0-9-]+$")
+
+    @field_validator("deadline", mode="before")
+    @classmethod
+    def _with_time_of_day(cls, value: object) -> object:
+        # TOML `2022-10-10` is a date: taken as midnight it closed the call 17.5 hours early.
+        if isinstance(value, date) and not isinstance(value, datetime):
+            raise ValueError(f"deadline {value} has no time of day (e.g. {value}T17:30:00)")
+        if isinstance(value, str) and not re.search(r"\d[T ]\d{1,2}:\d{2}", value):
+            raise ValueError(f"deadline {value!r} has no time of day (e.g. 2022-10-10T17:30:00)")
+        return value
 
     @field_validator("timezone")
     @classmethod

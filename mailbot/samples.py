@@ -390,3 +390,27 @@ def material_docx(studio: StudioSample, words: int, *, outline: bool = True) -> 
         paragraph = document.add_paragraph()
         paragraph.add_run(text).bold = index == 0 or text in heading_texts
     return _bytes_of(document)
+
+
+_OUTLINE_NOTES = (
+    "包括工作室名称、成立时间、活动场所及设备设施、团队构成。",
+    "包括领衔人的专业技能、获得的荣誉、主持或参与的创新攻关项目。",
+    "学习研究、技术攻关、成果转化、评估奖励、内部管理等制度建立和执行情况。",
+    "开展技术培训、技术交流、导师带徒、技能竞赛等活动及成效。",
+    "近年来取得的创新成果、专利、获奖情况及推广应用效果。",
+    "在本单位、本行业、本地区发挥示范引领作用的情况。",
+    "所在单位提供资金支持等经费来源。",
+    "",
+)
+
+
+def outline_template_docx() -> bytes:
+    """The notice's own 附件3 as sent out: the 参考提纲, headings and notes, nothing filled in
+    (what a unit attaches when it sends the template back by mistake)."""
+    document = docx.Document()
+    _heading(document, "附件3", "申报材料参考提纲")
+    document.add_paragraph("申报材料围绕以下几个方面撰写，全文2000字以内，"
+                           "可另附佐证材料（荣誉证书、专利证书、制度照片等）。")
+    for index, (heading, note) in enumerate(zip(OUTLINE, _OUTLINE_NOTES, strict=True)):
+        document.add_paragraph(f"{_NUMERALS[index]}、{heading}。{note}")
+    return _bytes_of(document)

@@ -25,7 +25,8 @@ def remind(runtime: Runtime, at: datetime, *, dry_run: bool = False) -> list[Pla
             return planned
         for reminder in planned:
             reminders.queue(session, runtime.intake.composer, runtime.campaign, reminder,
-                            runtime.settings.from_address, now=at)
+                            runtime.settings.from_address, now=at,
+                            public_url=runtime.settings.public_url)
         session.commit()
     outbox.send_pending(runtime.sessions, runtime.settings)
     log.info("queued %d reminders (offset %s)", len(planned), planned[0].offset)

@@ -12,7 +12,13 @@
   already had `reply_limit_per_hour` answers in the last hour. The last rule is what makes a mail
   loop impossible even with a robot that no header gives away: it gets a few answers, then
   silence. The reason is a finding of severity INFO, which the office sees in 收件记录.问题.
+* `auth_hold` (after the checks): a mail whose own receiving server says it failed sender
+  authentication (`mailbot.authresults`) is recorded and checked as any other, but its reply is
+  queued `held` until the office releases it in the dashboard; the finding says why.
 * `may_answer`: the same rules for the one-line notice a quarantined mail's sender gets.
+
+Every address is counted as the one mailbox it names (`mailbot.addresses`): however it is
+spelled, one mailbox gets at most `reply_limit_per_hour` answers an hour.
 """
 
 from __future__ import annotations
@@ -21,13 +27,16 @@ import email
 import re
 from dataclasses import replace
 from datetime import datetime, timedelta
+from email.parser import BytesHeaderParser
 from email.policy import compat32
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from mailbot import addresses, authresults
 from mailbot.automatic import automatic_reason
 from mailbot.config import Settings
+from mailbot.filenames import raw_header_values
 from mailbot.findings import Finding, Severity
 from mailbot.message import BrokenMail, ParsedMessage
 from mailbot.store import Reply
@@ -76,7 +85,7 @@ def _megabytes(size: int) -> str:
 def reply_hold(session: Session, settings: Settings, parsed: ParsedMessage,
                now: datetime) -> Finding | None:
     """Why the verdict on this mail must not be answered (an INFO finding), or None to answer."""
-    to = (parsed.reply_to or parsed.from_addr).lower()
+    to = parsed.reply_to or parsed.from_addr
     reason = parsed.no_reply or _no_answer(session, settings, to, now)
     if reason is None:
         return None
@@ -95,13 +104,36 @@ def may_answer(session: Session, settings: Settings, address: str, raw: bytes,
             return False
     except Exception:  # a mail this broken: its headers decide nothing either way
         pass
-    return _no_answer(session, settings, address.lower(), now) is None
+    return _no_answer(session, settings, address, now) is None
 
 
-def _no_answer(session: Session, settings: Settings, to: str, now: datetime) -> str | None:
-    if not to:
+def auth_hold(settings: Settings, raw: bytes) -> Finding | None:
+    """Why the reply to this mail waits for the office (an INFO finding), or None: its own
+    receiving server says it failed sender authentication (see `mailbot.authresults`)."""
+    try:
+        head = BytesHeaderParser(policy=compat32).parsebytes(raw[:_HEAD_LIMIT])
+        values = raw_header_values(head, "Authentication-Results")
+    except Exception:  # headers this broken carry no verdict we could trust
+        return None
+    found = authresults.verdict(values, settings.authserv_id)
+    if found is None or not found.failed:
+        return None
+    server = found.authserv_id or "收件服务器"
+    return Finding(code="sender-unverified",
+                   message=f"发件人身份验证未通过（{server}：{found.summary}），发件地址可能被冒用；"
+                           "回复已暂缓，办公室放行后才发出。",
+                   fix="请核实发件人后在管理页面的回复详情中点击“放行回复”。",
+                   severity=Severity.INFO)
+
+
+def _no_answer(session: Session, settings: Settings, written: str, now: datetime) -> str | None:
+    if not written.strip():
         return "找不到回复地址"
-    if to in settings.own_addresses:
+    mailbox = addresses.normalise(written)
+    if mailbox is None:
+        return f"回复地址 {written} 不是有效的邮件地址"
+    to = mailbox.address
+    if to in {addresses.key(own) for own in settings.own_addresses}:
         return f"回复地址 {to} 是本系统自己的地址"
     if _MACHINE_ADDRESS.match(to):
         return f"回复地址 {to} 是系统地址，不是人"
@@ -114,9 +146,11 @@ def _no_answer(session: Session, settings: Settings, to: str, now: datetime) -> 
 
 
 def recent_replies(session: Session, address: str, now: datetime) -> int:
-    """Answers to received mail queued for `address` in the last hour (reminders not counted)."""
+    """Answers to received mail queued for the mailbox `address` names in the last hour
+    (reminders not counted). Replies are addressed to the normal form, so one comparison
+    counts every spelling."""
     return session.scalar(
         select(func.count()).select_from(Reply).where(
-            func.lower(Reply.to_addr) == address.lower(),
+            func.lower(Reply.to_addr) == addresses.key(address),
             Reply.message_pk.is_not(None),
             Reply.created_at >= now - REPLY_WINDOW)) or 0

@@ -82,6 +82,8 @@ class Unit(Base):
     name_key: Mapped[str] = mapped_column(String(200), default="", index=True)  # units.name_key
     on_roster: Mapped[bool] = mapped_column(Boolean, default=False)
     paper_received_at: Mapped[datetime | None] = mapped_column(default=None)  # 纸质版
+    # The personal status link's token (mailbot.statuslink); None: no link, or revoked.
+    status_token: Mapped[str | None] = mapped_column(String(64), unique=True, default=None)
     created_at: Mapped[datetime] = mapped_column()
     addresses: Mapped[list[UnitAddress]] = relationship(back_populates="unit",
                                                         order_by="UnitAddress.id")
@@ -208,7 +210,8 @@ class Reply(Base):
     subject: Mapped[str] = mapped_column(Text)
     smtp_message_id: Mapped[str] = mapped_column(String(998), unique=True)
     raw: Mapped[bytes] = mapped_column(LargeBinary)
-    status: Mapped[str] = mapped_column(String(8), default="pending")  # pending | sent | failed
+    # pending | sent | failed | held (waits for the office's release: sender not authenticated)
+    status: Mapped[str] = mapped_column(String(8), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column()
@@ -219,6 +222,8 @@ class Reply(Base):
 # The hourly reply limit counts a recipient's replies for every mail (screening.recent_replies):
 # without this index each count read the whole outbox, raw mails and all.
 Index("ix_replies_recipient", func.lower(Reply.to_addr))
+# The global hourly cap counts what was sent in the last hour (mailbot.replycap) on every send.
+Index("ix_replies_sent_at", Reply.sent_at)
 
 
 class Reminder(Base):

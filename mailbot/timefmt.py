@@ -23,3 +23,16 @@ def local(moment: datetime) -> datetime:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+_OFFSET_UNITS = {"d": "天", "h": "小时", "m": "分钟"}
+
+
+def before_deadline(offset: str) -> str:
+    """A reminder offset from the rules as the office reads it: "1d" → "截止前1天",
+    "3h" → "截止前3小时" (anything unexpected is shown as written)."""
+    text = offset.strip().lower()
+    number, unit = text[:-1].strip(), text[-1:]
+    if number.isdigit() and unit in _OFFSET_UNITS:
+        return f"截止前{int(number)}{_OFFSET_UNITS[unit]}"
+    return f"截止前{offset}"

@@ -30,8 +30,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 from sqlalchemy import select
 from sqlalchemy.orm import Session, contains_eager, selectinload
 
-from mailbot.checks.formats import SCAN_FORMATS
-from mailbot.progress import UnitProgress, all_progress
+from mailbot.progress import NOT_RECEIVED, TO_CORRECT, UnitProgress, all_progress
 from mailbot.rules import Campaign
 from mailbot.store import ACCEPTED, Document, FindingRow, Message, Unit
 from mailbot.timefmt import local, show
@@ -138,11 +137,11 @@ def _summary_rows(progress: Sequence[UnitProgress], campaign: Campaign,
                        if campaign.has(k) and studio.doc(k) is None]
             problems = [d for d in docs if not d.ok]
             if missing:
-                status = "缺" + "、".join(missing)
+                status = NOT_RECEIVED + "、".join(missing)
             elif problems:
-                status = "待更正"
+                status = TO_CORRECT
             else:
-                status = ACCEPTED if unit.complete else "待补正"
+                status = unit.status  # 已齐全, or 未齐全 when another studio still lacks a form
             received = [d.message.received_at for d in docs]
             leader = (approval.leader if approval and approval.leader else "") or \
                 next((d.leader for d in docs if d.leader), "")
@@ -161,7 +160,7 @@ def _progress_rows(progress: Sequence[UnitProgress], campaign: Campaign) -> Iter
         flag = "（名单外）" if campaign.units and not unit.unit.on_roster else ""
         paper = unit.unit.paper_received_at
         yield [unit.unit.display_name + flag, unit.unit.email,
-               *[_count_cell(unit, campaign, key) for key in ("summary", "approval", "material")],
+               *[_form_cell(unit, key) for key in ("summary", "approval", "material")],
                unit.status, _time(unit.last_received) if unit.last_received else None,
                f"已收到（{show(paper)[:10]}）" if paper else PAPER_NOT_RECEIVED]
 
@@ -179,17 +178,9 @@ def _record_rows(messages: Sequence[Message], files: dict[int, list[Document]],
                message.receipt_no]
 
 
-def _count_cell(unit: UnitProgress, campaign: Campaign, key: str) -> str:
-    if not campaign.has(key):
-        return ""
-    # The scan of a stamped form sits beside the editable file; it is not another form.
-    present = [d for d in unit.latest if d.kind == key and d.format not in SCAN_FORMATS]
-    if not present:
-        return "缺"
-    per_unit = campaign.spec(key).per == "unit"
-    shown = "已收" if per_unit else f"{len(present)}/{max(len(unit.studios), 1)}"
-    # Received but with a problem of its own (over the 字数 limit, a field empty…).
-    return shown + ("（待更正）" if any(not d.ok for d in present) else "")
+def _form_cell(unit: UnitProgress, key: str) -> str:
+    form = unit.form(key)
+    return form.text if form is not None else ""
 
 
 def _receipts(messages: Iterable[Message]) -> dict[int, str]:

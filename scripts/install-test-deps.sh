@@ -2,7 +2,7 @@
 # Install the Debian packages the test suite needs (Debian 12, run as root).
 #
 # Idempotent: packages already installed are left alone. The tests start their
-# own private Dovecot on free loopback ports, so the system service the package
+# own private Dovecot and PostgreSQL on free loopback ports, so the system service the package
 # starts on install is stopped and disabled again: it would only hold ports
 # 143/993/24 and run as a daemon nobody asked for.
 #
@@ -11,11 +11,13 @@
 set -euo pipefail
 
 # Add a package here and it is installed; nothing else needs to change.
-PACKAGES=(dovecot-imapd dovecot-lmtpd chromium fonts-wqy-microhei libreoffice-calc-nogui libreoffice-writer-nogui)
+PACKAGES=(dovecot-imapd dovecot-lmtpd postgresql chromium fonts-wqy-microhei libreoffice-calc-nogui
+          libreoffice-writer-nogui)
 
 # System services the packages above start on install, each with the pid file of
 # its master process (the last resort when no service manager is running).
-declare -A SERVICES=([dovecot]=/run/dovecot/master.pid)
+declare -A SERVICES=([dovecot]=/run/dovecot/master.pid
+                     [postgresql]=/var/run/postgresql/15-main.pid)
 
 missing_packages() {
     local pkg

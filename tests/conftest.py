@@ -7,11 +7,15 @@ A fresh Dovecot per test: it starts in about 50 ms, so tests may use fixed addre
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from pgserver import PostgresCluster, find_pg_bin
 from prerequisites import MISSING_SOFFICE, unavailable
 from servers import Dovecot, SmtpRelay, find_dovecot
 
+MISSING_POSTGRES = ("PostgreSQL is not installed: run `make test` as root, which installs the "
+                    "Debian package postgresql (scripts/install-test-deps.sh)")
 MISSING_DOVECOT = (
     "Dovecot is not installed: run `make test` as root, which installs dovecot-imapd and "
     "dovecot-lmtpd (scripts/install-test-deps.sh)"
@@ -43,6 +47,35 @@ def soffice() -> str:
     if found is None:
         unavailable(MISSING_SOFFICE)
     return found
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """One private PostgreSQL cluster for the session (started on first use)."""
+    bin_dir = find_pg_bin()
+    if bin_dir is None:
+        unavailable(MISSING_POSTGRES)
+    cluster = PostgresCluster(bin_dir)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.close()
+
+
+@pytest.fixture
+def postgres_url(postgres_cluster: PostgresCluster) -> str:
+    """An empty database of its own on the session's PostgreSQL, as a SQLAlchemy URL."""
+    return postgres_cluster.new_database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each database the bot supports: a SQLite file, then a PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'mailbot.sqlite3'}"
+    cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
+    return cluster.new_database()
 
 
 @pytest.fixture

@@ -36,6 +36,7 @@ class Bot:
     state_dir: Path
     campaign: Campaign
     handled_folder: str = ""
+    public_url: str = ""
 
     @property
     def settings(self) -> Settings:
@@ -44,7 +45,7 @@ class Bot:
                                 password=self.dovecot.password, security="none"),
             smtp=ServerSettings(host=self.relay.host, port=self.relay.port, security="none"),
             from_address=OFFICE, office_email="clerk@test.example", state_dir=self.state_dir,
-            handled_folder=self.handled_folder)
+            handled_folder=self.handled_folder, public_url=self.public_url)
 
     def environment(self, **extra: str) -> dict[str, str]:
         """The environment a `mailbot` child process needs to be this bot (nothing else of

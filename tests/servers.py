@@ -9,7 +9,9 @@ and assert on what actually landed in a mailbox. Nothing here imports ``mailbot`
   as they go; user names are full addresses and each gets its own Maildir.
 - :class:`SmtpRelay` is an aiosmtpd server that hands every accepted message to
   Dovecot over LMTP before answering ``250``, so once the bot's send returns, the
-  reply is already in the recipient's INBOX.
+  reply is already in the recipient's INBOX. With ``smtputf8=True`` it offers SMTPUTF8
+  (RFC 6531); Dovecot 2.3's LMTP does not, so a recipient with a non-ASCII local part is
+  accepted and listed in :attr:`SmtpRelay.messages` but not stored in Dovecot.
 
 Dovecot refuses to store mail as uid 0, so as root the mail belongs to
 ``nobody``/``nogroup``; as any other user, everything runs as that user.
@@ -434,6 +436,7 @@ class RelayedMessage:
     rcpt_tos: list[str]
     raw: bytes
     login: str | None  # the AUTH user name, None when the client did not log in
+    mail_options: tuple[str, ...] = ()  # MAIL FROM parameters, e.g. ("SMTPUTF8",)
 
 
 class _RelayHandler:
@@ -448,6 +451,8 @@ class _RelayHandler:
         try:
             # Awaited before answering: the client must not see 250 before the mail is stored.
             for rcpt in envelope.rcpt_tos:
+                if not rcpt.isascii():
+                    continue  # only offered with smtputf8=True; LMTP cannot take it
                 await asyncio.to_thread(self.relay.dovecot.deliver, rcpt, raw, mail_from)
         except (smtplib.SMTPException, OSError) as error:
             return f"451 4.3.0 Relay to Dovecot LMTP failed: {error}"
@@ -458,6 +463,7 @@ class _RelayHandler:
                 rcpt_tos=list(envelope.rcpt_tos),
                 raw=raw,
                 login=login.login.decode() if isinstance(login, LoginPassword) else None,
+                mail_options=tuple(envelope.mail_options),
             )
         )
         return "250 2.0.0 Delivered"
@@ -478,8 +484,9 @@ class SmtpRelay:
     on the same port. ``messages`` lists what was accepted, in order.
     """
 
-    def __init__(self, dovecot: Dovecot) -> None:
+    def __init__(self, dovecot: Dovecot, smtputf8: bool = False) -> None:
         self.dovecot = dovecot
+        self.smtputf8 = smtputf8
         self.host = dovecot.host
         self.port = free_port()
         self.messages: list[RelayedMessage] = []
@@ -498,6 +505,7 @@ class SmtpRelay:
                 server_hostname="relay.test.example",
                 authenticator=_accept_any_login,
                 auth_require_tls=False,
+                enable_SMTPUTF8=self.smtputf8,
             )
             controller.start()
             self._controller = controller

@@ -142,7 +142,7 @@ def test_a_clerk_runs_the_campaign_from_the_browser(browser: Any, site: str,
     with page.expect_download() as download_info:
         page.click("header nav >> text=材料包")
     archive = zipfile.ZipFile(io.BytesIO(Path(download_info.value.path()).read_bytes()))
-    assert "中德智能制造学院/附件3-附件3-申报材料.docx" in archive.namelist()
+    assert "中德智能制造学院/附件3-申报材料.docx" in archive.namelist()
 
     page.click("text=退出")
     page.wait_for_url("**/login")

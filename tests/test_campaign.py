@@ -77,10 +77,10 @@ def test_roster_units_are_matched_by_address_then_by_name(bot: Bot) -> None:
     report = bot.poll()
     assert report.results == {"补正": 1, "受理": 2}
     units = {row["单位"]: row for row in bot.sheet("单位进度")}
-    assert units[A.unit]["状态"] == "受理"
+    assert units[A.unit]["状态"] == "已齐全"
     assert units[A.unit]["联系邮箱"] == "a-office@test.example, colleague@test.example"
     assert units[B.unit]["状态"] == "未提交" and units[C.unit]["状态"] == "未提交"
-    assert units[f"{SAMPLE_STUDIOS[3].unit}（名单外）"]["状态"] == "受理"
+    assert units[f"{SAMPLE_STUDIOS[3].unit}（名单外）"]["状态"] == "已齐全"
     assert "已齐全" in body(bot.replies("colleague@test.example")[0])
 
 
@@ -196,8 +196,8 @@ def test_the_final_report_reaches_the_office_once_after_the_deadline(bot: Bot) -
     assert report_if_due(Runtime(bot.settings, bot.campaign), DEADLINE + timedelta(hours=1)) is False
     [report] = bot.replies("clerk@test.example")
     text = body(report)
-    assert "材料齐全（受理）：1 个单位" in text
-    assert "材料不全或待更正（补正）：1 个单位" in text
+    assert "已齐全：1 个单位" in text
+    assert "未齐全（材料不全或待更正）：1 个单位" in text
     assert "名单内未提交：1 个单位" in text and C.unit in text
     assert "有逾期邮件：1 个单位" in text
     [attachment] = list(report.iter_attachments())

@@ -41,7 +41,8 @@ def report(*names: str, cwd: Path) -> list[dict[str, Any]]:
         assert entry["kind"] in ("summary", "approval", "material", "unknown")
         assert entry["word_count"] is None or isinstance(entry["word_count"], int)
         for problem in entry["problems"]:
-            assert set(problem) == {"code", "message"} and problem["message"]
+            assert set(problem) == {"code", "message", "severity"} and problem["message"]
+            assert problem["severity"] in ("error", "warning")
     return entries
 
 
@@ -84,14 +85,12 @@ def test_single_files_are_checked_on_their_own(tmp_path: Path) -> None:
     """Without 附件1 there is no set to complete: each file is judged by itself."""
     names = write(tmp_path, {"附件3.docx": samples.material_docx(A, 1800, outline=False),
                              "空文件.docx": b"", "照片.jpg": b"\xff\xd8\xff\xe0" + b"\0" * 64})
-    material, empty, photo = report(*names, "不存在.docx", cwd=tmp_path)[:3]
+    material, empty, photo = report(*names, cwd=tmp_path)
     assert material["word_count"] == 1800
-    assert [p["code"] for p in material["problems"]] == ["outline"]  # a warning, still listed
-    assert (empty["format"], [p["code"] for p in empty["problems"]]) == ("empty", ["empty"])
+    assert [(p["code"], p["severity"]) for p in material["problems"]] == [("outline", "warning")]
+    assert [(p["code"], p["severity"]) for p in empty["problems"]] == [("empty", "error")]
+    assert empty["format"] == "empty"
     assert (photo["format"], photo["kind"]) == ("jpeg", "unknown")
-    missing = report("不存在.docx", cwd=tmp_path)[0]
-    assert (missing["kind"], [p["code"] for p in missing["problems"]]) == ("unknown",
-                                                                         ["unreadable"])
 
 
 def test_a_stamped_scan_alone_still_asks_for_the_editable_form(tmp_path: Path) -> None:
@@ -120,3 +119,93 @@ def test_a_word_97_file_is_converted_as_the_intake_converts_it(tmp_path: Path) -
     first, renamed = report(*names, cwd=tmp_path)
     assert (first["kind"], first["format"], first["problems"]) == ("approval", "doc", [])
     assert (renamed["kind"], renamed["format"], renamed["problems"]) == ("approval", "doc", [])
+
+
+def test_json_keeps_chinese_readable(tmp_path: Path) -> None:
+    names = write(tmp_path, {"附件2.docx": samples.approval_docx(A, blank=["联系电话"])})
+    done = check(*names, "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "联系电话" in done.stdout and "\\u" not in done.stdout  # not escaped
+
+
+def test_a_missing_file_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    names = write(tmp_path, {"附件2.docx": samples.approval_docx(A)})
+    for args in ((*names, "不存在.docx"), (*names, "不存在.docx", "--json")):
+        done = check(*args, cwd=tmp_path)
+        assert done.returncode == 2
+        assert done.stdout == ""
+        assert done.stderr.strip().splitlines() == ["mailbot: 文件或文件夹不存在：不存在.docx"]
+
+
+def test_a_folder_is_searched_recursively(tmp_path: Path) -> None:
+    folder = tmp_path / "申报材料"
+    (folder / "精密").mkdir(parents=True)
+    (folder / "附件1.docx").write_bytes(samples.summary_docx(A.unit, [A]))
+    (folder / "精密" / "附件2.docx").write_bytes(samples.approval_docx(A))
+    (folder / "精密" / "附件3.docx").write_bytes(samples.material_docx(A, 1500))
+    (folder / "精密" / "~$附件3.docx").write_bytes(b"\0" * 162)  # Word's lock file: skipped
+    entries = report("申报材料", cwd=tmp_path)
+    found = [(Path(e["file"]).relative_to("申报材料").as_posix(), e["kind"]) for e in entries]
+    assert sorted(found) == found  # in name order
+    assert set(found) == {("附件1.docx", "summary"), ("精密/附件2.docx", "approval"),
+                          ("精密/附件3.docx", "material")}
+    assert all(e["problems"] == [] for e in entries)
+    done = check("申报材料", cwd=tmp_path)
+    assert done.stdout.rstrip().splitlines()[-1].startswith("结论：受理。")
+
+
+def test_the_blank_outline_is_refused_as_such(tmp_path: Path) -> None:
+    """The notice's own 附件3 (参考提纲) sent back unfilled: an error, not a pass."""
+    blank = samples.outline_template_docx()
+    names = write(tmp_path, {"附件1.docx": samples.summary_docx(A.unit, [A]),
+                             "附件2.docx": samples.approval_docx(A),
+                             "附件3-申报材料参考提纲.docx": blank})
+    entries = report(*names, cwd=tmp_path)
+    material = entries[2]
+    assert material["kind"] == "material"
+    assert [(p["code"], p["severity"]) for p in material["problems"]] == [
+        ("blank-outline", "error")]
+    assert "参考提纲（空白模板）" in material["problems"][0]["message"]
+    done = check(*names, cwd=tmp_path)
+    tail = done.stdout[done.stdout.index("结论："):]
+    assert tail.startswith("结论：补正。") and "参考提纲（空白模板）" in tail
+    # Written material with the same headings is not blank.
+    names = write(tmp_path, {"附件3-申报材料参考提纲.docx": samples.material_docx(A, 900)})
+    assert report(*names, cwd=tmp_path)[0]["problems"] == []
+
+
+def test_errors_and_warnings_apart_and_the_verdict_last(tmp_path: Path) -> None:
+    names = write(tmp_path, {
+        "附件1.docx": samples.summary_docx(A.unit, [A]), "附件2.docx": samples.approval_docx(A),
+        "附件3.docx": samples.material_docx(A, 1800, outline=False)})
+    done = check(*names, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.rstrip().splitlines()
+    assert "需要更正" in done.stdout and "提醒（不影响受理）" in done.stdout
+    assert "!附件3《申报材料》“附件3.docx”中没有找到参考提纲" in done.stdout
+    assert "✗" not in done.stdout  # a warning is never shown as an error
+    assert lines[-1] == "结论：受理。以上文件作为本单位的全部材料一次发送，将被受理（提醒事项请自行斟酌）。"
+    # A lone 附件3: the verdict names the forms the set lacks, though the file itself is fine.
+    done = check("附件3.docx", cwd=tmp_path)
+    tail = done.stdout[done.stdout.index("结论："):].splitlines()
+    assert tail[0].startswith("结论：补正。") and "共 2 项" in tail[0]
+    assert "尚未收到附件1《推荐汇总表》" in tail[1] and "尚未收到附件2《推荐审批表》" in tail[2]
+    assert not any(p["severity"] == "error" for p in report("附件3.docx", cwd=tmp_path)[0]["problems"])
+
+
+def test_the_table_names_odd_formats_in_chinese(tmp_path: Path) -> None:
+    names = write(tmp_path, {"空文件.docx": b"", "说明.txt": "请查收".encode()})
+    done = check(*names, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    rows = [line for line in done.stdout.splitlines() if "空文件.docx" in line or "说明.txt" in line]
+    assert "空文件" in rows[0].split("空文件.docx", 1)[1] and "纯文本" in rows[1]
+    assert " empty " not in done.stdout and " text " not in done.stdout
+
+
+def test_brackets_in_a_name_are_shown_as_they_are(tmp_path: Path) -> None:
+    names = write(tmp_path, {"[定稿][bold]附件2.docx": samples.approval_docx(A, blank=["联系电话"])})
+    done = check(*names, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "[定稿][bold]附件2.docx" in done.stdout  # not taken for rich markup
+    verdict = done.stdout[done.stdout.index("结论："):]
+    assert "  1. 附件2《推荐审批表》“[定稿][bold]附件2.docx”中以下栏目未填写" in verdict

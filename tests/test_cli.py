@@ -107,4 +107,7 @@ def test_poll_export_and_status_from_the_command_line(bot: Bot, tmp_path: Path) 
 
     status = mailbot("status", cwd=tmp_path, env=env)
     assert status.returncode == 0
-    assert "受理" in status.stdout and "1" in status.stdout
+    rows = {tuple(cell.strip() for cell in line.split("│")[1:-1])
+            for line in status.stdout.splitlines() if line.count("│") == 4}
+    assert {("处理结果", "受理", "1"), ("单位进度", "已齐全", "1"), ("单位进度", "未齐全", "0"),
+            ("单位进度", "未提交", "0")} <= rows  # the contract's words for units

@@ -83,6 +83,10 @@ def test_the_campaign_rules_load() -> None:
     (("max_words = 2000", "max_words = -5"), "documents.2.max_words"),
     (("per = \"unit\"", "per = \"team\""), "documents.0.per"),
     (("contact = \"李田甜\"\n", ""), "office.contact"),
+    # a date alone silently meant midnight: the call would have closed 17.5 hours early
+    (("deadline = 2022-10-10T17:30:00", "deadline = 2022-10-10"), "campaign.deadline"),
+    (("deadline = 2022-10-10T17:30:00", "deadline = \"2022-10-10\""), "campaign.deadline"),
+    (("timezone = \"Asia/Shanghai\"", "timezone = \"Asia/Beijing\""), "campaign.timezone"),
 ])
 def test_a_wrong_rules_file_names_the_field(tmp_path: Path, change: tuple[str, str],
                                             field: str) -> None:

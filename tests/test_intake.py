@@ -61,12 +61,12 @@ def test_complete_set_in_one_mail_is_accepted_logged_and_acknowledged(bot: Bot) 
     assert studio["领衔人"] == STUDIO.leader
     assert studio["联系电话"] == STUDIO.phone
     assert studio["材料字数"] == 1500
-    assert studio["状态"] == "受理" and studio["是否逾期"] == "否"
+    assert studio["状态"] == "已齐全" and studio["是否逾期"] == "否"
     assert studio["最后收件时间"] == ON_TIME.replace(tzinfo=None)
     assert studio["回执编号"] == receipt
 
     [unit] = bot.sheet("单位进度")
-    assert (unit["单位"], unit["联系邮箱"], unit["状态"]) == (STUDIO.unit, UNIT, "受理")
+    assert (unit["单位"], unit["联系邮箱"], unit["状态"]) == (STUDIO.unit, UNIT, "已齐全")
     assert (unit["附件1"], unit["附件2"], unit["附件3"]) == ("已收", "1/1", "1/1")
 
     [record] = bot.sheet("收件记录")
@@ -87,7 +87,7 @@ def test_set_split_over_two_mails(bot: Bot) -> None:
     [reply] = bot.replies(UNIT)
     assert reply["Subject"].startswith("【需补正】")
     assert "附件3《申报材料》" in body(reply)
-    assert bot.sheet("单位进度")[0]["附件3"] == "缺"
+    assert bot.sheet("单位进度")[0]["附件3"] == "未收"
 
     bot.submit(UNIT, [third], received=ON_TIME.replace(hour=15))
     assert bot.poll().results == {"受理": 1}
@@ -96,7 +96,7 @@ def test_set_split_over_two_mails(bot: Bot) -> None:
     # The acknowledgement lists the whole set, including what came in the first mail.
     assert "附件2-推荐审批表.docx" in body(acknowledgement)
     assert [r["处理结果"] for r in bot.sheet("收件记录")] == ["补正", "受理"]
-    assert bot.sheet("单位进度")[0]["状态"] == "受理"
+    assert bot.sheet("单位进度")[0]["状态"] == "已齐全"
 
 
 def test_missing_approval_form_gets_a_correction_request(bot: Bot) -> None:
@@ -110,7 +110,7 @@ def test_missing_approval_form_gets_a_correction_request(bot: Bot) -> None:
     [record] = bot.sheet("收件记录")
     assert record["处理结果"] == "补正"
     assert "附件2《推荐审批表》" in record["问题"]
-    assert bot.sheet("汇总")[0]["状态"] == "缺附件2"
+    assert bot.sheet("汇总")[0]["状态"] == "未收附件2"
 
 
 def test_material_of_2001_words_is_refused_with_the_count(bot: Bot) -> None:

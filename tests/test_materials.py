@@ -38,14 +38,14 @@ def test_latest_file_of_each_form_per_unit_named_unit_and_label(tmp_path: Path) 
     archive = _zip(runtime)
     assert archive.testzip() is None
     assert sorted(archive.namelist()) == sorted([
-        f"{FIRST.unit}/附件1-附件1-推荐汇总表.docx",
-        f"{FIRST.unit}/附件2-附件2-推荐审批表.docx",
-        f"{FIRST.unit}/附件3-附件3-申报材料（修改稿）.docx",  # the newer version only
-        f"{SECOND.unit}/附件1-附件1-推荐汇总表.docx",
-        f"{SECOND.unit}/附件2-附件2-推荐审批表.docx",
+        f"{FIRST.unit}/附件1-推荐汇总表.docx",
+        f"{FIRST.unit}/附件2-推荐审批表.docx",
+        f"{FIRST.unit}/附件3-申报材料（修改稿）.docx",  # the newer version only
+        f"{SECOND.unit}/附件1-推荐汇总表.docx",
+        f"{SECOND.unit}/附件2-推荐审批表.docx",
     ])
-    assert archive.read(f"{FIRST.unit}/附件3-附件3-申报材料（修改稿）.docx") == newer
-    info = archive.getinfo(f"{FIRST.unit}/附件1-附件1-推荐汇总表.docx")
+    assert archive.read(f"{FIRST.unit}/附件3-申报材料（修改稿）.docx") == newer
+    info = archive.getinfo(f"{FIRST.unit}/附件1-推荐汇总表.docx")
     assert info.date_time[:5] == (2022, 10, 9, 10, 0)  # when the office received it
 
 
@@ -94,7 +94,7 @@ def test_a_file_missing_on_disk_is_listed_in_a_note(tmp_path: Path) -> None:
     archive = _zip(runtime)
     assert len(archive.namelist()) == 3
     note = archive.read(materials.MISSING_NOTE).decode("utf-8")
-    assert f"{FIRST.unit}/附件2-附件2-推荐审批表.docx" in note
+    assert f"{FIRST.unit}/附件2-推荐审批表.docx" in note
 
 
 def test_the_zip_is_streamed_in_chunks_never_whole(tmp_path: Path) -> None:
@@ -124,3 +124,12 @@ def test_materials_zip_over_http_is_a_streamed_response(tmp_path: Path) -> None:
     with runtime.sessions() as session:
         stored = {d.sha256 for d in session.query(Document)}
     assert {hashlib.sha256(archive.read(n)).hexdigest() for n in archive.namelist()} == stored
+
+
+def test_a_name_that_already_carries_its_label_is_not_prefixed_again() -> None:
+    assert materials.labelled("附件1", "附件1-推荐汇总表.docx") == "附件1-推荐汇总表.docx"
+    assert materials.labelled("附件1", "附件 1 推荐汇总表.docx") == "附件 1 推荐汇总表.docx"
+    assert materials.labelled("附件3", "附件三申报材料.docx") == "附件三申报材料.docx"
+    assert materials.labelled("附件1", "附件10-佐证.docx") == "附件1-附件10-佐证.docx"
+    assert materials.labelled("附件2", "附件1.docx") == "附件2-附件1.docx"  # as recognised
+    assert materials.labelled("附件2", "审批表.docx") == "附件2-审批表.docx"

@@ -138,9 +138,9 @@ def test_a_unit_nominating_three_studios_in_one_mail(bot: Bot) -> None:
     assert bot.poll().results == {"受理": 1}
     rows = bot.sheet("汇总")
     assert [(r["工作室名称"], r["材料字数"], r["状态"]) for r in rows] == [
-        (s.name, 1500 + n, "受理") for n, s in enumerate(studios, start=1)]
+        (s.name, 1500 + n, "已齐全") for n, s in enumerate(studios, start=1)]
     [unit] = bot.sheet("单位进度")
-    assert (unit["附件2"], unit["附件3"], unit["状态"]) == ("3/3", "3/3", "受理")
+    assert (unit["附件2"], unit["附件3"], unit["状态"]) == ("3/3", "3/3", "已齐全")
 
 
 def test_one_studio_short_of_its_material(bot: Bot) -> None:
@@ -185,4 +185,4 @@ def test_a_broken_form_is_settled_by_its_correction(bot: Bot) -> None:
     assert "“附件2-审批表.docx”：文件已损坏" in body(bot.replies(UNIT)[0])
     bot.submit(UNIT, [approval], received=datetime(2022, 10, 9, 15, 0, tzinfo=UTC))
     assert bot.poll().results == {"受理": 1}
-    assert bot.sheet("单位进度")[0]["状态"] == "受理"
+    assert bot.sheet("单位进度")[0]["状态"] == "已齐全"

@@ -66,7 +66,8 @@ def _url(rule: object) -> str:
 
 def test_every_route_refuses_a_request_without_a_session(app: Flask) -> None:
     # The rule: no session → GET/HEAD are sent to the login page (302), anything else is 403.
-    routes = [rule for rule in app.url_map.iter_rules() if rule.endpoint != "auth.login"]
+    routes = [rule for rule in app.url_map.iter_rules()
+              if rule.endpoint not in ("auth.login", "status.page")]  # status: tests below
     assert len(routes) >= 12, [r.rule for r in routes]
     for anonymous in (app.test_client(), _pre_login_client(app)):
         for rule in routes:
@@ -315,3 +316,25 @@ def _sheet(path: Path, name: str) -> dict[str, dict[str, object]]:
     # Keyed by unit name, without the （名单外） flag of units not on the roster.
     return {str(row[0]).removesuffix("（名单外）"): dict(zip(rows[0], row, strict=True))
             for row in rows[1:]}
+
+
+def test_the_dashboard_and_the_workbook_show_the_same_standing(tmp_path: Path) -> None:
+    # A 附件3 of 2317 字 is received, with an error to correct: the workbook's 单位进度 and the
+    # dashboard's units table and unit page read the same FormState, so neither says 未收.
+    runtime = make_runtime(tmp_path)
+    studio = SAMPLE_STUDIOS[0]
+    deliver(runtime, "jidian@test.example", full_set(studio, words=2317))
+    book = openpyxl.load_workbook(runtime.write_workbook())
+    header, row = ([c.value for c in r] for r in book["单位进度"].iter_rows(max_row=2))
+    in_workbook = dict(zip(header, row, strict=True))
+    assert in_workbook["附件3"] == "1/1（待更正）" and in_workbook["附件1"] == "已收"
+    assert in_workbook["状态"] == "未齐全"
+
+    client = login(app_for(runtime, clock=lambda: NOW).test_client())
+    units_page = client.get("/units").get_data(as_text=True)
+    with runtime.sessions() as session:
+        unit_id = session.scalars(select(Unit.id)).one()
+    unit_page = client.get(f"/units/{unit_id}").get_data(as_text=True)
+    for page in (units_page, unit_page):
+        assert "1/1（待更正）" in page
+        assert ">未收<" not in page and ">缺<" not in page

@@ -93,7 +93,7 @@ def test_outside_refusals_login_and_downloads(served: tuple[str, subprocess.Pope
     with browser.open(base + "/materials.zip", timeout=30) as answer:
         assert answer.headers.get("Transfer-Encoding") == "chunked"  # streamed, no length
         names = zipfile.ZipFile(io.BytesIO(answer.read())).namelist()
-    assert "中德智能制造学院/附件1-附件1-推荐汇总表.docx" in names
+    assert "中德智能制造学院/附件1-推荐汇总表.docx" in names
 
     child.send_signal(signal.SIGTERM)
     assert child.wait(timeout=10) == 0

@@ -9,6 +9,7 @@ without errors are known — what can be said of the unit's whole set.
 from __future__ import annotations
 
 from mailbot.checks import (
+    blank_template,
     completeness,
     formats,
     lateness,
@@ -28,6 +29,7 @@ DOCUMENT_CHECKS: tuple[Check, ...] = (
     summary_studios.check,  # 附件1 lists at least one studio
     required_fields.check,  # 附件2 has every required field filled
     word_limit.check,  # 附件3 within the 字数 limit
+    blank_template.check,  # not the blank 参考提纲 sent back as the material
     outline.check,  # 附件3 covers the outline's headings (a warning)
 )
 

@@ -20,7 +20,7 @@ from mailbot import intake as pipeline
 from mailbot import outbox
 from mailbot.errors import MailbotError
 from mailbot.poller import Runtime
-from mailbot.store import QUARANTINED, MailboxUid, Message, Unit
+from mailbot.store import QUARANTINED, MailboxUid, Message, Reply, Unit
 from mailbot.timefmt import utcnow
 
 log = logging.getLogger(__name__)
@@ -104,6 +104,20 @@ def _send(runtime: Runtime) -> str:
     if report.pending or report.failed:
         return "回复暂未发出，已排队，稍后自动重试。"
     return "回复已发出。" if report.sent else ""
+
+
+def release(runtime: Runtime, reply_id: int) -> Outcome:
+    """Send a reply that was held because its mail failed sender authentication: the office
+    has checked the sender. It goes out like any pending reply (the hourly cap included)."""
+    with runtime.sessions.begin() as session:
+        reply = session.get(Reply, reply_id)
+        if reply is None:
+            raise LookupError(reply_id)
+        if reply.status != "held":
+            return Outcome(False, reply_id, "这封回复不在待放行状态，无需放行。")
+        reply.status = "pending"
+        log.info("office released reply %s to %s", reply.smtp_message_id, reply.to_addr)
+    return Outcome(True, reply_id, f"已放行。{_send(runtime)}")
 
 
 def mark_paper(runtime: Runtime, unit_id: int, when: datetime | None) -> str:

@@ -18,7 +18,7 @@ from mailbot.config import Settings
 from mailbot.poller import Runtime
 from mailbot.rules import Campaign
 from mailbot.timefmt import show, utcnow
-from mailbot.web import auth, dashboard, downloads, views
+from mailbot.web import auth, dashboard, downloads, status_page, views
 
 SESSION_LIFETIME = timedelta(hours=12)  # one working day; then log in again
 MAX_FORM_BYTES = 64 * 1024  # the dashboard's forms are a few short fields
@@ -51,7 +51,7 @@ def create_app(settings: Settings, campaign: Campaign, *, runtime: Runtime | Non
     app.extensions["mailbot.clock"] = clock
     app.before_request(auth.guard)
     app.after_request(_headers)
-    for blueprint in (auth.bp, views.bp, downloads.bp):
+    for blueprint in (auth.bp, views.bp, downloads.bp, status_page.bp):
         app.register_blueprint(blueprint)
     app.register_error_handler(HTTPException, _error)
     app.jinja_env.globals.update(
@@ -59,7 +59,9 @@ def create_app(settings: Settings, campaign: Campaign, *, runtime: Runtime | Non
         campaign=campaign.campaign, office=campaign.office,
         state_labels=dashboard.STATE_LABELS, reply_kinds=dashboard.REPLY_KINDS,
         reply_status=dashboard.REPLY_STATUS, result_class=dashboard.result_class,
-        campaign_has_roster=bool(campaign.units), has_official=campaign.official is not None,
+        reply_reason=dashboard.reply_reason,
+        campaign_has_roster=bool(campaign.units), public_url=settings.public_url,
+        has_official=campaign.official is not None,
         label_of=lambda kind: campaign.spec(kind).label if campaign.has(kind) else "未识别")
     return app
 
@@ -68,7 +70,7 @@ def _headers(response: Response) -> Response:
     response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["X-Frame-Options"] = "DENY"
-    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers.setdefault("Referrer-Policy", "same-origin")  # the status page: no-referrer
     # Every page shows applicants' data: never keep it in a shared or proxy cache.
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -77,6 +79,8 @@ def _headers(response: Response) -> Response:
 def _error(error: HTTPException) -> tuple[str, int]:
     code = error.code or 500
     title = ERROR_TITLES.get(code, "出错了")
-    description = error.description if code not in (404, 405) else ""
+    # Werkzeug's own descriptions are English: show only the ones mailbot wrote (in Chinese).
+    own = error.description != type(error).description
+    description = error.description if own and code not in (404, 405) else ""
     return render_template("error.html", code=code, title=title, description=description or "",
                            show_nav=auth.gate().signed_in()), code

@@ -30,7 +30,7 @@ from mailbot.errors import ConfigError
 
 SECRET_FILE = "dashboard-secret.key"
 CSRF_FIELD = "csrf_token"
-PUBLIC_ENDPOINTS = frozenset({"auth.login"})
+PUBLIC_ENDPOINTS = frozenset({"auth.login", "status.page"})  # status: the token is the key
 FREE_FAILURES = 3  # wrong passwords before the login slows down
 MAX_DELAY_SECONDS = 60.0
 _HASHED = re.compile(r"^(scrypt:\d+:\d+:\d+|pbkdf2:sha256:\d+)\$[^$]+\$[0-9a-f]{32,}$")

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from mailbot.progress import UnitProgress, unit_progress
+from mailbot.progress import UnitProgress, campaign_progress, unit_progress
 from mailbot.rules import Campaign
 from mailbot.store import (
     ACCEPTED,
@@ -29,15 +29,15 @@ from mailbot.store import (
 )
 from mailbot.timefmt import show
 
-DOCUMENT_KEYS = ("summary", "approval", "material")
-
 # A unit's state on the dashboard: the three numbers of the overview and the units filter.
 COMPLETE, INCOMPLETE, SILENT = "complete", "incomplete", "silent"
 STATE_LABELS = {COMPLETE: "已齐全", INCOMPLETE: "未齐全", SILENT: "未来信"}
 REPLY_KINDS = {"acknowledgement": "受理回执", "correction": "补正通知", "quarantine": "隔离告知",
                "office-quarantine": "隔离通知（办公室）", "reminder": "截止提醒",
-               "final-report": "截止报告"}
-REPLY_STATUS = {"pending": "待发送", "sent": "已发送", "failed": "发送失败"}
+               "final-report": "截止报告", "office-cap": "发信上限通知（办公室）"}
+REPLY_STATUS = {"pending": "待发送", "sent": "已发送", "failed": "发送失败", "held": "待放行"}
+HELD_FINDING = "sender-unverified"  # mailbot.screening.auth_hold: why a reply is held
+ATTENTION_REPLIES = 50  # failed and held replies listed on the overview, newest first
 
 
 @dataclass(frozen=True)
@@ -90,43 +90,42 @@ class Overview:
     time_left: str
     past_deadline: bool
     recent: list[Message] = field(default_factory=list)
+    attention_replies: list[ReplyIssue] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ReplyIssue:
+    """A reply the office has to look at: one that failed, or one held for its release."""
+
+    reply: Reply
+    reason: str  # in Chinese: the failure, or why it is held
 
 
 def unit_rows(session: Session, campaign: Campaign) -> list[UnitRow]:
+    """Every unit's row from a fixed number of queries (no query per unit)."""
     counts = {unit_id: number for unit_id, number in session.execute(
         select(Message.unit_id, func.count()).where(Message.unit_id.is_not(None))
         .group_by(Message.unit_id))}
-    rows = []
-    for unit in session.scalars(select(Unit).order_by(Unit.id)):
-        rows.append(unit_row(session, campaign, unit, counts.get(unit.id, 0)))
-    return rows
+    return [_row(progress, counts.get(progress.unit.id, 0))
+            for progress in campaign_progress(session, campaign)]
 
 
 def unit_row(session: Session, campaign: Campaign, unit: Unit, messages: int) -> UnitRow:
-    progress = unit_progress(session, unit, campaign)
+    return _row(unit_progress(session, unit, campaign), messages)
+
+
+def _row(progress: UnitProgress, messages: int) -> UnitRow:
     if progress.complete:
         state = COMPLETE
     elif messages == 0:
         state = SILENT
     else:
         state = INCOMPLETE
-    cells, got, needed = [], 0, 0
-    studios = max(len(progress.studios), 1)
-    for key in DOCUMENT_KEYS:
-        if not campaign.has(key):
-            continue
-        spec = campaign.spec(key)
-        want = 1 if spec.per == "unit" else studios
-        have = min(progress.count(key), want)
-        got, needed = got + have, needed + want
-        if have == 0:
-            text = "缺"
-        elif spec.per == "unit":
-            text = "已收"
-        else:
-            text = f"{have}/{want}"
-        cells.append(DocCell(spec.label, text, have == want))
-    return UnitRow(unit, progress, state, cells, got, needed, messages)
+    # The cells read the same FormState as the workbook's 单位进度: the two cannot disagree.
+    cells = [DocCell(form.label, form.text, form.complete) for form in progress.forms]
+    got = sum(min(form.good, form.want) for form in progress.forms)
+    needed = sum(form.want for form in progress.forms)
+    return UnitRow(progress.unit, progress, state, cells, got, needed, messages)
 
 
 def filter_rows(rows: list[UnitRow], *, state: str = "", late: str = "", paper: str = "",
@@ -164,7 +163,25 @@ def overview(session: Session, campaign: Campaign, rows: list[UnitRow],
         replies=replies,
         paper_received=sum(1 for row in rows if row.unit.paper_received_at is not None),
         deadline=show(deadline), time_left=time_left(deadline, now),
-        past_deadline=now > deadline, recent=recent)
+        past_deadline=now > deadline, recent=recent,
+        attention_replies=reply_issues(session))
+
+
+def reply_issues(session: Session) -> list[ReplyIssue]:
+    """Failed and held replies, newest first, each with its reason."""
+    found = session.scalars(select(Reply).where(Reply.status.in_(("failed", "held")))
+                            .order_by(Reply.created_at.desc(), Reply.id.desc())
+                            .limit(ATTENTION_REPLIES))
+    return [ReplyIssue(reply, reply_reason(reply)) for reply in found]
+
+
+def reply_reason(reply: Reply) -> str:
+    """Why a reply did not go out (yet), for the office; "" when nothing is in its way."""
+    if reply.status == "held":
+        reasons = [f.message for f in (reply.message.findings if reply.message else ())
+                   if f.code == HELD_FINDING]
+        return "；".join(reasons) or "等待办公室放行。"
+    return reply.last_error if reply.status in ("failed", "pending") else ""
 
 
 def time_left(deadline: datetime, now: datetime) -> str:

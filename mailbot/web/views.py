@@ -13,10 +13,12 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
+from mailbot import statuslink
 from mailbot.poller import Runtime
 from mailbot.store import QUARANTINED, Message, Reply, Unit
 from mailbot.timefmt import OFFICE_ZONE, local
 from mailbot.web import actions, dashboard
+from mailbot.web.wording import file_type, header_value
 
 bp = Blueprint("views", __name__)
 RAW_PREVIEW_BYTES = 200 * 1024  # the raw source shown on the page; the .eml link has it all
@@ -94,6 +96,21 @@ def paper(unit_id: int) -> Response:
     return redirect(url_for("views.unit", unit_id=unit_id))
 
 
+@bp.post("/units/<int:unit_id>/status-link")
+def status_link(unit_id: int) -> Response:
+    """Reissue the unit's status link (the old one stops working at once) or revoke it."""
+    revoke = request.form.get("action") == "revoke"
+    with runtime().sessions.begin() as session:
+        found = session.get(Unit, unit_id) or abort(404)
+        if revoke:
+            statuslink.revoke(found)
+        else:
+            statuslink.issue(found)
+    flash("已停用该单位的查询链接。" if revoke else
+          "已生成新的查询链接，旧链接随即失效；之后的回复和提醒都带新链接。", "ok")
+    return redirect(url_for("views.unit", unit_id=unit_id))
+
+
 def _paper_date(text: str) -> datetime | None:
     """The day the paper copy came, as a moment: now if it is today, else that day's start."""
     try:
@@ -141,8 +158,19 @@ def reply(reply_id: int) -> str:
         part = mail.get_body(preferencelist=("plain",))
         text = part.get_content() if part is not None else ""
         return render_template("reply.html", reply=found, text=text,
+                               reason=dashboard.reply_reason(found),
                                attachments=[p.get_filename() or "（未命名）"
                                             for p in mail.iter_attachments()])
+
+
+@bp.post("/replies/<int:reply_id>/release")
+def release(reply_id: int) -> Response:
+    try:
+        outcome = actions.release(runtime(), reply_id)
+    except LookupError:
+        abort(404)
+    flash(outcome.text, "ok" if outcome.ok else "error")
+    return redirect(url_for("views.reply", reply_id=reply_id))
 
 
 def _raw(found: Message) -> bytes:
@@ -163,13 +191,15 @@ def _preview(raw: bytes) -> dict[str, Any]:
         assert isinstance(mail, EmailMessage)
         for name, label in HEADER_LABELS.items():
             if mail.get(name) is not None:
-                shown["headers"].append((label, str(mail[name])))
+                shown["headers"].append((label, header_value(name, str(mail[name]))))
         body = mail.get_body(preferencelist=("plain", "html"))
         if body is not None:
             shown["text"] = str(body.get_content())[:20000]
         for part in mail.iter_attachments():
             payload = part.get_payload(decode=True)
-            shown["parts"].append((part.get_filename() or "（未命名）", part.get_content_type(),
+            filename = part.get_filename() or ""
+            shown["parts"].append((filename or "（未命名）",
+                                   file_type(part.get_content_type(), filename),
                                    len(payload) if isinstance(payload, bytes) else 0))
     except Exception as exc:  # a mail that breaks the parser is exactly what the office must see
         shown["error"] = f"无法完整解析这封邮件（{type(exc).__name__}: {exc}），请看下方原文。"

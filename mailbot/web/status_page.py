@@ -1,0 +1,67 @@
+"""A unit's own status page, `/s/<token>`: open without a login, showing that unit and no other.
+
+The token in the link is the only credential (mailbot.statuslink); a wrong, malformed or revoked
+token is a plain 404 that says nothing about whether such a unit exists. The page reads the same
+dossier (`UnitProgress`) as the workbook and the dashboard, so it never disagrees with them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Blueprint, Response, abort, current_app, make_response, render_template
+from sqlalchemy import select
+
+from mailbot import statuslink
+from mailbot.checks.completeness import missing
+from mailbot.findings import Finding
+from mailbot.poller import Runtime
+from mailbot.progress import held_of, unit_progress
+from mailbot.store import Document, FindingRow, Message, Unit
+
+bp = Blueprint("status", __name__)
+
+
+@dataclass(frozen=True)
+class Version:
+    label: str
+    filename: str
+    received_at: object
+    word_count: int | None
+    counts: bool  # the version that counts now
+    problems: list[str]
+
+
+@bp.get("/s/<token>")
+def page(token: str) -> Response:
+    if not statuslink.plausible(token):
+        abort(404)
+    runtime: Runtime = current_app.extensions["mailbot.runtime"]
+    campaign = runtime.campaign
+    with runtime.sessions() as session:
+        unit = session.scalar(select(Unit).where(Unit.status_token == token))
+        if unit is None:
+            abort(404)
+        progress = unit_progress(session, unit, campaign)
+        current = {doc.id for doc in progress.latest}
+        rows = session.scalars(select(Document).join(Message, Document.message_pk == Message.id)
+                               .where(Document.unit_id == unit.id)
+                               .order_by(Message.received_at.desc(), Document.id)).all()
+        findings = session.scalars(select(FindingRow).where(
+            FindingRow.message_pk.in_({row.message_pk for row in rows}))).all()
+        versions = [Version(label=campaign.spec(row.kind).label if campaign.has(row.kind)
+                            else "未识别", filename=row.filename,
+                            received_at=row.message.received_at, word_count=row.word_count,
+                            counts=row.id in current,
+                            problems=[f.message for f in findings
+                                      if f.message_pk == row.message_pk
+                                      and f.document == row.filename])
+                    for row in rows]
+        still: list[Finding] = missing(campaign, [held_of(doc) for doc in progress.latest])
+        html = render_template("status.html", unit=unit, progress=progress, versions=versions,
+                               missing=still)
+    response = make_response(html)
+    # The token is in the address: never hand it on to another site, never index the page.
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["X-Robots-Tag"] = "noindex, nofollow"
+    return response
