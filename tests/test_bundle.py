@@ -7,13 +7,23 @@ from __future__ import annotations
 import io
 import stat
 import struct
+import zipfile
 import zlib
 from pathlib import Path
 
 import pytest
 from pypdf import PdfReader, PdfWriter
 from test_cli import mailbot
-from web_support import ON_TIME, RULES, app_for, campaign_state, deliver, login, make_runtime
+from web_support import (
+    ON_TIME,
+    RULES,
+    app_for,
+    campaign_state,
+    deliver,
+    full_set,
+    login,
+    make_runtime,
+)
 
 from mailbot import bundle
 from mailbot.poller import Runtime
@@ -148,6 +158,31 @@ def test_printed_files_are_kept_for_the_next_bundle(runtime: Runtime,
     assert [(ln.part.filename, ln.pages, ln.first) for ln in again.lines] == [
         (ln.part.filename, ln.pages, ln.first) for ln in everything.lines]
     assert sorted(cache.glob("*.pdf")) == kept
+
+
+def broken_docx() -> bytes:
+    """A Word package whose document is not XML: detected as .docx, refused by LibreOffice."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as package:
+        package.writestr("[Content_Types].xml", (
+            '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/'
+            'content-types"><Override PartName="/word/document.xml" ContentType="application/'
+            'vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>'))
+        package.writestr("word/document.xml", "<w:document not xml")
+    return out.getvalue()
+
+
+def test_a_file_libreoffice_refuses_costs_only_itself(tmp_path: Path, soffice: str) -> None:
+    runtime = make_runtime(tmp_path)
+    deliver(runtime, "jidian@test.example",
+            [*full_set(FIRST), ("附件3-补充说明.docx", broken_docx())])
+    with runtime.sessions() as session:
+        made = bundle.build(session, runtime.campaign, runtime.settings.state_dir)
+    [refused] = [line for line in made.lines if not line.pages]
+    assert refused.part.filename == "附件3-补充说明.docx"
+    assert refused.problem == "LibreOffice 无法打开此文件"
+    assert made.documents == 3  # printed in the same run as the refused one, or again alone
+    assert len(list((runtime.settings.state_dir / bundle.CACHE).glob("*.pdf"))) == 3
 
 
 def test_mailbot_bundle_for_one_unit(runtime: Runtime, soffice: str, tmp_path: Path) -> None:

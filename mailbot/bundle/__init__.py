@@ -227,22 +227,30 @@ def _one_page_wide(data: bytes) -> bytes:
 
 
 def _libreoffice(items: list[tuple[bytes, str]]) -> list[bytes | None]:
-    """One LibreOffice run for the lot; if it runs out of time (one file hangs it), each file
-    again on its own, so one bad file costs only itself."""
+    """One LibreOffice run for the lot. A file that hangs it (the run times out) or crashes
+    it (the files after it come out missing) must cost only itself: whatever did not come out
+    of the shared run is printed again, each file on its own."""
     try:
-        return convert.to_pdf(items)
+        results = convert.to_pdf(items)
     except DocumentError as exc:
         if exc.code == "convert-unavailable":
             raise
-    results: list[bytes | None] = []
-    for item in items:
-        try:
-            results += convert.to_pdf([item], timeout=convert.DEFAULT_TIMEOUT)
-        except DocumentError as exc:
-            if exc.code == "convert-unavailable":
-                raise
-            results.append(None)
+        results = [None] * len(items)
+    if len(items) > 1:
+        for index, pdf in enumerate(results):
+            if pdf is None:
+                results[index] = _alone(items[index])
     return results
+
+
+def _alone(item: tuple[bytes, str]) -> bytes | None:
+    try:
+        [pdf] = convert.to_pdf([item], timeout=convert.DEFAULT_TIMEOUT)
+    except DocumentError as exc:
+        if exc.code == "convert-unavailable":
+            raise
+        return None
+    return pdf
 
 
 def _open_pdf(data: bytes, *, rewrite: bool = False) -> PdfReader | str:
