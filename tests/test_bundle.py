@@ -16,6 +16,7 @@ from pypdf import PdfReader, PdfWriter
 from test_cli import mailbot
 from web_support import (
     ON_TIME,
+    ROSTER_UNIT,
     RULES,
     app_for,
     campaign_state,
@@ -183,6 +184,18 @@ def test_a_file_libreoffice_refuses_costs_only_itself(tmp_path: Path, soffice: s
     assert refused.problem == "LibreOffice 无法打开此文件"
     assert made.documents == 3  # printed in the same run as the refused one, or again alone
     assert len(list((runtime.settings.state_dir / bundle.CACHE).glob("*.pdf"))) == 3
+
+
+def test_a_unit_without_files_gets_a_cover_saying_so(tmp_path: Path, soffice: str) -> None:
+    runtime = make_runtime(tmp_path, roster=True)
+    with runtime.sessions() as session:
+        silent = session.query(Unit).filter(Unit.name == ROSTER_UNIT).one()
+        made = bundle.build(session, runtime.campaign, runtime.settings.state_dir,
+                            unit_id=silent.id)
+    reader = PdfReader(io.BytesIO(made.content))
+    assert len(reader.pages) == 1 and made.lines == ()
+    text = reader.pages[0].extract_text()
+    assert ROSTER_UNIT in text and "暂无已收到的材料" in text
 
 
 def test_mailbot_bundle_for_one_unit(runtime: Runtime, soffice: str, tmp_path: Path) -> None:

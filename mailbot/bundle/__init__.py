@@ -28,6 +28,7 @@ from mailbot.bundle.parts import Part, unit_parts
 from mailbot.documents import convert
 from mailbot.errors import DocumentError, StateError
 from mailbot.rules import Campaign
+from mailbot.store import Unit
 from mailbot.timefmt import show, utcnow
 from mailbot.units import named_unit
 
@@ -69,9 +70,12 @@ def write(session: Session, campaign: Campaign, state_dir: Path, out: Path, *,
 
 def build(session: Session, campaign: Campaign, state_dir: Path, *,
           unit_id: int | None = None, now: datetime | None = None) -> Bundle:
+    """The bundle of one unit (`unit_id`) or of every unit that sent files. Raises
+    DocumentError ("convert-unavailable") when LibreOffice is not installed."""
     parts = unit_parts(session, campaign, state_dir, unit_id)
-    units = list(dict.fromkeys(part.unit for part in parts))
-    scope = units[0] if unit_id is not None and units else f"全部单位（{len(units)} 个）"
+    chosen = session.get(Unit, unit_id) if unit_id is not None else None
+    units = len(dict.fromkeys(part.unit for part in parts))
+    scope = chosen.display_name if chosen is not None else f"全部单位（{units} 个）"
     printed = _print_all(parts, state_dir / CACHE)
     cover, lines = _cover(campaign.campaign.title, scope, show(now or utcnow()), parts, printed)
     writer = PdfWriter()

@@ -73,13 +73,14 @@ def bundle_pdf(unit_id: int | None) -> Response:
     """The print bundle: every unit's materials, or one unit's, with a cover page."""
     try:
         with session_scope() as session:
-            if unit_id is not None and session.get(Unit, unit_id) is None:
+            unit = session.get(Unit, unit_id) if unit_id is not None else None
+            if unit_id is not None and unit is None:
                 abort(404)
+            scope = unit.display_name if unit is not None else "全部单位"
             made = bundle.build(session, runtime().campaign, runtime().settings.state_dir,
                                 unit_id=unit_id, now=now())
     except DocumentError as exc:  # no LibreOffice on this server
         abort(503, description=str(exc))
-    scope = made.lines[0].part.unit if unit_id is not None and made.lines else "全部单位"
     response = Response(made.content, mimetype="application/pdf")
     response.headers["Content-Disposition"] = _attachment(
         f"申报材料打印版-{scope}-{local(now()):%Y%m%d-%H%M}.pdf", "bundle.pdf")
