@@ -234,6 +234,23 @@ def test_libreoffice_prints_both_forms_on_a4_landscape(runtime: Runtime, soffice
         assert "推荐汇总表" in text and PAIR_B.leader in text
 
 
+def test_a_long_form_repeats_its_header_on_every_printed_page(tmp_path: Path,
+                                                             soffice: str) -> None:
+    runtime = make_runtime(tmp_path)
+    for number in range(24):
+        base = SAMPLE_STUDIOS[number % len(SAMPLE_STUDIOS)]
+        studio = replace(base, name=f"第{number + 1}号{base.name}", unit=f"{base.unit}{number}")
+        deliver(runtime, f"unit{number}@test.example", full_set(studio))
+    printed = convert.to_pdf([(render(runtime, "docx"), "docx"), (render(runtime, "xlsx"), "xlsx")])
+    for pdf in printed:
+        assert pdf is not None
+        pages = PdfReader(io.BytesIO(pdf)).pages
+        assert len(pages) >= 2
+        texts = ["".join(page.extract_text().split()) for page in pages]
+        assert all("领衔人所在单位及职务" in text for text in texts)  # the header, on each page
+        assert "第24号" in texts[-1]
+
+
 def test_the_dashboard_serves_both_formats(runtime: Runtime) -> None:
     app = app_for(runtime)
     assert app.test_client().get("/official.docx").status_code == 302  # login first
