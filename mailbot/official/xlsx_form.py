@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 import unicodedata
 
 from openpyxl import Workbook
@@ -25,6 +26,8 @@ BORDER = Border(left=THIN, right=THIN, top=THIN, bottom=THIN)
 TOTAL_WIDTH = 150.0  # characters across the table; fit-to-width scales it onto the page
 LINE_HEIGHT = 15.0  # points per line of 11-point text
 NOTHING = "（暂无符合条件的工作室）"
+# A small whole number as typed (no leading zero, so never a phone number or a code).
+_COUNT = re.compile(r"^(0|[1-9]\d{0,5})$")
 
 
 def render_xlsx(table: OfficialTable) -> bytes:
@@ -74,7 +77,10 @@ def _row(sheet: Worksheet, row: int, values: list[str], widths: list[float], *,
     lines = 1
     for col, (value, width) in enumerate(zip(values, widths, strict=True), start=1):
         cell: Cell = sheet.cell(row, col, _printable(value))
-        cell.data_type = "s"  # openpyxl would otherwise take "=…" for a formula
+        if not bold and _COUNT.match(value):
+            cell.value = int(value)  # 序号, 团队人数: numbers, not "number stored as text"
+        else:
+            cell.data_type = "s"  # openpyxl would otherwise take "=…" for a formula
         cell.font = Font(name=FONT, size=11, bold=bold)
         cell.border = BORDER
         centred = bold or len(value) <= 6
