@@ -167,14 +167,48 @@ def init(folder: Annotated[Path, typer.Argument(help="Where to write mailbot.tom
 
 @app.command()
 @friendly
-def export(out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the .xlsx.")],
+def export(out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the file.")],
+           official: Annotated[bool, typer.Option("--official", help=(
+               "The form sent upward (推荐汇总表), .docx or .xlsx by PATH's suffix."))] = False,
+           include_incomplete: Annotated[bool, typer.Option(
+               "--include-incomplete", help="With --official: list incomplete studios too, "
+               "marked.")] = False,
            config: ConfigOption = None) -> None:
-    """Write the consolidated workbook (汇总表) to PATH."""
+    """Write the consolidated workbook (汇总表), or with --official the form sent upward."""
+    from mailbot import official as form
     from mailbot.poller import Runtime
 
     settings, campaign = load(config)
-    path = Runtime(settings, campaign).write_workbook(out)
-    console.print(f"汇总表已导出：{path}", highlight=False)
+    runtime = Runtime(settings, campaign)
+    if not official:
+        if include_incomplete:
+            raise ConfigError("--include-incomplete 只能与 --official 一起使用")
+        path = runtime.write_workbook(out)
+        console.print(f"汇总表已导出：{path}", highlight=False, soft_wrap=True)
+        return
+    with runtime.sessions() as session:
+        path = form.write(session, campaign, settings.state_dir, out,
+                          include_incomplete=include_incomplete)
+    console.print(f"上报用推荐汇总表已导出：{path}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+@friendly
+def bundle(out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the PDF.")],
+           unit: Annotated[str | None, typer.Option(
+               "--unit", help="One unit (name or address); default: every unit.")] = None,
+           config: ConfigOption = None) -> None:
+    """A print-ready PDF of the materials, in the order of the forms, with a cover page."""
+    from mailbot import bundle as pdf
+    from mailbot.poller import Runtime
+
+    settings, campaign = load(config)
+    with Runtime(settings, campaign).sessions() as session:
+        made = pdf.write(session, campaign, settings.state_dir, out, unit=unit)
+    console.print(f"打印用材料 PDF 已生成：{made.path}（{made.documents} 份文件，共 {made.pages} "
+                  f"页）", highlight=False, soft_wrap=True)  # a path is never wrapped
+    for problem in made.problems:
+        typer.echo(f"mailbot: {problem}", err=True)
 
 
 @app.command()

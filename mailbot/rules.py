@@ -180,12 +180,76 @@ class ReminderPolicy(_Strict):
         return sorted(moments, key=lambda pair: pair[1])
 
 
+_SOURCE = re.compile(r"^(seq|unit|(summary|approval|material):\S.*)$")
+JOIN = " + "  # "approval:所在单位 + approval:职务/职称": the values side by side
+
+
+def source_parts(source: str) -> list[str]:
+    """The single sources a source names: itself, or each of those it joins with " + "."""
+    return [part.strip() for part in source.split(JOIN)]
+
+
+class OfficialColumn(_Strict):
+    """One column of the form sent upward: its printed header and where its value comes from.
+
+    `source` is "seq" (the row number), "unit" (the nominating unit), or "<document key>:<name>"
+    — a column header of the unit's 附件1 row ("summary:领衔人荣誉称号") or a field label of the
+    studio's form ("approval:荣誉称号"); sources joined with " + " give their values side by
+    side. Several sources: the first that is filled wins."""
+
+    header: str = Field(min_length=1)
+    source: list[str] = Field(min_length=1)
+    width: float = Field(default=0, ge=0)  # relative print width; 0: from the header's length
+
+    @field_validator("source", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("source")
+    @classmethod
+    def _known_sources(cls, sources: list[str]) -> list[str]:
+        for source in sources:
+            if not all(_SOURCE.match(part) for part in source_parts(source)):
+                raise ValueError(f"source {source!r} is not seq, unit, summary:<列名> or "
+                                 "approval:<栏目名> (or several of them joined with ' + ')")
+        return sources
+
+
+class OfficialForm(_Strict):
+    """The consolidated form the office forwards upward (`mailbot export --official`)."""
+
+    label: str = ""  # printed above the title, as on the blank form (附件1)
+    title: str = Field(min_length=1)
+    recommending_unit: str = Field(min_length=1)  # the 推荐单位（盖章）line the office signs
+    columns: list[OfficialColumn] = Field(min_length=1)
+    note: str = ""  # printed under the table
+    mark_column: str | None = None  # where an incomplete studio is marked (with the option)
+    incomplete_mark: str = "材料未齐"
+
+    @model_validator(mode="after")
+    def _mark_column_exists(self) -> OfficialForm:
+        headers = [column.header for column in self.columns]
+        if len(headers) != len(set(headers)):
+            raise ValueError("each official column header may appear only once")
+        if self.mark_column is not None and self.mark_column not in headers:
+            raise ValueError(f"mark_column {self.mark_column!r} is not one of the columns")
+        return self
+
+    def labels(self, kind: str) -> list[str]:
+        """The names the columns read from documents of `kind` ("approval" → field labels)."""
+        prefix = f"{kind}:"
+        return [part[len(prefix):] for column in self.columns for source in column.source
+                for part in source_parts(source) if part.startswith(prefix)]
+
+
 class Campaign(_Strict):
     campaign: CampaignInfo
     office: OfficeInfo
     documents: list[DocumentSpec] = Field(min_length=1)
     units: list[RosterUnit] = Field(default_factory=list)  # the roster; may be empty
     reminders: ReminderPolicy = Field(default_factory=ReminderPolicy)
+    official: OfficialForm | None = None  # the form forwarded upward; unset: no such export
 
     @model_validator(mode="after")
     def _roster_unique(self) -> Campaign:
@@ -208,6 +272,12 @@ class Campaign(_Strict):
         keys = [d.key for d in self.documents]
         if len(keys) != len(set(keys)):
             raise ValueError("each documents.key may appear only once")
+        for column in self.official.columns if self.official else []:
+            for part in [p for source in column.source for p in source_parts(source)]:
+                kind = part.split(":", 1)[0]
+                if ":" in part and kind not in keys:
+                    raise ValueError(f"official column {column.header!r} reads {kind!r}, "
+                                     "which is not one of the documents")
         return self
 
     def spec(self, key: str) -> DocumentSpec:

@@ -151,9 +151,9 @@ def _remember(session: Session, unit: Unit, address: str) -> None:
         session.flush()
 
 
-def mark_paper(session: Session, campaign: Campaign, which: str, when: datetime | None) -> str:
-    """Record (or with None, clear) the paper copy of the unit named or addressed by `which`
-    (its name, a roster alias, or one of its addresses)."""
+def named_unit(session: Session, campaign: Campaign, which: str) -> Unit:
+    """The unit named or addressed by `which` (its name, a roster alias, or one of its
+    addresses); anything else is a ConfigError listing the known units."""
     units = session.scalars(select(Unit)).all()
     by_name = _by_name(session, campaign, [which])
     matches = [by_name] if by_name is not None else [
@@ -162,5 +162,11 @@ def mark_paper(session: Session, campaign: Campaign, which: str, when: datetime 
         known = "、".join(u.display_name for u in units) or "（还没有任何单位）"
         problem = "没有找到" if not matches else "找到多个"
         raise ConfigError(f"{problem}单位“{which}”；已知单位：{known}")
-    matches[0].paper_received_at = when
-    return matches[0].display_name
+    return matches[0]
+
+
+def mark_paper(session: Session, campaign: Campaign, which: str, when: datetime | None) -> str:
+    """Record (or with None, clear) the paper copy of the unit named or addressed by `which`."""
+    unit = named_unit(session, campaign, which)
+    unit.paper_received_at = when
+    return unit.display_name

@@ -24,7 +24,7 @@ from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
-from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 from sqlalchemy import select
@@ -53,6 +53,8 @@ PAPER_NOT_RECEIVED = "未收到"
 HEADER_FONT = Font(bold=True)
 HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
 HEADER_ALIGNMENT = Alignment(horizontal="center", vertical="center")
+THIN = Side(style="thin", color="808080")
+BORDER = Border(left=THIN, right=THIN, top=THIN, bottom=THIN)
 TOP = Alignment(vertical="top")
 WRAPPED = Alignment(vertical="top", wrap_text=True)
 MIN_WIDTH, MAX_WIDTH = 6, 50  # column widths, in Latin characters
@@ -107,6 +109,8 @@ def _build(session: Session, campaign: Campaign) -> Workbook:
     _sheet(book.create_sheet(), "单位进度", PROGRESS_COLUMNS, _progress_rows(progress, campaign))
     _sheet(book.create_sheet(), "收件记录", RECORD_COLUMNS,
            _record_rows(messages, files, problems, campaign))
+    for sheet in book.worksheets:
+        _print_title(sheet, campaign)
     return book
 
 
@@ -214,6 +218,7 @@ def _sheet(sheet: Worksheet, title: str, columns: Sequence[str],
     sheet.append(list(columns))
     for cell in sheet[1]:
         cell.font, cell.fill, cell.alignment = HEADER_FONT, HEADER_FILL, HEADER_ALIGNMENT
+        cell.border = BORDER
     measure = _Measure()
     widths = [max(MIN_WIDTH, measure.width(c)) for c in columns]
     for values in rows:
@@ -235,9 +240,22 @@ def _sheet(sheet: Worksheet, title: str, columns: Sequence[str],
     sheet.freeze_panes = "A2"
     sheet.auto_filter.ref = f"A1:{last}{max(sheet.max_row, 1)}"
     sheet.print_title_rows = "1:1"
+    sheet.page_setup.paperSize = sheet.PAPERSIZE_A4
     sheet.page_setup.orientation = "landscape"
     sheet.page_setup.fitToWidth, sheet.page_setup.fitToHeight = 1, 0
     sheet.sheet_properties.pageSetUpPr.fitToPage = True
+    sheet.page_margins.left = sheet.page_margins.right = 0.4
+    sheet.print_options.horizontalCentered = True
+
+
+def _print_title(sheet: Worksheet, campaign: Campaign) -> None:
+    """The title on every printed page, as a page header: a title row would move the header
+    row the office's filters and CONTRACT.md rely on."""
+    title = f"{campaign.campaign.title} — {sheet.title}".replace("&", "&&")  # & is a code
+    sheet.oddHeader.center.text = title
+    sheet.oddHeader.center.size = 14
+    sheet.oddHeader.center.font = "宋体,Bold"
+    sheet.oddFooter.center.text = "第 &P 页，共 &N 页"
 
 
 class _Looks:
@@ -249,6 +267,7 @@ class _Looks:
 
     def __init__(self, sheet: Worksheet) -> None:
         probe = Cell(sheet)  # not placed in the sheet
+        probe.border = BORDER  # printed, the columns must not run together
         probe.alignment = TOP
         self.top = copy(probe._style)
         probe.alignment = WRAPPED

@@ -24,7 +24,7 @@ def mailbot(*args: str, cwd: Path, env: dict[str, str] | None = None,
 
 
 def test_every_command_has_help(tmp_path: Path) -> None:
-    for command in ("demo", "poll", "run", "check", "export", "status"):
+    for command in ("demo", "poll", "run", "check", "export", "status", "bundle"):
         result = mailbot(command, "--help", cwd=tmp_path)
         assert result.returncode == 0, result.stderr
         assert "Usage" in result.stdout

@@ -49,6 +49,39 @@ def test_header_rows_are_bold_frozen_filtered_and_printable(runtime: Runtime) ->
         assert sheet.page_setup.orientation == "landscape"
 
 
+def test_every_sheet_prints_on_a4_landscape_with_a_title_and_borders(runtime: Runtime) -> None:
+    book = openpyxl.load_workbook(written(runtime))
+    for sheet in book.worksheets:
+        assert str(sheet.page_setup.paperSize) == sheet.PAPERSIZE_A4 == "9", sheet.title
+        assert sheet.page_setup.orientation == "landscape"
+        assert (sheet.page_setup.fitToWidth, sheet.page_setup.fitToHeight) == (1, 0)
+        assert sheet.sheet_properties.pageSetUpPr.fitToPage
+        # The title is the page header, not a row: row 1 stays the header CONTRACT.md gives.
+        assert sheet.oddHeader.center.text == f"{runtime.campaign.campaign.title} — {sheet.title}"
+        assert "&P" in sheet.oddFooter.center.text and "&N" in sheet.oddFooter.center.text
+        for row in sheet.iter_rows(min_row=1, max_row=sheet.max_row):
+            for cell in row:
+                sides = (cell.border.left, cell.border.right, cell.border.top, cell.border.bottom)
+                assert all(side.style == "thin" for side in sides), (sheet.title, cell.coordinate)
+
+
+def test_libreoffice_prints_the_workbook_on_a4_one_page_wide(runtime: Runtime,
+                                                              soffice: str) -> None:
+    from pypdf import PdfReader
+
+    from mailbot.documents import convert
+
+    [pdf] = convert.to_pdf([(written(runtime).read_bytes(), "xlsx")])
+    assert pdf is not None
+    reader = PdfReader(io.BytesIO(pdf))
+    assert len(reader.pages) == 3  # one page per sheet: nothing spills to the right
+    for page in reader.pages:
+        box = page.mediabox
+        assert (round(float(box.width)), round(float(box.height))) == (842, 595)
+    first = reader.pages[0].extract_text()
+    assert runtime.campaign.campaign.title in first and "序号" in first
+
+
 def test_column_widths_fit_chinese_text(runtime: Runtime) -> None:
     deliver(runtime, "long@test.example", [], subject="关于劳模和工匠人才创新工作室推荐申报的若干问题咨询（请尽快回复）",
             received=ON_TIME.replace(hour=12))

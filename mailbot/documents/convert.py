@@ -1,4 +1,5 @@
-"""Headless LibreOffice: old and foreign formats to .docx/.xlsx, and LibreOffice's own 字数.
+"""Headless LibreOffice: old and foreign formats to .docx/.xlsx, PDF for printing, and
+LibreOffice's own 字数.
 
 Applicants send .doc, .wps (WPS Writer), .et (WPS Spreadsheets), .xls, .odt and .rtf files.
 When LibreOffice is installed (the ``soffice`` of libreoffice-writer-nogui and
@@ -112,6 +113,36 @@ def export(data: bytes, extension: str, filter_name: str, *, soffice: str | None
         if result.stat().st_size > MAX_OUTPUT:
             raise DocumentError("too-large", "文件内容过大，无法处理。")
         return result.read_bytes()
+
+
+def to_pdf(items: Sequence[tuple[bytes, str]], *, timeout: float | None = None
+           ) -> list[bytes | None]:
+    """Each (data, extension) item printed to PDF by one soffice run, in order; None for an
+    item LibreOffice could not open or that is too large. Raises DocumentError
+    ("convert-unavailable") without LibreOffice, ("corrupt") when the run times out."""
+    soffice = find_soffice()
+    if soffice is None:
+        raise DocumentError("convert-unavailable",
+                            "生成 PDF 需要 LibreOffice（soffice），本机尚未安装。")
+    if not items:
+        return []
+    with tempfile.TemporaryDirectory(prefix="mailbot-pdf-") as work:
+        sources: list[Path] = []
+        wanted: list[int] = []
+        for index, (data, extension) in enumerate(items):
+            if len(data) > MAX_INPUT:
+                continue
+            source = Path(work) / f"part{index:05d}.{extension}"  # no sender's name
+            source.write_bytes(data)
+            sources.append(source)
+            wanted.append(index)
+        budget = timeout if timeout is not None else DEFAULT_TIMEOUT + 15.0 * len(sources)
+        results: list[bytes | None] = [None] * len(items)
+        produced = _run(soffice, sources, "pdf", Path(work), budget) if sources else []
+        for index, result in zip(wanted, produced, strict=True):
+            if result is not None and result.stat().st_size <= MAX_OUTPUT:
+                results[index] = result.read_bytes()
+        return results
 
 
 def libreoffice_word_counts(documents: Sequence[bytes], *,

@@ -125,6 +125,8 @@ def _labels(campaign: Campaign) -> list[str]:
         spec = campaign.spec("approval")
         extra = [*spec.required_fields, spec.studio_field or "", spec.unit_label or ""]
         labels += [label for label in extra if label and label not in labels]
+    if campaign.official is not None:  # the fields the form sent upward is filled from
+        labels += [label for label in campaign.official.labels("approval") if label not in labels]
     return labels
 
 

@@ -30,7 +30,7 @@ CONTENT_SECURITY_POLICY = ("default-src 'none'; style-src 'unsafe-inline'; img-s
                            "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 ERROR_TITLES = {400: "请求无效", 401: "需要登录", 403: "没有权限", 404: "找不到页面",
                 405: "不支持的操作", 413: "提交的内容过大", 429: "请求过于频繁",
-                500: "服务器出错"}
+                500: "服务器出错", 503: "暂时无法提供"}
 
 
 def create_app(settings: Settings, campaign: Campaign, *, runtime: Runtime | None = None,
@@ -69,6 +69,7 @@ def create_app(settings: Settings, campaign: Campaign, *, runtime: Runtime | Non
         reply_status=dashboard.REPLY_STATUS, result_class=dashboard.result_class,
         reply_reason=dashboard.reply_reason,
         campaign_has_roster=bool(campaign.units), public_url=settings.public_url,
+        has_official=campaign.official is not None,
         label_of=lambda kind: campaign.spec(kind).label if campaign.has(kind) else "未识别")
     return app
 
