@@ -14,30 +14,34 @@ from __future__ import annotations
 import binascii
 import email
 import hashlib
+import io
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.generator import BytesGenerator
 from email.message import Message
 from email.policy import compat32
 from email.utils import getaddresses, parsedate_to_datetime
-from html.parser import HTMLParser
 from urllib.parse import unquote
 
 from mailbot.automatic import automatic_reason, reply_suppressed
+from mailbot.charsets import decode_bytes
 from mailbot.containers import open_containers
 from mailbot.errors import MailbotError
 from mailbot.filenames import (
     attachment_filename,
     codec_for,
     decode_8bit,
-    decode_bytes,
     decode_header_text,
     raw_header,
 )
 from mailbot.findings import Finding
+from mailbot.htmltext import html_to_text
+from mailbot.safemail import ENCRYPTED, first_message_id, made_safe
 from mailbot.sniff import detect_format
 
+_CRLF = compat32.clone(linesep="\r\n")
 MAX_DEPTH = 12  # forwarded-in-forwarded mail nests a few levels; hostile mail nests thousands
 
 # The stdlib's defect classes, said so that the office understands them.
@@ -62,8 +66,10 @@ _BASE64_TEXT = _BASE64_ALPHABET + b"= \t\n\r\f\v"  # what a base64 body may hold
 _NOT_BASE64_OR_PAD = bytes(b for b in range(256) if b not in _BASE64_ALPHABET + b"=")
 # Parts that belong to the mail's machinery, not to the sender's files.
 _SIGNATURE_TYPES = frozenset(
-    ("application/pkcs7-signature", "application/x-pkcs7-signature", "application/pgp-signature")
+    ("application/pkcs7-signature", "application/x-pkcs7-signature", "application/pgp-signature",
+     "application/pgp-encrypted")  # PGP/MIME's "Version: 1" control part of an encrypted mail
 )
+_MESSAGE_TYPES = ("message/rfc822", "message/global")
 
 
 @dataclass(frozen=True)
@@ -103,20 +109,25 @@ class _Leaf:
     part: Message
     nested: bool  # inside a forwarded message/rfc822
     as_text: bool = False  # a "multipart" we could not split: read it as text
+    whole: bool = False  # an attached mail holding no files: the attachment is the mail itself
+    encrypted: bool = False  # PGP/MIME or S/MIME encrypted content: nothing inside is readable
 
 
 def parse_message(raw: bytes, own_addresses: Iterable[str] = ()) -> ParsedMessage:
-    """Parse raw mail bytes. Never raises: problems end up in `ParsedMessage.defects`."""
+    """Parse raw mail bytes. Never raises: problems end up in `ParsedMessage.defects`.
+
+    Every text field of the result is safe (`mailbot.safemail.made_safe`): valid Unicode,
+    header values on one line and bounded, Message-IDs printable ASCII."""
     own = tuple(own_addresses)
     try:
-        return _parse(raw, own)
+        return made_safe(_parse(raw, own))
     except Exception as exc:
-        return ParsedMessage(
+        return made_safe(ParsedMessage(
             message_id=_fallback_id(raw), subject="", from_addr="", from_name="", reply_to="",
             date_header=None, in_reply_to=None, references=(), body_text="", attachments=(),
             automatic=None, defects=(f"邮件无法解析：{type(exc).__name__}: {exc}",),
             unprocessable=f"邮件结构无法解析（{type(exc).__name__}: {exc}）",
-        )
+        ))
 
 
 def _parse(raw: bytes, own: tuple[str, ...]) -> ParsedMessage:
@@ -124,12 +135,13 @@ def _parse(raw: bytes, own: tuple[str, ...]) -> ParsedMessage:
     defects: list[str] = []
     leaves: list[_Leaf] = []
     _walk(msg, leaves, defects, depth=0, nested=False)
+    declared = _declared_charsets(leaves)
 
     # Body texts first: the HTML bodies say which inline images are only decoration.
     texts = {
-        id(leaf): _text_of(leaf, defects)
+        id(leaf): _text_of(leaf, defects, declared)
         for leaf in leaves
-        if leaf.as_text or _role(leaf.part, set()) == "body"
+        if leaf.as_text or (_role(leaf.part, set()) == "body" and not leaf.whole)
     }
     html_cids = {
         unquote(cid).lower()
@@ -140,22 +152,28 @@ def _parse(raw: bytes, own: tuple[str, ...]) -> ParsedMessage:
 
     attachments: list[Attachment] = []
     bodies: list[tuple[_Leaf, str]] = []
+    encrypted: list[Finding] = []
     for leaf in leaves:
         role = "body" if leaf.as_text else _role(leaf.part, html_cids)
-        if role == "attachment":
-            attachments.append(_attachment(leaf.part, defects))
+        if leaf.encrypted:
+            encrypted = [ENCRYPTED]
+        elif leaf.whole:
+            attachments.append(_attachment(leaf.part, defects, declared, whole=True))
+        elif role == "attachment":
+            attachments.append(_attachment(leaf.part, defects, declared))
         elif role == "body":
             bodies.append((leaf, texts.get(id(leaf), "")))
     attachments, findings = open_containers(attachments)
+    findings[:0] = encrypted
 
     subject_raw = raw_header(msg, "Subject") or ""
     from_raw = raw_header(msg, "From") or ""
     for label, value in (("主题", subject_raw), ("发件人", from_raw)):
         if re.search("[\udc80-\udcff]", value):
             defects.append(f"{label}含未编码的 8 位字节，已按 UTF-8/GB18030 解码")
-    from_name, from_addr = _first_address(from_raw)
-    _, reply_addr = _first_address(raw_header(msg, "Reply-To") or "")
-    message_id = _first_id(raw_header(msg, "Message-ID"))
+    from_name, from_addr = _first_address(from_raw, declared)
+    _, reply_addr = _first_address(raw_header(msg, "Reply-To") or "", declared)
+    message_id = first_message_id(raw_header(msg, "Message-ID"))
     if message_id is None:
         defects.append("缺少 Message-ID，已按邮件内容生成")
         message_id = _fallback_id(raw)
@@ -166,12 +184,12 @@ def _parse(raw: bytes, own: tuple[str, ...]) -> ParsedMessage:
 
     return ParsedMessage(
         message_id=message_id,
-        subject=decode_header_text(subject_raw).strip(),
+        subject=decode_header_text(subject_raw, declared).strip(),
         from_addr=from_addr,
         from_name=from_name,
         reply_to=reply_addr or from_addr,
         date_header=_date(raw_header(msg, "Date")),
-        in_reply_to=_first_id(raw_header(msg, "In-Reply-To")),
+        in_reply_to=first_message_id(raw_header(msg, "In-Reply-To")),
         references=tuple(re.findall(r"<[^<>\s]+>", raw_header(msg, "References") or "")),
         body_text=_body_text(bodies),
         attachments=tuple(attachments),
@@ -189,11 +207,22 @@ def _walk(part: Message, out: list[_Leaf], defects: list[str], depth: int, neste
     if depth > MAX_DEPTH:
         defects.append("MIME 嵌套过深，更深的部分未解析")
         return
+    if _is_encrypted(part, ctype):
+        out.append(_Leaf(part, nested, encrypted=True))
+        return
     if part.is_multipart():
-        inner = nested or ctype in ("message/rfc822", "message/global")
+        inner = nested or ctype in _MESSAGE_TYPES
+        first = len(out)
         for sub in part.get_payload():
             if isinstance(sub, Message):
                 _walk(sub, out, defects, depth + 1, inner)
+        if (ctype in _MESSAGE_TYPES and attachment_filename(part)
+                and not any(leaf.whole or leaf.encrypted or _role(leaf.part, set()) == "attachment"
+                            for leaf in out[first:])):
+            # A mail attached under a file's name ("Contract 25 04 2020.docx") that holds no
+            # files: what arrived is that mail, and the reply names it as such.
+            del out[first:]
+            out.append(_Leaf(part, nested, whole=True))
         return
     if part.get_content_maintype() == "multipart":
         salvaged = _salvage(part)
@@ -206,6 +235,25 @@ def _walk(part: Message, out: list[_Leaf], defects: list[str], depth: int, neste
         out.append(_Leaf(part, nested, as_text=True))
         return
     out.append(_Leaf(part, nested))
+
+
+def _is_encrypted(part: Message, ctype: str) -> bool:
+    if ctype == "multipart/encrypted":
+        return True
+    if ctype in ("application/pkcs7-mime", "application/x-pkcs7-mime"):
+        kind = str(part.get_param("smime-type") or "").lower()
+        name = attachment_filename(part).lower()
+        return kind in ("enveloped-data", "authenveloped-data") or (not kind
+                                                                  and name == "smime.p7m")
+    return False
+
+
+def _declared_charsets(leaves: list[_Leaf]) -> list[str]:
+    """The trusted codecs the mail's parts declare, most used first: the best guess for
+    header text and file names written as raw 8-bit bytes without any label."""
+    found = [codec_for(leaf.part.get_content_charset()) for leaf in leaves]
+    counts = {codec: found.count(codec) for codec in found if codec}
+    return sorted(counts, key=lambda codec: -counts[codec])
 
 
 def _salvage(part: Message) -> Message | None:
@@ -275,13 +323,25 @@ def _payload(part: Message, where: str, defects: list[str]) -> bytes:
     return decoded if isinstance(decoded, bytes) else b""
 
 
-def _attachment(part: Message, defects: list[str]) -> Attachment:
-    name = attachment_filename(part)
-    data = _payload(part, f"附件“{name or '未命名'}”", defects)
+def _attachment(part: Message, defects: list[str], declared: list[str],
+                whole: bool = False) -> Attachment:
+    name = attachment_filename(part, declared)
+    where = f"附件“{name or '未命名'}”"
+    data = _message_bytes(part) if whole else _payload(part, where, defects)
     return Attachment(name, part.get_content_type(), data, detect_format(data, name))
 
 
-def _text_of(leaf: _Leaf, defects: list[str]) -> str:
+def _message_bytes(part: Message) -> bytes:
+    """An attached mail's bytes as it arrived (compat32 regenerates an untouched message
+    byte for byte, raw 8-bit bytes included)."""
+    out = io.BytesIO()
+    for inner in part.get_payload():
+        if isinstance(inner, Message):
+            BytesGenerator(out, mangle_from_=False, policy=_CRLF).flatten(inner)
+    return out.getvalue()
+
+
+def _text_of(leaf: _Leaf, defects: list[str], declared: list[str]) -> str:
     ctype = leaf.part.get_content_type()
     data = _payload(leaf.part, f"{ctype} 正文", defects)
     label = leaf.part.get_content_charset()
@@ -290,7 +350,7 @@ def _text_of(leaf: _Leaf, defects: list[str]) -> str:
         defects.append(f"{ctype} 正文：字符集 {label} 无法识别，已按 UTF-8/GB18030 猜测解码")
     elif codec and not _decodes(data, codec):
         defects.append(f"{ctype} 正文：内容不是声明的 {label} 编码，已按 UTF-8/GB18030 猜测解码")
-    return decode_bytes(data, codec).replace("\r\n", "\n").replace("\r", "\n")
+    return decode_bytes(data, codec, declared).replace("\r\n", "\n").replace("\r", "\n")
 
 
 def _decodes(data: bytes, codec: str) -> bool:
@@ -321,69 +381,15 @@ def _body_text(bodies: list[tuple[_Leaf, str]]) -> str:
     return ""
 
 
-class _HTMLText(HTMLParser):
-    _HIDDEN = frozenset(("script", "style", "title", "xml", "template"))
-    _BLOCKS = frozenset(
-        ("p", "div", "br", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6", "table", "ul", "ol",
-         "blockquote", "pre", "hr", "section")
-    )
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.hidden = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self._HIDDEN:
-            self.hidden += 1
-        elif tag in self._BLOCKS:
-            self.parts.append("\n")
-        elif tag in ("td", "th"):
-            self.parts.append("\t")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self._HIDDEN:
-            self.hidden = max(0, self.hidden - 1)
-        elif tag in self._BLOCKS:
-            self.parts.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if not self.hidden:
-            self.parts.append(re.sub(r"[ \t\r\n]+", " ", data))
-
-
-def html_to_text(html: str) -> str:
-    """Readable text of an HTML mail body: blocks become lines, scripts and styles vanish."""
-    parser = _HTMLText()
-    try:
-        parser.feed(html)
-        parser.close()
-        text = "".join(parser.parts)
-    except (AssertionError, ValueError):  # hopeless markup: strip the tags bluntly
-        text = re.sub(r"<[^>]*>", " ", html)
-    lines = [line.replace("\xa0", " ").strip() for line in text.split("\n")]
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
-
-
-def _first_address(value: str) -> tuple[str, str]:
+def _first_address(value: str, declared: list[str]) -> tuple[str, str]:
     """(decoded display name, bare lowercased address) of the first address in a header."""
     if not value.strip():
         return "", ""
-    for name, addr in getaddresses([decode_8bit(value)]):
+    for name, addr in getaddresses([decode_8bit(value, declared)]):
         if "@" in addr:
-            return decode_header_text(name).strip(), addr.strip().lower()
+            return decode_header_text(name, declared).strip(), addr.strip().lower()
     found = re.search(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", value)
     return "", found.group(0).lower() if found else ""
-
-
-def _first_id(value: str | None) -> str | None:
-    if not value or not value.strip():
-        return None
-    found = re.search(r"<[^<>\s]+>", value)
-    if found:
-        return found.group(0)
-    bare = value.strip().split()[0]
-    return f"<{bare}>"
 
 
 def _fallback_id(raw: bytes) -> str:

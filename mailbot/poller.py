@@ -26,12 +26,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from mailbot import intake as pipeline
 from mailbot import outbox, workbook
 from mailbot.config import Settings
-from mailbot.errors import MailboxError, StateError
+from mailbot.errors import MailboxError, MailbotError, StateError
 from mailbot.mailbox import Mailbox, note_omission
 from mailbot.message import BrokenMail
 from mailbot.replies import Composer
 from mailbot.resync import adopt_renumbered
 from mailbot.rules import Campaign
+from mailbot.safetext import one_line
 from mailbot.store import MailboxUid, Message, open_database
 from mailbot.units import sync_roster
 
@@ -57,6 +58,7 @@ class CycleReport:
     mailbox_error: str = ""
     storage_error: str = ""
     handled: list[int] = field(default_factory=list)  # Message primary keys, in order
+    unrecorded: int = 0  # mails that could not even be quarantined: unmarked, tried next cycle
 
 
 class Runtime:
@@ -122,8 +124,16 @@ def _fetch_and_process(runtime: Runtime, report: CycleReport) -> None:
             report.fetched += 1
             raw_path = save_raw(settings.state_dir, fetched.raw)
             note_omission(settings.state_dir, raw_path, fetched, box.folder)  # too large
-            message, new = record(runtime, fetched.raw, raw_path, fetched.received_at,
-                                  place=(box.folder, uidvalidity, uid), omitted=fetched.omitted)
+            try:
+                message, new = record(runtime, fetched.raw, raw_path, fetched.received_at,
+                                      place=(box.folder, uidvalidity, uid),
+                                      omitted=fetched.omitted)
+            except NotRecorded as exc:
+                # One line each cycle it happens: never a silent loop, never the others' loss.
+                log.error("could not record UID %d (%s), left unmarked, tried again next "
+                          "cycle: %s", uid, raw_path, exc)
+                report.unrecorded += 1
+                continue
             if new:
                 report.results[message.result] += 1
                 report.handled.append(message.id)
@@ -132,9 +142,17 @@ def _fetch_and_process(runtime: Runtime, report: CycleReport) -> None:
             box.mark_handled(uid, message.result)
 
 
+class NotRecorded(MailbotError):
+    """Not even the quarantine could record a mail (a bug of ours, not the mail's fault); the
+    mail stays unmarked on the server and is tried again next cycle."""
+
+
 def record(runtime: Runtime, raw: bytes, raw_path: str, received_at: datetime,
            place: tuple[str, int, int] | None = None, omitted: int = 0) -> tuple[Message, bool]:
-    """Process and commit one mail; (its Message, whether it is new). Never raises for the mail."""
+    """Process and commit one mail; (its Message, whether it is new).
+
+    Raises StateError when our own storage fails, NotRecorded when even quarantining the mail
+    failed; never for what the mail holds."""
     try:
         with runtime.sessions.begin() as session:
             message, new = pipeline.handle(session, runtime.intake, raw, raw_path, received_at,
@@ -148,12 +166,17 @@ def record(runtime: Runtime, raw: bytes, raw_path: str, received_at: datetime,
         reason = f"处理时出错（{type(exc).__name__}: {exc}）"
         if isinstance(exc, BrokenMail):
             reason = f"无法自动处理：{exc}"
-        log.error("quarantined %s: %s\n%s", raw_path, reason, traceback.format_exc())
-    with runtime.sessions.begin() as session:
-        message = pipeline.quarantine(session, runtime.intake, raw, raw_path, received_at,
-                                      reason)
-        _remember_place(session, message, place)
-        return message, True
+        log.error("quarantined %s: %s\n%s", raw_path, one_line(reason), traceback.format_exc())
+    try:
+        with runtime.sessions.begin() as session:
+            message = pipeline.quarantine(session, runtime.intake, raw, raw_path, received_at,
+                                          reason)
+            _remember_place(session, message, place)
+            return message, True
+    except Exception as exc:
+        if _is_storage_failure(exc):
+            raise StateError(f"cannot record the mail ({raw_path}): {exc}") from exc
+        raise NotRecorded(one_line(f"{type(exc).__name__}: {exc}")) from exc
 
 
 def _remember_place(session: Session, message: Message,

@@ -18,6 +18,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
 
 from mailbot.errors import ConfigError
+from mailbot.safetext import ascii_token, one_line
 from mailbot.timefmt import utcnow
 
 WORD_RULE = ("按 Word、WPS 和 LibreOffice 的“字数统计”计算：每个汉字计 1 字，"
@@ -51,14 +52,18 @@ class Composer:
                 attachment: tuple[str, bytes] | None = None) -> EmailMessage:
         mail = EmailMessage(policy=SMTP)
         mail["From"] = formataddr((self.from_name, self.from_address))
-        mail["To"] = to
-        mail["Subject"] = subject
+        # The subject quotes the sender's: one line, whatever it held (the email package
+        # refuses a header with a line break, U+2028 included).
+        mail["To"] = one_line(to)
+        mail["Subject"] = one_line(subject)
         mail["Date"] = format_datetime(utcnow())
         domain = self.from_address.rpartition("@")[2] or "mailbot.invalid"
         mail["Message-ID"] = make_msgid(idstring="mailbot", domain=domain)
+        in_reply_to = ascii_token(in_reply_to or "")
         if in_reply_to:
             mail["In-Reply-To"] = in_reply_to
-            mail["References"] = " ".join([*references, in_reply_to][-10:])
+            thread = [ref for ref in map(ascii_token, references) if ref]
+            mail["References"] = " ".join([*thread, in_reply_to][-10:])
         mail["Auto-Submitted"] = auto_submitted
         # Asks Exchange/Outlook not to send out-of-office or read receipts back to us.
         mail["X-Auto-Response-Suppress"] = "All"

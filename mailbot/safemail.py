@@ -1,0 +1,95 @@
+"""The parsed mail made safe in one place, before anything stores, shows or answers it.
+
+`made_safe` is the last step of `mailbot.message.parse_message`: every string the rest of the
+bot reads from a mail passes through `mailbot.safetext` here, so no later step (the database,
+the workbook, the reply's headers) can fail on what a sender wrote. Message-IDs that are no
+printable ASCII are replaced by a stable stand-in made from them (so a second delivery is
+still recognised), references that are not are dropped (our own replies' ids are ASCII).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from mailbot.findings import Finding
+from mailbot.safetext import (
+    MAX_ADDRESS_CHARS,
+    ascii_token,
+    file_name,
+    one_line,
+    valid_text,
+)
+
+if TYPE_CHECKING:
+    from mailbot.message import ParsedMessage
+
+MAX_DEFECTS = 50  # one line per distinct problem; a hostile mail could make thousands
+MAX_REFERENCES = 50
+MAX_SOURCE_CHARS = 2000  # "a.zip/folder/…/b.docx": where an attachment came from
+
+ENCRYPTED = Finding(
+    code="mail-encrypted",
+    message="这封邮件是加密邮件（PGP 或 S/MIME），本系统无法解密，读不到其中的正文和附件。",
+    fix="请不要加密邮件，直接把申报材料作为附件重新发送（文件本身也不要设置密码）。",
+)
+
+
+def made_safe(parsed: ParsedMessage) -> ParsedMessage:
+    """`parsed` with every text field safe to store, show and put into a header."""
+    return replace(
+        parsed,
+        message_id=safe_message_id(parsed.message_id),
+        subject=one_line(parsed.subject),
+        from_addr=address(parsed.from_addr),
+        from_name=one_line(parsed.from_name),
+        reply_to=address(parsed.reply_to),
+        in_reply_to=ascii_token(parsed.in_reply_to or "") or None,
+        references=tuple(ref for ref in map(ascii_token, parsed.references) if ref)
+        [-MAX_REFERENCES:],
+        body_text=valid_text(parsed.body_text),
+        attachments=tuple(replace(a, filename=file_name(a.filename),
+                                  source=one_line(a.source, MAX_SOURCE_CHARS))
+                          for a in parsed.attachments),
+        automatic=_optional(parsed.automatic),
+        defects=tuple(dict.fromkeys(one_line(d) for d in parsed.defects))[:MAX_DEFECTS],
+        findings=tuple(safe_finding(f) for f in parsed.findings),
+        unprocessable=_optional(parsed.unprocessable),
+        no_reply=_optional(parsed.no_reply),
+    )
+
+
+def first_message_id(value: str | None) -> str | None:
+    """The first ``<id>`` of a Message-ID, In-Reply-To or References header, as written."""
+    if not value or not value.strip():
+        return None
+    found = re.search(r"<[^<>\s]+>", value)
+    if found:
+        return found.group(0)
+    return f"<{value.strip().split()[0]}>"
+
+
+def safe_message_id(value: str) -> str:
+    """A Message-ID as printable ASCII in angle brackets; else a stable stand-in made from it."""
+    token = ascii_token(value)
+    if token.startswith("<") and token.endswith(">") and len(token) > 2:
+        return token
+    digest = hashlib.sha256(value.encode("utf-8", errors="surrogatepass")).hexdigest()
+    return f"<{digest}@mailbot.invalid>"
+
+
+def address(value: str) -> str:
+    """A mail address as read: one line without blanks, bounded (non-ASCII is kept)."""
+    value = one_line(value, MAX_ADDRESS_CHARS + 1)
+    return "" if " " in value or len(value) > MAX_ADDRESS_CHARS else value
+
+
+def safe_finding(finding: Finding) -> Finding:
+    return replace(finding, message=valid_text(finding.message), fix=valid_text(finding.fix),
+                   document=None if finding.document is None else file_name(finding.document))
+
+
+def _optional(value: str | None) -> str | None:
+    return None if value is None else one_line(value)
