@@ -41,7 +41,7 @@ from mailbot.htmltext import html_to_text
 from mailbot.safemail import ENCRYPTED, first_message_id, made_safe
 from mailbot.sniff import detect_format
 
-_CRLF = compat32.clone(linesep="\r\n")
+_CRLF = compat32.clone(linesep="\r\n", max_line_length=0)  # as it came: no refolding
 MAX_DEPTH = 12  # forwarded-in-forwarded mail nests a few levels; hostile mail nests thousands
 
 # The stdlib's defect classes, said so that the office understands them.
@@ -170,7 +170,7 @@ def _parse(raw: bytes, own: tuple[str, ...]) -> ParsedMessage:
     from_raw = raw_header(msg, "From") or ""
     for label, value in (("主题", subject_raw), ("发件人", from_raw)):
         if re.search("[\udc80-\udcff]", value):
-            defects.append(f"{label}含未编码的 8 位字节，已按 UTF-8/GB18030 解码")
+            defects.append(f"{label}含未编码的 8 位字节，已按邮件声明的字符集或 UTF-8/GB18030 解码")
     from_name, from_addr = _first_address(from_raw, declared)
     _, reply_addr = _first_address(raw_header(msg, "Reply-To") or "", declared)
     message_id = first_message_id(raw_header(msg, "Message-ID"))
