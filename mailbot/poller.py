@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from mailbot import intake as pipeline
 from mailbot import outbox, workbook
 from mailbot.config import Settings
-from mailbot.errors import MailboxError, MailbotError, StateError
+from mailbot.errors import MailbotError, MailboxError, StateError
 from mailbot.mailbox import Mailbox, note_omission
 from mailbot.message import BrokenMail
 from mailbot.replies import Composer

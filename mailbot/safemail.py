@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from mailbot.findings import Finding
 from mailbot.safetext import (
     MAX_ADDRESS_CHARS,
+    MAX_DISPLAY_NAME_CHARS,
     ascii_token,
     file_name,
     one_line,
@@ -44,7 +45,7 @@ def made_safe(parsed: ParsedMessage) -> ParsedMessage:
         message_id=safe_message_id(parsed.message_id),
         subject=one_line(parsed.subject),
         from_addr=address(parsed.from_addr),
-        from_name=one_line(parsed.from_name),
+        from_name=one_line(parsed.from_name, MAX_DISPLAY_NAME_CHARS),
         reply_to=address(parsed.reply_to),
         in_reply_to=ascii_token(parsed.in_reply_to or "") or None,
         references=tuple(ref for ref in map(ascii_token, parsed.references) if ref)

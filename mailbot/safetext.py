@@ -20,6 +20,7 @@ import re
 MAX_HEADER_CHARS = 998  # RFC 5322's line limit: more is an attack or a broken client
 MAX_NAME_CHARS = 255  # a file name, as file systems allow
 MAX_ADDRESS_CHARS = 320  # 64 for the local part, 255 for the domain, the "@"
+MAX_DISPLAY_NAME_CHARS = 200  # the database's column for a sender's name
 
 _SURROGATES = re.compile("[\ud800-\udfff]")
 # Python's str.splitlines() boundaries, and what the email package refuses in a header.

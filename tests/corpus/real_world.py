@@ -12,6 +12,7 @@ Loaded by make_corpus.py (GROUPS); run that script to write the files.
 from __future__ import annotations
 
 import base64
+
 from make_corpus import OFFICE, PDF, S1, S2, S3, WHEN, Case, _tnef_mail, files_of, sha, summary
 
 from mailbot import wrappers
@@ -195,7 +196,7 @@ Status: 5.1.1
 
     for name, subject, encoded in (
             ("oof-french", "Réponse automatique : 【已受理】申报材料（法语）",
-             _word("Réponse automatique : 【已受理】申报材料（法语）".encode("utf-8"))),
+             _word("Réponse automatique : 【已受理】申报材料（法语）".encode())),
             ("oof-russian", "Автоответ: заявка на конкурс",
              _word("Автоответ: заявка на конкурс".encode("koi8-r"), "koi8-r"))):
         sender = f"{name}@test.example"
