@@ -38,38 +38,16 @@ from mailbot.filenames import (
 )
 from mailbot.findings import Finding
 from mailbot.htmltext import html_to_text
+from mailbot.mimetree import Leaf, declared_charsets, note_defects, role, walk
 from mailbot.safemail import ENCRYPTED, first_message_id, made_safe
 from mailbot.sniff import detect_format
 
-_CRLF = compat32.clone(linesep="\r\n", max_line_length=0)  # as it came: no refolding
-MAX_DEPTH = 12  # forwarded-in-forwarded mail nests a few levels; hostile mail nests thousands
-
-# The stdlib's defect classes, said so that the office understands them.
-_DEFECTS = {
-    "StartBoundaryNotFoundDefect": "找不到声明的分界线（boundary），结构可能已损坏",
-    "CloseBoundaryNotFoundDefect": "缺少结束分界线，邮件可能被截断",
-    "FirstHeaderLineIsContinuationDefect": "第一行头字段是续行",
-    "MisplacedEnvelopeHeaderDefect": "头字段中夹有信封行（From ）",
-    "MissingHeaderBodySeparatorDefect": "头字段与正文之间缺少空行",
-    "MalformedHeaderDefect": "头字段格式错误",
-    "MultipartInvariantViolationDefect": "声明为 multipart，内容却不是多部分结构",
-    "InvalidMultipartContentTransferEncodingDefect": "multipart 部分声明了无效的传输编码",
-    "NoBoundaryInMultipartDefect": "multipart 缺少 boundary 参数",
-    "InvalidBase64PaddingDefect": "base64 编码填充不正确",
-    "InvalidBase64CharactersDefect": "base64 编码含非法字符",
-    "InvalidBase64LengthDefect": "base64 编码长度不正确，数据可能被截断",
-}
 # Byte sets for our base64 decoder, used with bytes.translate: one pass in C over what may be
 # tens of megabytes, where a regular expression took several and a copy each time.
 _BASE64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 _BASE64_TEXT = _BASE64_ALPHABET + b"= \t\n\r\f\v"  # what a base64 body may hold
 _NOT_BASE64_OR_PAD = bytes(b for b in range(256) if b not in _BASE64_ALPHABET + b"=")
-# Parts that belong to the mail's machinery, not to the sender's files.
-_SIGNATURE_TYPES = frozenset(
-    ("application/pkcs7-signature", "application/x-pkcs7-signature", "application/pgp-signature",
-     "application/pgp-encrypted")  # PGP/MIME's "Version: 1" control part of an encrypted mail
-)
-_MESSAGE_TYPES = ("message/rfc822", "message/global")
+_CRLF = compat32.clone(linesep="\r\n", max_line_length=0)  # as it came: no refolding
 
 
 @dataclass(frozen=True)
@@ -104,15 +82,6 @@ class BrokenMail(MailbotError):
     """A mail that cannot be processed; `str()` is the reason, in Chinese, for the office."""
 
 
-@dataclass
-class _Leaf:
-    part: Message
-    nested: bool  # inside a forwarded message/rfc822
-    as_text: bool = False  # a "multipart" we could not split: read it as text
-    whole: bool = False  # an attached mail holding no files: the attachment is the mail itself
-    encrypted: bool = False  # PGP/MIME or S/MIME encrypted content: nothing inside is readable
-
-
 def parse_message(raw: bytes, own_addresses: Iterable[str] = ()) -> ParsedMessage:
     """Parse raw mail bytes. Never raises: problems end up in `ParsedMessage.defects`.
 
@@ -133,38 +102,11 @@ def parse_message(raw: bytes, own_addresses: Iterable[str] = ()) -> ParsedMessag
 def _parse(raw: bytes, own: tuple[str, ...]) -> ParsedMessage:
     msg = email.message_from_bytes(raw, policy=compat32)
     defects: list[str] = []
-    leaves: list[_Leaf] = []
-    _walk(msg, leaves, defects, depth=0, nested=False)
-    declared = _declared_charsets(leaves)
+    leaves: list[Leaf] = []
+    walk(msg, leaves, defects, depth=0, nested=False)
+    declared = declared_charsets(leaves)
 
-    # Body texts first: the HTML bodies say which inline images are only decoration.
-    texts = {
-        id(leaf): _text_of(leaf, defects, declared)
-        for leaf in leaves
-        if leaf.as_text or (_role(leaf.part, set()) == "body" and not leaf.whole)
-    }
-    html_cids = {
-        unquote(cid).lower()
-        for leaf in leaves
-        if leaf.part.get_content_type() == "text/html" and id(leaf) in texts
-        for cid in re.findall(r"cid:([^\"'\s>)]+)", texts[id(leaf)], re.IGNORECASE)
-    }
-
-    attachments: list[Attachment] = []
-    bodies: list[tuple[_Leaf, str]] = []
-    encrypted: list[Finding] = []
-    for leaf in leaves:
-        role = "body" if leaf.as_text else _role(leaf.part, html_cids)
-        if leaf.encrypted:
-            encrypted = [ENCRYPTED]
-        elif leaf.whole:
-            attachments.append(_attachment(leaf.part, defects, declared, whole=True))
-        elif role == "attachment":
-            attachments.append(_attachment(leaf.part, defects, declared))
-        elif role == "body":
-            bodies.append((leaf, texts.get(id(leaf), "")))
-    attachments, findings = open_containers(attachments)
-    findings[:0] = encrypted
+    attachments, bodies, findings = _contents(leaves, defects, declared)
 
     subject_raw = raw_header(msg, "Subject") or ""
     from_raw = raw_header(msg, "From") or ""
@@ -201,101 +143,37 @@ def _parse(raw: bytes, own: tuple[str, ...]) -> ParsedMessage:
     )
 
 
-def _walk(part: Message, out: list[_Leaf], defects: list[str], depth: int, nested: bool) -> None:
-    ctype = part.get_content_type()
-    _note(part.defects, "邮件头" if depth == 0 else f"{ctype} 部分", defects)
-    if depth > MAX_DEPTH:
-        defects.append("MIME 嵌套过深，更深的部分未解析")
-        return
-    if _is_encrypted(part, ctype):
-        out.append(_Leaf(part, nested, encrypted=True))
-        return
-    if part.is_multipart():
-        inner = nested or ctype in _MESSAGE_TYPES
-        first = len(out)
-        for sub in part.get_payload():
-            if isinstance(sub, Message):
-                _walk(sub, out, defects, depth + 1, inner)
-        if (ctype in _MESSAGE_TYPES and attachment_filename(part)
-                and not any(leaf.whole or leaf.encrypted or _role(leaf.part, set()) == "attachment"
-                            for leaf in out[first:])):
-            # A mail attached under a file's name ("Contract 25 04 2020.docx") that holds no
-            # files: what arrived is that mail, and the reply names it as such.
-            del out[first:]
-            out.append(_Leaf(part, nested, whole=True))
-        return
-    if part.get_content_maintype() == "multipart":
-        salvaged = _salvage(part)
-        if salvaged is not None:
-            defects.append(f"{ctype} 的分界线与声明不符，已按正文中实际的分界线解析")
-            for sub in salvaged.get_payload():
-                if isinstance(sub, Message):
-                    _walk(sub, out, defects, depth + 1, nested)
-            return
-        out.append(_Leaf(part, nested, as_text=True))
-        return
-    out.append(_Leaf(part, nested))
+def _contents(leaves: list[Leaf], defects: list[str], declared: list[str],
+              ) -> tuple[list[Attachment], list[tuple[Leaf, str]], list[Finding]]:
+    """The attachments (containers opened), the body texts and the findings of the leaves."""
+    # Body texts first: the HTML bodies say which inline images are only decoration.
+    texts = {
+        id(leaf): _text_of(leaf, defects, declared)
+        for leaf in leaves
+        if leaf.as_text or (role(leaf.part, set()) == "body" and not leaf.whole)
+    }
+    html_cids = {
+        unquote(cid).lower()
+        for leaf in leaves
+        if leaf.part.get_content_type() == "text/html" and id(leaf) in texts
+        for cid in re.findall(r"cid:([^\"'\s>)]+)", texts[id(leaf)], re.IGNORECASE)
+    }
 
-
-def _is_encrypted(part: Message, ctype: str) -> bool:
-    if ctype == "multipart/encrypted":
-        return True
-    if ctype in ("application/pkcs7-mime", "application/x-pkcs7-mime"):
-        kind = str(part.get_param("smime-type") or "").lower()
-        name = attachment_filename(part).lower()
-        return kind in ("enveloped-data", "authenveloped-data") or (not kind
-                                                                  and name == "smime.p7m")
-    return False
-
-
-def _declared_charsets(leaves: list[_Leaf]) -> list[str]:
-    """The trusted codecs the mail's parts declare, most used first: the best guess for
-    header text and file names written as raw 8-bit bytes without any label."""
-    found = [codec_for(leaf.part.get_content_charset()) for leaf in leaves]
-    counts = {codec: found.count(codec) for codec in found if codec}
-    return sorted(counts, key=lambda codec: -counts[codec])
-
-
-def _salvage(part: Message) -> Message | None:
-    """Re-split a multipart whose declared boundary is wrong or missing, using the real one."""
-    body = part.get_payload(decode=True)
-    if not isinstance(body, bytes):
-        return None
-    found = re.search(rb"^--([!#-~]{1,70}?)[ \t]*\r?$", body, re.MULTILINE)
-    if not found or found.group(1).endswith(b"--"):
-        return None
-    head = b'Content-Type: %s; boundary="%s"\r\n\r\n' % (
-        part.get_content_type().encode("ascii", "replace"),
-        found.group(1),
-    )
-    again = email.message_from_bytes(head + body, policy=compat32)
-    return again if again.is_multipart() else None
-
-
-def _note(found: Iterable[object], where: str, defects: list[str]) -> None:
-    for defect in found:
-        name = type(defect).__name__
-        defects.append(f"{where}：{_DEFECTS.get(name, name)}")
-
-
-def _role(part: Message, html_cids: set[str]) -> str:
-    """What a leaf part is: "attachment", "body" or "skip" (machinery and decoration)."""
-    ctype = part.get_content_type()
-    disposition = (raw_header(part, "Content-Disposition") or "").split(";", 1)[0]
-    disposition = disposition.strip().lower()
-    cid = (raw_header(part, "Content-ID") or "").strip().strip("<>").lower()
-    # Signature logos and pasted pictures: shown inside the HTML, not files the sender attached.
-    if ctype.startswith("image/") and disposition != "attachment" and cid and cid in html_cids:
-        return "skip"
-    if ctype in _SIGNATURE_TYPES:
-        return "skip"
-    if attachment_filename(part) or disposition == "attachment":
-        return "attachment"
-    if ctype in ("text/plain", "text/html"):
-        return "body"
-    if ctype.startswith(("text/", "message/", "multipart/")):
-        return "skip"  # text/rfc822-headers, message/delivery-status and the like
-    return "attachment"
+    attachments: list[Attachment] = []
+    bodies: list[tuple[Leaf, str]] = []
+    encrypted: list[Finding] = []
+    for leaf in leaves:
+        kind = "body" if leaf.as_text else role(leaf.part, html_cids)
+        if leaf.encrypted:
+            encrypted = [ENCRYPTED]
+        elif leaf.whole:
+            attachments.append(_attachment(leaf.part, defects, declared, whole=True))
+        elif kind == "attachment":
+            attachments.append(_attachment(leaf.part, defects, declared))
+        elif kind == "body":
+            bodies.append((leaf, texts.get(id(leaf), "")))
+    attachments, findings = open_containers(attachments)
+    return attachments, bodies, [*encrypted, *findings]
 
 
 def _payload(part: Message, where: str, defects: list[str]) -> bytes:
@@ -319,7 +197,7 @@ def _payload(part: Message, where: str, defects: list[str]) -> bytes:
         defects.append(f"{where}：未知的传输编码 {cte}，按原样读取")
     known = len(part.defects)  # those were reported by _walk already
     decoded = part.get_payload(decode=True)
-    _note(part.defects[known:], where, defects)
+    note_defects(part.defects[known:], where, defects)
     return decoded if isinstance(decoded, bytes) else b""
 
 
@@ -341,7 +219,7 @@ def _message_bytes(part: Message) -> bytes:
     return out.getvalue()
 
 
-def _text_of(leaf: _Leaf, defects: list[str], declared: list[str]) -> str:
+def _text_of(leaf: Leaf, defects: list[str], declared: list[str]) -> str:
     ctype = leaf.part.get_content_type()
     data = _payload(leaf.part, f"{ctype} 正文", defects)
     label = leaf.part.get_content_charset()
@@ -361,7 +239,7 @@ def _decodes(data: bytes, codec: str) -> bool:
     return True
 
 
-def _body_text(bodies: list[tuple[_Leaf, str]]) -> str:
+def _body_text(bodies: list[tuple[Leaf, str]]) -> str:
     """Plain text parts (Apple Mail splits the body around attachments: join them), else HTML.
 
     Forwarded messages' bodies are used only when the mail itself has no text.
