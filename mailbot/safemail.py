@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -40,13 +41,17 @@ ENCRYPTED = Finding(
 
 def made_safe(parsed: ParsedMessage) -> ParsedMessage:
     """`parsed` with every text field safe to store, show and put into a header."""
+    from_addr, reply_to = address(parsed.from_addr), address(parsed.reply_to)
+    unprocessable = parsed.unprocessable
+    if not (from_addr or reply_to) and unprocessable is None:  # both were unusable
+        unprocessable = "找不到发件人地址：发件人地址过长或无法识别，无法确定申报单位，也无法回复"
     return replace(
         parsed,
         message_id=safe_message_id(parsed.message_id),
         subject=one_line(parsed.subject),
-        from_addr=address(parsed.from_addr),
-        from_name=one_line(parsed.from_name, MAX_DISPLAY_NAME_CHARS),
-        reply_to=address(parsed.reply_to),
+        from_addr=from_addr,
+        from_name=display_name(parsed.from_name),
+        reply_to=reply_to or from_addr,
         in_reply_to=ascii_token(parsed.in_reply_to or "") or None,
         references=tuple(ref for ref in map(ascii_token, parsed.references) if ref)
         [-MAX_REFERENCES:],
@@ -57,7 +62,7 @@ def made_safe(parsed: ParsedMessage) -> ParsedMessage:
         automatic=_optional(parsed.automatic),
         defects=tuple(dict.fromkeys(one_line(d) for d in parsed.defects))[:MAX_DEFECTS],
         findings=tuple(safe_finding(f) for f in parsed.findings),
-        unprocessable=_optional(parsed.unprocessable),
+        unprocessable=_optional(unprocessable),
         no_reply=_optional(parsed.no_reply),
     )
 
@@ -85,6 +90,15 @@ def address(value: str) -> str:
     """A mail address as read: one line without blanks, bounded (non-ASCII is kept)."""
     value = one_line(value, MAX_ADDRESS_CHARS + 1)
     return "" if " " in value or len(value) > MAX_ADDRESS_CHARS else value
+
+
+def display_name(value: str) -> str:
+    """A sender's name, bounded so that it fits its columns even in NFKC form (the unit's
+    name key): a few characters expand eighteen-fold."""
+    value = one_line(value, MAX_DISPLAY_NAME_CHARS)
+    while len(unicodedata.normalize("NFKC", value)) > MAX_DISPLAY_NAME_CHARS:
+        value = value[: len(value) * 2 // 3]
+    return value
 
 
 def safe_finding(finding: Finding) -> Finding:

@@ -19,8 +19,8 @@ import re
 
 MAX_HEADER_CHARS = 998  # RFC 5322's line limit: more is an attack or a broken client
 MAX_NAME_CHARS = 255  # a file name, as file systems allow
-MAX_ADDRESS_CHARS = 320  # 64 for the local part, 255 for the domain, the "@"
-MAX_DISPLAY_NAME_CHARS = 200  # the database's column for a sender's name
+MAX_ADDRESS_CHARS = 254  # RFC 5321's path limit; stored with a prefix in 320-character columns
+MAX_DISPLAY_NAME_CHARS = 200  # the database's columns for a sender's (or unit's) name
 
 _SURROGATES = re.compile("[\ud800-\udfff]")
 # Python's str.splitlines() boundaries, and what the email package refuses in a header.

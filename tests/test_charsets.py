@@ -7,6 +7,7 @@ rule of mailbot.charsets or mailbot.safetext spelled out.
 from __future__ import annotations
 
 import base64
+import unicodedata
 
 import pytest
 
@@ -139,3 +140,20 @@ def test_non_ascii_addresses_are_kept_as_written() -> None:
            "Subject: s\r\nMessage-ID: <i@t>\r\n\r\nx\r\n").encode()
     parsed = parse_message(raw)
     assert parsed.from_addr == "zhangsan@例子.中国" and parsed.reply_to == "测试@example.test"
+
+
+def test_names_and_addresses_fit_their_columns_in_any_form() -> None:
+    expanding = "\ufdfa" * 150  # one character that NFKC turns into eighteen
+    raw = (f"From: =?utf-8?b?{base64.b64encode(expanding.encode()).decode()}?= "
+           f"<{'a' * 300}@test.example>\r\nReply-To: ok@test.example\r\nSubject: s\r\n"
+           f"Message-ID: <c@t>\r\n\r\nx\r\n").encode()
+    parsed = parse_message(raw)
+    assert len(unicodedata.normalize("NFKC", parsed.from_name)) <= 200
+    assert parsed.from_addr == "" and parsed.reply_to == "ok@test.example"
+
+
+def test_a_sender_whose_only_address_is_unusable_goes_to_a_person() -> None:
+    raw = (f"From: <{'a' * 300}@test.example>\r\nSubject: s\r\nMessage-ID: <u@t>\r\n\r\nx\r\n"
+           ).encode()
+    parsed = parse_message(raw)
+    assert parsed.unprocessable is not None and parsed.unprocessable.startswith("找不到发件人地址")
