@@ -53,9 +53,10 @@ class Composer:
         mail = EmailMessage(policy=SMTP)
         mail["From"] = formataddr((self.from_name, self.from_address))
         # The subject quotes the sender's: one line, whatever it held (the email package
-        # refuses a header with a line break, U+2028 included).
+        # refuses a header with a line break, U+2028 included); not cut, the receipt number
+        # comes last.
         mail["To"] = one_line(to)
-        mail["Subject"] = one_line(subject)
+        mail["Subject"] = one_line(subject, limit=len(subject) + 1)
         mail["Date"] = format_datetime(utcnow())
         domain = self.from_address.rpartition("@")[2] or "mailbot.invalid"
         mail["Message-ID"] = make_msgid(idstring="mailbot", domain=domain)

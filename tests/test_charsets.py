@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import unicodedata
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +16,7 @@ from mailbot.charsets import codec_for, decode_bytes
 from mailbot.filenames import decode_header_text
 from mailbot.mailfactory import build_mail
 from mailbot.message import parse_message
+from mailbot.replies import Composer
 from mailbot.safetext import MAX_HEADER_CHARS, file_name, one_line, valid_text
 
 # Python codecs a mail could name that are no charset of any mail client: each either smuggles
@@ -157,3 +159,18 @@ def test_a_sender_whose_only_address_is_unusable_goes_to_a_person() -> None:
            ).encode()
     parsed = parse_message(raw)
     assert parsed.unprocessable is not None and parsed.unprocessable.startswith("找不到发件人地址")
+
+
+def test_the_reply_composer_never_refuses_a_subject(tmp_path: Path) -> None:
+    (tmp_path / "t.txt.j2").write_text("您好", encoding="utf-8")
+    composer = Composer(tmp_path, "office@test.example", "工会办公室")
+    quoted = "申报\u2028材料\r\n" + "长" * 2000
+    mail = composer.compose("t.txt.j2", {}, to="测试@example.test\r\n",
+                            subject=f"【需补正】{quoted}（回执编号 LM2022-0001）",
+                            in_reply_to="<\udce4@x>", references=["<ok@x>", "<中@x>"])
+    subject = str(mail["Subject"])
+    assert subject.endswith("（回执编号 LM2022-0001）") and subject.splitlines() == [subject]
+    assert "In-Reply-To" not in mail and b"\r\n" in mail.as_bytes()
+    threaded = composer.compose("t.txt.j2", {}, to="a@test.example", subject="s",
+                                in_reply_to="<a@x>", references=["<ok@x>", "<中@x>"])
+    assert str(threaded["References"]) == "<ok@x> <a@x>"
