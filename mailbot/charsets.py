@@ -64,6 +64,7 @@ _WINDOWS = re.compile(r"(?:windows|cp|xcp)(125[0-8])")
 _SEVEN_BIT = frozenset(("hz", "iso2022_jp_2", "iso2022_kr"))  # stateful 7-bit encodings
 _MULTI_BYTE = frozenset((_GB, "hz", "big5hkscs", "utf-8", "utf-16", "utf-16-le", "utf-16-be",
                          "cp932", "euc_jp", "iso2022_jp_2", "cp949", "iso2022_kr"))
+_HIGH_BYTES = bytes(range(0x80, 0x100))
 TOLERATED_REPAIRS = 1  # one damaged spot (a cut, one bad byte) does not make a label a lie
 
 
@@ -90,11 +91,11 @@ def codec_for(label: str | None) -> str | None:
 def _decode(data: bytes, codec: str) -> tuple[str, int]:
     """`data` decoded with `codec`, each undecodable spot replaced; (text, repairs)."""
     repairs = 0
-    if codec in _SEVEN_BIT and max(data, default=0) > 0x7F:
+    if codec in _SEVEN_BIT and not data.isascii():
         # A stray 8-bit byte in a 7-bit encoding: dropping it keeps the two-byte pairs in step,
         # where decoding it would shift every pair after it (or swallow the next letter).
-        repairs = sum(1 for byte in data if byte > 0x7F)
-        data = bytes(byte for byte in data if byte <= 0x7F)
+        seven = data.translate(None, _HIGH_BYTES)
+        repairs, data = len(data) - len(seven), seven
     text = data.decode(codec, errors="replace")
     return text, repairs + text.count("\ufffd")
 

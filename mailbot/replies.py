@@ -28,6 +28,10 @@ WORD_RULE = ("按 Word、WPS 和 LibreOffice 的“字数统计”计算：每�
              "页眉、页脚和自动编号不计入。")
 
 
+def _no_encoded_words(value: str) -> str:
+    return value.replace("=?", "= ?")
+
+
 class Composer:
     """Renders a template and wraps it in a mail from the office's reply address."""
 
@@ -54,9 +58,10 @@ class Composer:
         mail["From"] = formataddr((self.from_name, self.from_address))
         # The subject quotes the sender's: one line, whatever it held (the email package
         # refuses a header with a line break, U+2028 included); not cut, the receipt number
-        # comes last.
-        mail["To"] = one_line(to)
-        mail["Subject"] = one_line(subject, limit=len(subject) + 1)
+        # comes last. "=?" is broken up: the email package would decode what looks like an
+        # encoded word with the codec it names (utf-7, unicode_escape…) and then fail to send.
+        mail["To"] = _no_encoded_words(one_line(to))
+        mail["Subject"] = _no_encoded_words(one_line(subject, limit=len(subject) + 1))
         mail["Date"] = format_datetime(utcnow())
         domain = self.from_address.rpartition("@")[2] or "mailbot.invalid"
         mail["Message-ID"] = make_msgid(idstring="mailbot", domain=domain)

@@ -28,6 +28,7 @@ from mailbot.safetext import (
 if TYPE_CHECKING:
     from mailbot.message import ParsedMessage
 
+_ADDRESS = re.compile(r"[^\s@<>()\[\],;:\"\\]+@[^\s@<>()\[\],;:\"\\]+")
 MAX_DEFECTS = 50  # one line per distinct problem; a hostile mail could make thousands
 MAX_REFERENCES = 50
 MAX_SOURCE_CHARS = 2000  # "a.zip/folder/…/b.docx": where an attachment came from
@@ -87,9 +88,14 @@ def safe_message_id(value: str) -> str:
 
 
 def address(value: str) -> str:
-    """A mail address as read: one line without blanks, bounded (non-ASCII is kept)."""
+    """A mail address as read, or "" when it is none: one ``local@domain`` without blanks,
+    brackets, quotes or encoded words (the stdlib would decode ``=?charset?…?=`` in a reply's
+    To with whatever codec it names), bounded. Non-ASCII is kept: sending it is the outbox's
+    business."""
     value = one_line(value, MAX_ADDRESS_CHARS + 1)
-    return "" if " " in value or len(value) > MAX_ADDRESS_CHARS else value
+    if len(value) > MAX_ADDRESS_CHARS or "=?" in value or not _ADDRESS.fullmatch(value):
+        return ""
+    return value
 
 
 def display_name(value: str) -> str:

@@ -17,6 +17,7 @@ from mailbot.filenames import decode_header_text
 from mailbot.mailfactory import build_mail
 from mailbot.message import parse_message
 from mailbot.replies import Composer
+from mailbot.safemail import address
 from mailbot.safetext import MAX_HEADER_CHARS, file_name, one_line, valid_text
 
 # Python codecs a mail could name that are no charset of any mail client: each either smuggles
@@ -154,6 +155,12 @@ def test_names_and_addresses_fit_their_columns_in_any_form() -> None:
     assert parsed.from_addr == "" and parsed.reply_to == "ok@test.example"
 
 
+@pytest.mark.parametrize("value", ["=?utf-7?q?+2AA-?=@x.example", "a b@x.example", "<a@x>",
+                                   "a@b@c", "@x.example", "a@", '"a"@x', "a;b@x", ""])
+def test_what_is_no_address_is_none(value: str) -> None:
+    assert address(value) == ""
+
+
 def test_a_sender_whose_only_address_is_unusable_goes_to_a_person() -> None:
     raw = (f"From: <{'a' * 300}@test.example>\r\nSubject: s\r\nMessage-ID: <u@t>\r\n\r\nx\r\n"
            ).encode()
@@ -171,6 +178,12 @@ def test_the_reply_composer_never_refuses_a_subject(tmp_path: Path) -> None:
     subject = str(mail["Subject"])
     assert subject.endswith("（回执编号 LM2022-0001）") and subject.splitlines() == [subject]
     assert "In-Reply-To" not in mail and b"\r\n" in mail.as_bytes()
+    # Text that looks like an encoded word is the sender's text, not ours to decode again.
+    for literal in ("=?utf-7?q?+2AA-?=", "=?unicode_escape?q?=5Cud800?=", "=?ms936?b?//5d?="):
+        odd = composer.compose("t.txt.j2", {}, to="a@test.example", subject=f"回复：{literal}")
+        shown = str(odd["Subject"])
+        assert odd.as_bytes() and valid_text(shown) == shown
+        assert shown == "回复：" + literal.replace("=?", "= ?")
     threaded = composer.compose("t.txt.j2", {}, to="a@test.example", subject="s",
                                 in_reply_to="<a@x>", references=["<ok@x>", "<中@x>"])
     assert str(threaded["References"]) == "<ok@x> <a@x>"
