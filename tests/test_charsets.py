@@ -187,3 +187,15 @@ def test_the_reply_composer_never_refuses_a_subject(tmp_path: Path) -> None:
     threaded = composer.compose("t.txt.j2", {}, to="a@test.example", subject="s",
                                 in_reply_to="<a@x>", references=["<ok@x>", "<中@x>"])
     assert str(threaded["References"]) == "<ok@x> <a@x>"
+
+
+def test_a_raw_8bit_file_name_follows_the_charset_the_mail_declares() -> None:
+    name = "Заявка на конкурс.docx".encode("cp1251")
+    raw = (b"From: a@test.example\r\nSubject: s\r\nMessage-ID: <f@t>\r\nMIME-Version: 1.0\r\n"
+           b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\n'
+           b"Content-Type: text/plain; charset=windows-1251\r\n\r\n"
+           + "Добрый день".encode("cp1251") + b"\r\n--b\r\n"
+           b'Content-Type: application/octet-stream\r\nContent-Disposition: attachment; '
+           b'filename="' + name + b'"\r\n\r\nPK\r\n--b--\r\n')
+    [attachment] = parse_message(raw).attachments
+    assert attachment.filename == "Заявка на конкурс.docx"
