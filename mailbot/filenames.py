@@ -5,10 +5,10 @@ trusting a library: imap-tools and the stdlib's own decoders honour the declared
 literally, so Outlook's ``=?gb2312?B?...?=`` holding GBK-only characters (镕, 喆, 堃) loses them,
 and raw 8-bit headers are turned into replacement characters.
 
-The charset rules, used everywhere in mailbot:
+Which charsets are trusted and how unlabelled or damaged bytes are decoded is said once, in
+`mailbot.charsets` (GB labels as GB18030; the charset the mail's other parts declare first; the
+decoding that needs the fewest repairs). What is particular to headers:
 
-* gb2312 / gbk / gb18030 / x-gbk / cp936 (and their aliases) all decode as GB18030, a superset;
-* raw 8-bit bytes (no encoding at all) are UTF-8 if they decode strictly, else GB18030;
 * adjacent encoded words of one charset are decoded together, because clients split a
   multi-byte character across two words (legal for neither RFC 2047 nor us, but common).
 
@@ -20,79 +20,42 @@ from __future__ import annotations
 
 import base64
 import binascii
-import codecs
 import re
 import unicodedata
+from collections.abc import Sequence
 from email.header import Header, decode_header
 from email.message import Message
 from urllib.parse import unquote_to_bytes
 
-# Every label Chinese clients put on GBK-family bytes. Outlook says gb2312 for GBK bytes, old
-# webmail says x-gbk, Windows code page names leak out as cp936/ms936.
-_GB_LABELS = frozenset(
-    (
-        "gb2312", "gbk", "gb18030", "x-gbk", "cp936", "ms936", "windows-936", "euc-cn",
-        "x-euc-cn", "csgb2312", "gb_2312-80", "gb_2312", "chinese", "csgbk", "cn-gb",
-        "x-gb2312", "gb2312-80",
-    )
-)
-# Same idea for Traditional Chinese: Big5 labels often carry HKSCS characters.
-_BIG5_LABELS = frozenset(["big5", "big5-hkscs", "cp950", "x-big5", "csbig5", "big5hkscs"])
+from mailbot.charsets import codec_for, decode_bytes
+from mailbot.safetext import file_name
+
+__all__ = ["attachment_filename", "clean_filename", "codec_for", "decode_8bit", "decode_bytes",
+           "decode_header_text", "raw_header", "raw_header_values"]
 
 _ENCODED_WORD = re.compile(r"=\?([^?\s*]+)(?:\*[^?\s]*)?\?([bBqQ])\?([^?]*?)\?=")
 _FOLD = re.compile(r"\r?\n(?=[ \t])")
 _SURROGATE = re.compile("[\udc80-\udcff]")
 
 
-def codec_for(label: str | None) -> str | None:
-    """The Python codec to decode text labelled `label` with, or None for unknown labels."""
-    if not label:
-        return None
-    name = label.strip().strip('"').lower()
-    if name in _GB_LABELS:
-        return "gb18030"
-    if name in _BIG5_LABELS:
-        return "big5hkscs"
-    if name in ("us-ascii", "ascii", "ansi_x3.4-1968", "unknown-8bit", "x-unknown-8bit"):
-        # Mislabelled 8-bit text is common; the raw-byte rule copes with it, ASCII is a subset.
-        return "utf-8"
-    try:
-        return codecs.lookup(name).name
-    except LookupError:
-        return None
-
-
-def decode_bytes(data: bytes, codec: str | None = None) -> str:
-    """Decode `data` with `codec`; without one (or if it fails) UTF-8 strictly, else GB18030."""
-    if codec:
-        try:
-            return data.decode(codec)
-        except UnicodeDecodeError:
-            pass  # mislabelled: fall through to the guess, which is right more often
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    try:
-        return data.decode("gb18030")
-    except UnicodeDecodeError:
-        return data.decode(codec or "gb18030", errors="replace")
-
-
 def _surrogate_bytes(text: str) -> bytes:
     """The bytes behind a header string that may hold surrogate-escaped raw 8-bit bytes."""
-    return text.encode("utf-8", errors="surrogateescape")
+    try:
+        return text.encode("utf-8", errors="surrogateescape")
+    except UnicodeEncodeError:  # a lone surrogate that was no raw byte: not from the wire
+        return text.encode("utf-8", errors="replace")
 
 
-def decode_8bit(text: str) -> str:
+def decode_8bit(text: str, declared: Sequence[str] = ()) -> str:
     """Header text with its raw 8-bit bytes (surrogate escapes) decoded, all else untouched.
 
     Use it before address parsing: a GBK trail byte can be 0x5C, which an address parser
-    would take for a backslash escape inside a quoted display name.
+    would take for a backslash escape inside a quoted display name. `declared`: the codecs
+    the mail's other parts declare, the best guess for bytes without a label.
     """
     if not _SURROGATE.search(text):
         return text
-    return decode_bytes(_surrogate_bytes(text))
+    return decode_bytes(_surrogate_bytes(text), None, declared)
 
 
 def _word_bytes(encoding: str, payload: str) -> bytes:
@@ -108,7 +71,7 @@ def _word_bytes(encoding: str, payload: str) -> bytes:
     return binascii.a2b_qp(raw, header=True)
 
 
-def decode_header_text(value: str | bytes | Header | None) -> str:
+def decode_header_text(value: str | bytes | Header | None, declared: Sequence[str] = ()) -> str:
     """Decode a Subject, display name or parameter value into text.
 
     Encoded words anywhere (even inside quotes or glued to other text, as Outlook and Foxmail
@@ -121,7 +84,8 @@ def decode_header_text(value: str | bytes | Header | None) -> str:
         # compat32 hands back a Header for values with raw 8-bit bytes: take its chunks back.
         chunks = decode_header(value)
         return "".join(
-            decode_bytes(b, codec_for(str(cs)) if cs else None) if isinstance(b, bytes) else b
+            decode_bytes(b, codec_for(str(cs)) if cs else None, declared)
+            if isinstance(b, bytes) else b
             for b, cs in chunks
         )
     if isinstance(value, bytes):
@@ -137,14 +101,14 @@ def decode_header_text(value: str | bytes | Header | None) -> str:
     def flush() -> None:
         nonlocal pending, pending_label
         if pending_label:
-            out.append(decode_bytes(bytes(pending), pending_codec))
+            out.append(decode_bytes(bytes(pending), pending_codec, declared))
         pending, pending_label = bytearray(), ""
 
     for match in _ENCODED_WORD.finditer(text):
         between = text[pos : match.start()]
         if between and not (pending_label and between.isspace()):
             flush()
-            out.append(decode_8bit(between))
+            out.append(decode_8bit(between, declared))
         codec = codec_for(match.group(1))
         label = codec or match.group(1).lower()
         if pending_label and label != pending_label:
@@ -153,7 +117,7 @@ def decode_header_text(value: str | bytes | Header | None) -> str:
         pending += _word_bytes(match.group(2), match.group(3))
         pos = match.end()
     flush()
-    out.append(decode_8bit(text[pos:]))
+    out.append(decode_8bit(text[pos:], declared))
     return "".join(out)
 
 
@@ -214,12 +178,13 @@ def _split_params(value: str) -> list[tuple[str, str, bool]]:
     return params
 
 
-def _rfc2231(params: list[tuple[str, str, bool]], base: str) -> str | None:
+def _rfc2231(params: list[tuple[str, str, bool]], base: str,
+             declared: Sequence[str]) -> str | None:
     """`base*=` or the continuations `base*0*=`, `base*1=`, … joined and decoded; else None."""
     single = [v for k, v, _ in params if k == base + "*"]
     if single:
         codec, text = _charset_prefix(single[0])
-        return decode_bytes(unquote_to_bytes(_surrogate_bytes(text)), codec)
+        return decode_bytes(unquote_to_bytes(_surrogate_bytes(text)), codec, declared)
     parts: dict[int, tuple[str, bool]] = {}
     for key, val, _ in params:
         m = re.fullmatch(re.escape(base) + r"\*(\d+)(\*?)", key)
@@ -237,7 +202,7 @@ def _rfc2231(params: list[tuple[str, str, bool]], base: str) -> str | None:
             data += unquote_to_bytes(_surrogate_bytes(val))
         else:
             data += _surrogate_bytes(val)
-    return decode_bytes(bytes(data), codec)
+    return decode_bytes(bytes(data), codec, declared)
 
 
 def _charset_prefix(value: str) -> tuple[str | None, str]:
@@ -249,28 +214,30 @@ def _charset_prefix(value: str) -> tuple[str | None, str]:
 
 
 def clean_filename(name: str) -> str:
-    """Drop directory parts and control characters a client leaked into a file name."""
+    """Drop directory parts, line breaks and control characters a client leaked into a file
+    name; bounded, keeping the extension (`mailbot.safetext.file_name`)."""
     name = re.split(r"[\\/]", name)[-1]
     name = "".join(ch for ch in name if unicodedata.category(ch) != "Cc")
-    return name.strip()
+    return file_name(name)
 
 
-def attachment_filename(part: Message) -> str:
+def attachment_filename(part: Message, declared: Sequence[str] = ()) -> str:
     """The file name of a MIME part exactly as the sender named it, or "" when it has none.
 
     Order of preference: Content-Disposition ``filename*`` (RFC 2231), ``filename``,
     Content-Type ``name*``, ``name`` — the first that yields a non-empty name wins.
+    `declared`: the codecs the mail's other parts declare, for names without a label.
     """
     disposition = _split_params(raw_header(part, "Content-Disposition") or "")
     content_type = _split_params(raw_header(part, "Content-Type") or "")
     for params, base in ((disposition, "filename"), (content_type, "name")):
-        extended = _rfc2231(params, base)
+        extended = _rfc2231(params, base, declared)
         if extended and clean_filename(extended):
             return clean_filename(extended)
         plain = next((v for k, v, _ in params if k == base), "")
         # A plain value may hold encoded words (RFC 2047 misused inside quotes, as nearly
         # every client does) or raw 8-bit bytes; decode_header_text handles both.
-        name = clean_filename(decode_header_text(plain))
+        name = clean_filename(decode_header_text(plain, declared))
         if name:
             return name
     return ""

@@ -18,6 +18,7 @@ import unicodedata
 from dataclasses import dataclass, replace
 from datetime import datetime
 from email import message_from_bytes
+from email.policy import compat32
 from email.utils import parseaddr
 from pathlib import Path
 
@@ -29,12 +30,14 @@ from mailbot.checks import DOCUMENT_CHECKS, SET_CHECKS, Held, Submission, run_ch
 from mailbot.config import Settings
 from mailbot.documents import Document as ReadDocument
 from mailbot.documents import read_document, studio_key
-from mailbot.filenames import decode_header_text
+from mailbot.filenames import decode_8bit, decode_header_text, raw_header
 from mailbot.findings import Finding
 from mailbot.message import Attachment, ParsedMessage, parse_message
 from mailbot.progress import held_of, latest_documents
 from mailbot.replies import WORD_RULE, Composer, shorten
 from mailbot.rules import Campaign
+from mailbot.safemail import address, first_message_id, safe_message_id
+from mailbot.safetext import one_line, valid_text
 from mailbot.store import (
     ACCEPTED,
     CORRECTION,
@@ -193,11 +196,16 @@ def _process(session: Session, intake: Intake, parsed: ParsedMessage, raw: bytes
 
 def quarantine(session: Session, intake: Intake, raw: bytes, raw_path: str,
                received_at: datetime, reason: str) -> Message:
-    """Record a mail the pipeline could not handle; tell the sender and the office."""
+    """Record a mail the pipeline could not handle; tell the sender and the office.
+
+    Read from the raw bytes alone, and every string made safe first (`mailbot.safetext`):
+    whatever the mail holds, recording it cannot fail on its content."""
     headers = _loose_headers(raw)
-    sender = parseaddr(headers.get("From", ""))[1].lower()
+    sender = address(parseaddr(headers.get("From", ""))[1].lower())
     mailbox = addresses.normalise(sender)
-    message_id = headers.get("Message-ID", "").strip() or _synthetic_id(raw)
+    given_id = first_message_id(headers.get("Message-ID"))
+    message_id = safe_message_id(given_id) if given_id else _synthetic_id(raw)
+    reason = valid_text(reason)
     existing = session.scalar(select(Message).where(Message.message_id == message_id))
     if existing is not None:  # a retry of a mail already quarantined
         return existing
@@ -215,7 +223,7 @@ def quarantine(session: Session, intake: Intake, raw: bytes, raw_path: str,
         mail = intake.composer.compose(
             "quarantine_sender.txt.j2", context, to=mailbox.address,
             subject=f"【已转人工处理】{shorten(message.subject) or '您的来信'}",
-            in_reply_to=headers.get("Message-ID") or None)
+            in_reply_to=message_id if given_id else None)
         outbox.queue(session, mail, kind="quarantine", message_pk=message.id,
                      held=screening.auth_hold(intake.settings, raw) is not None)
     if intake.settings.office_email:
@@ -356,11 +364,13 @@ def _safe_name(position: int, filename: str) -> str:
 def _loose_headers(raw: bytes) -> dict[str, str]:
     """Headers of a mail that broke the parser, read as leniently as possible."""
     try:
-        msg = message_from_bytes(raw[:256 * 1024])
+        msg = message_from_bytes(raw[:256 * 1024], policy=compat32)
         # Decoded (RFC 2047, GB labels as GB18030): 收件记录.主题 and the dashboard show it.
-        # Whitespace collapsed: a folded or garbled value must not break the notices' headers.
-        return {k: " ".join((decode_header_text(v) if k == "Subject" else str(v)).split())
-                for k, v in msg.items() if k in ("From", "Subject", "Message-ID")}
+        # One line, valid Unicode: a garbled value must not break the notices' headers.
+        found = {name: raw_header(msg, name) for name in ("From", "Subject", "Message-ID")}
+        return {name: one_line(decode_header_text(value) if name == "Subject"
+                               else decode_8bit(value))
+                for name, value in found.items() if value is not None}
     except Exception:
         return {}
 

@@ -14,56 +14,40 @@ from __future__ import annotations
 import binascii
 import email
 import hashlib
+import io
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.generator import BytesGenerator
 from email.message import Message
 from email.policy import compat32
 from email.utils import getaddresses, parsedate_to_datetime
-from html.parser import HTMLParser
 from urllib.parse import unquote
 
 from mailbot.automatic import automatic_reason, reply_suppressed
+from mailbot.charsets import decode_bytes
 from mailbot.containers import open_containers
 from mailbot.errors import MailbotError
 from mailbot.filenames import (
     attachment_filename,
     codec_for,
     decode_8bit,
-    decode_bytes,
     decode_header_text,
     raw_header,
 )
 from mailbot.findings import Finding
+from mailbot.htmltext import html_to_text
+from mailbot.mimetree import Leaf, declared_charsets, note_defects, role, walk
+from mailbot.safemail import ENCRYPTED, first_message_id, made_safe
 from mailbot.sniff import detect_format
 
-MAX_DEPTH = 12  # forwarded-in-forwarded mail nests a few levels; hostile mail nests thousands
-
-# The stdlib's defect classes, said so that the office understands them.
-_DEFECTS = {
-    "StartBoundaryNotFoundDefect": "找不到声明的分界线（boundary），结构可能已损坏",
-    "CloseBoundaryNotFoundDefect": "缺少结束分界线，邮件可能被截断",
-    "FirstHeaderLineIsContinuationDefect": "第一行头字段是续行",
-    "MisplacedEnvelopeHeaderDefect": "头字段中夹有信封行（From ）",
-    "MissingHeaderBodySeparatorDefect": "头字段与正文之间缺少空行",
-    "MalformedHeaderDefect": "头字段格式错误",
-    "MultipartInvariantViolationDefect": "声明为 multipart，内容却不是多部分结构",
-    "InvalidMultipartContentTransferEncodingDefect": "multipart 部分声明了无效的传输编码",
-    "NoBoundaryInMultipartDefect": "multipart 缺少 boundary 参数",
-    "InvalidBase64PaddingDefect": "base64 编码填充不正确",
-    "InvalidBase64CharactersDefect": "base64 编码含非法字符",
-    "InvalidBase64LengthDefect": "base64 编码长度不正确，数据可能被截断",
-}
 # Byte sets for our base64 decoder, used with bytes.translate: one pass in C over what may be
 # tens of megabytes, where a regular expression took several and a copy each time.
 _BASE64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 _BASE64_TEXT = _BASE64_ALPHABET + b"= \t\n\r\f\v"  # what a base64 body may hold
 _NOT_BASE64_OR_PAD = bytes(b for b in range(256) if b not in _BASE64_ALPHABET + b"=")
-# Parts that belong to the mail's machinery, not to the sender's files.
-_SIGNATURE_TYPES = frozenset(
-    ("application/pkcs7-signature", "application/x-pkcs7-signature", "application/pgp-signature")
-)
+_CRLF = compat32.clone(linesep="\r\n", max_line_length=0)  # as it came: no refolding
 
 
 @dataclass(frozen=True)
@@ -98,64 +82,40 @@ class BrokenMail(MailbotError):
     """A mail that cannot be processed; `str()` is the reason, in Chinese, for the office."""
 
 
-@dataclass
-class _Leaf:
-    part: Message
-    nested: bool  # inside a forwarded message/rfc822
-    as_text: bool = False  # a "multipart" we could not split: read it as text
-
-
 def parse_message(raw: bytes, own_addresses: Iterable[str] = ()) -> ParsedMessage:
-    """Parse raw mail bytes. Never raises: problems end up in `ParsedMessage.defects`."""
+    """Parse raw mail bytes. Never raises: problems end up in `ParsedMessage.defects`.
+
+    Every text field of the result is safe (`mailbot.safemail.made_safe`): valid Unicode,
+    header values on one line and bounded, Message-IDs printable ASCII."""
     own = tuple(own_addresses)
     try:
-        return _parse(raw, own)
+        return made_safe(_parse(raw, own))
     except Exception as exc:
-        return ParsedMessage(
+        return made_safe(ParsedMessage(
             message_id=_fallback_id(raw), subject="", from_addr="", from_name="", reply_to="",
             date_header=None, in_reply_to=None, references=(), body_text="", attachments=(),
             automatic=None, defects=(f"邮件无法解析：{type(exc).__name__}: {exc}",),
             unprocessable=f"邮件结构无法解析（{type(exc).__name__}: {exc}）",
-        )
+        ))
 
 
 def _parse(raw: bytes, own: tuple[str, ...]) -> ParsedMessage:
     msg = email.message_from_bytes(raw, policy=compat32)
     defects: list[str] = []
-    leaves: list[_Leaf] = []
-    _walk(msg, leaves, defects, depth=0, nested=False)
+    leaves: list[Leaf] = []
+    walk(msg, leaves, defects, depth=0, nested=False)
+    declared = declared_charsets(leaves)
 
-    # Body texts first: the HTML bodies say which inline images are only decoration.
-    texts = {
-        id(leaf): _text_of(leaf, defects)
-        for leaf in leaves
-        if leaf.as_text or _role(leaf.part, set()) == "body"
-    }
-    html_cids = {
-        unquote(cid).lower()
-        for leaf in leaves
-        if leaf.part.get_content_type() == "text/html" and id(leaf) in texts
-        for cid in re.findall(r"cid:([^\"'\s>)]+)", texts[id(leaf)], re.IGNORECASE)
-    }
-
-    attachments: list[Attachment] = []
-    bodies: list[tuple[_Leaf, str]] = []
-    for leaf in leaves:
-        role = "body" if leaf.as_text else _role(leaf.part, html_cids)
-        if role == "attachment":
-            attachments.append(_attachment(leaf.part, defects))
-        elif role == "body":
-            bodies.append((leaf, texts.get(id(leaf), "")))
-    attachments, findings = open_containers(attachments)
+    attachments, bodies, findings = _contents(leaves, defects, declared)
 
     subject_raw = raw_header(msg, "Subject") or ""
     from_raw = raw_header(msg, "From") or ""
     for label, value in (("主题", subject_raw), ("发件人", from_raw)):
         if re.search("[\udc80-\udcff]", value):
-            defects.append(f"{label}含未编码的 8 位字节，已按 UTF-8/GB18030 解码")
-    from_name, from_addr = _first_address(from_raw)
-    _, reply_addr = _first_address(raw_header(msg, "Reply-To") or "")
-    message_id = _first_id(raw_header(msg, "Message-ID"))
+            defects.append(f"{label}含未编码的 8 位字节，已按邮件声明的字符集或 UTF-8/GB18030 解码")
+    from_name, from_addr = _first_address(from_raw, declared)
+    _, reply_addr = _first_address(raw_header(msg, "Reply-To") or "", declared)
+    message_id = first_message_id(raw_header(msg, "Message-ID"))
     if message_id is None:
         defects.append("缺少 Message-ID，已按邮件内容生成")
         message_id = _fallback_id(raw)
@@ -166,12 +126,12 @@ def _parse(raw: bytes, own: tuple[str, ...]) -> ParsedMessage:
 
     return ParsedMessage(
         message_id=message_id,
-        subject=decode_header_text(subject_raw).strip(),
+        subject=decode_header_text(subject_raw, declared).strip(),
         from_addr=from_addr,
         from_name=from_name,
         reply_to=reply_addr or from_addr,
         date_header=_date(raw_header(msg, "Date")),
-        in_reply_to=_first_id(raw_header(msg, "In-Reply-To")),
+        in_reply_to=first_message_id(raw_header(msg, "In-Reply-To")),
         references=tuple(re.findall(r"<[^<>\s]+>", raw_header(msg, "References") or "")),
         body_text=_body_text(bodies),
         attachments=tuple(attachments),
@@ -183,71 +143,37 @@ def _parse(raw: bytes, own: tuple[str, ...]) -> ParsedMessage:
     )
 
 
-def _walk(part: Message, out: list[_Leaf], defects: list[str], depth: int, nested: bool) -> None:
-    ctype = part.get_content_type()
-    _note(part.defects, "邮件头" if depth == 0 else f"{ctype} 部分", defects)
-    if depth > MAX_DEPTH:
-        defects.append("MIME 嵌套过深，更深的部分未解析")
-        return
-    if part.is_multipart():
-        inner = nested or ctype in ("message/rfc822", "message/global")
-        for sub in part.get_payload():
-            if isinstance(sub, Message):
-                _walk(sub, out, defects, depth + 1, inner)
-        return
-    if part.get_content_maintype() == "multipart":
-        salvaged = _salvage(part)
-        if salvaged is not None:
-            defects.append(f"{ctype} 的分界线与声明不符，已按正文中实际的分界线解析")
-            for sub in salvaged.get_payload():
-                if isinstance(sub, Message):
-                    _walk(sub, out, defects, depth + 1, nested)
-            return
-        out.append(_Leaf(part, nested, as_text=True))
-        return
-    out.append(_Leaf(part, nested))
+def _contents(leaves: list[Leaf], defects: list[str], declared: list[str],
+              ) -> tuple[list[Attachment], list[tuple[Leaf, str]], list[Finding]]:
+    """The attachments (containers opened), the body texts and the findings of the leaves."""
+    # Body texts first: the HTML bodies say which inline images are only decoration.
+    texts = {
+        id(leaf): _text_of(leaf, defects, declared)
+        for leaf in leaves
+        if leaf.as_text or (role(leaf.part, set()) == "body" and not leaf.whole)
+    }
+    html_cids = {
+        unquote(cid).lower()
+        for leaf in leaves
+        if leaf.part.get_content_type() == "text/html" and id(leaf) in texts
+        for cid in re.findall(r"cid:([^\"'\s>)]+)", texts[id(leaf)], re.IGNORECASE)
+    }
 
-
-def _salvage(part: Message) -> Message | None:
-    """Re-split a multipart whose declared boundary is wrong or missing, using the real one."""
-    body = part.get_payload(decode=True)
-    if not isinstance(body, bytes):
-        return None
-    found = re.search(rb"^--([!#-~]{1,70}?)[ \t]*\r?$", body, re.MULTILINE)
-    if not found or found.group(1).endswith(b"--"):
-        return None
-    head = b'Content-Type: %s; boundary="%s"\r\n\r\n' % (
-        part.get_content_type().encode("ascii", "replace"),
-        found.group(1),
-    )
-    again = email.message_from_bytes(head + body, policy=compat32)
-    return again if again.is_multipart() else None
-
-
-def _note(found: Iterable[object], where: str, defects: list[str]) -> None:
-    for defect in found:
-        name = type(defect).__name__
-        defects.append(f"{where}：{_DEFECTS.get(name, name)}")
-
-
-def _role(part: Message, html_cids: set[str]) -> str:
-    """What a leaf part is: "attachment", "body" or "skip" (machinery and decoration)."""
-    ctype = part.get_content_type()
-    disposition = (raw_header(part, "Content-Disposition") or "").split(";", 1)[0]
-    disposition = disposition.strip().lower()
-    cid = (raw_header(part, "Content-ID") or "").strip().strip("<>").lower()
-    # Signature logos and pasted pictures: shown inside the HTML, not files the sender attached.
-    if ctype.startswith("image/") and disposition != "attachment" and cid and cid in html_cids:
-        return "skip"
-    if ctype in _SIGNATURE_TYPES:
-        return "skip"
-    if attachment_filename(part) or disposition == "attachment":
-        return "attachment"
-    if ctype in ("text/plain", "text/html"):
-        return "body"
-    if ctype.startswith(("text/", "message/", "multipart/")):
-        return "skip"  # text/rfc822-headers, message/delivery-status and the like
-    return "attachment"
+    attachments: list[Attachment] = []
+    bodies: list[tuple[Leaf, str]] = []
+    encrypted: list[Finding] = []
+    for leaf in leaves:
+        kind = "body" if leaf.as_text else role(leaf.part, html_cids)
+        if leaf.encrypted:
+            encrypted = [ENCRYPTED]
+        elif leaf.whole:
+            attachments.append(_attachment(leaf.part, defects, declared, whole=True))
+        elif kind == "attachment":
+            attachments.append(_attachment(leaf.part, defects, declared))
+        elif kind == "body":
+            bodies.append((leaf, texts.get(id(leaf), "")))
+    attachments, findings = open_containers(attachments)
+    return attachments, bodies, [*encrypted, *findings]
 
 
 def _payload(part: Message, where: str, defects: list[str]) -> bytes:
@@ -271,17 +197,29 @@ def _payload(part: Message, where: str, defects: list[str]) -> bytes:
         defects.append(f"{where}：未知的传输编码 {cte}，按原样读取")
     known = len(part.defects)  # those were reported by _walk already
     decoded = part.get_payload(decode=True)
-    _note(part.defects[known:], where, defects)
+    note_defects(part.defects[known:], where, defects)
     return decoded if isinstance(decoded, bytes) else b""
 
 
-def _attachment(part: Message, defects: list[str]) -> Attachment:
-    name = attachment_filename(part)
-    data = _payload(part, f"附件“{name or '未命名'}”", defects)
+def _attachment(part: Message, defects: list[str], declared: list[str],
+                whole: bool = False) -> Attachment:
+    name = attachment_filename(part, declared)
+    where = f"附件“{name or '未命名'}”"
+    data = _message_bytes(part) if whole else _payload(part, where, defects)
     return Attachment(name, part.get_content_type(), data, detect_format(data, name))
 
 
-def _text_of(leaf: _Leaf, defects: list[str]) -> str:
+def _message_bytes(part: Message) -> bytes:
+    """An attached mail's bytes as it arrived (compat32 regenerates an untouched message
+    byte for byte, raw 8-bit bytes included)."""
+    out = io.BytesIO()
+    for inner in part.get_payload():
+        if isinstance(inner, Message):
+            BytesGenerator(out, mangle_from_=False, policy=_CRLF).flatten(inner)
+    return out.getvalue()
+
+
+def _text_of(leaf: Leaf, defects: list[str], declared: list[str]) -> str:
     ctype = leaf.part.get_content_type()
     data = _payload(leaf.part, f"{ctype} 正文", defects)
     label = leaf.part.get_content_charset()
@@ -290,7 +228,7 @@ def _text_of(leaf: _Leaf, defects: list[str]) -> str:
         defects.append(f"{ctype} 正文：字符集 {label} 无法识别，已按 UTF-8/GB18030 猜测解码")
     elif codec and not _decodes(data, codec):
         defects.append(f"{ctype} 正文：内容不是声明的 {label} 编码，已按 UTF-8/GB18030 猜测解码")
-    return decode_bytes(data, codec).replace("\r\n", "\n").replace("\r", "\n")
+    return decode_bytes(data, codec, declared).replace("\r\n", "\n").replace("\r", "\n")
 
 
 def _decodes(data: bytes, codec: str) -> bool:
@@ -301,7 +239,7 @@ def _decodes(data: bytes, codec: str) -> bool:
     return True
 
 
-def _body_text(bodies: list[tuple[_Leaf, str]]) -> str:
+def _body_text(bodies: list[tuple[Leaf, str]]) -> str:
     """Plain text parts (Apple Mail splits the body around attachments: join them), else HTML.
 
     Forwarded messages' bodies are used only when the mail itself has no text.
@@ -321,69 +259,15 @@ def _body_text(bodies: list[tuple[_Leaf, str]]) -> str:
     return ""
 
 
-class _HTMLText(HTMLParser):
-    _HIDDEN = frozenset(("script", "style", "title", "xml", "template"))
-    _BLOCKS = frozenset(
-        ("p", "div", "br", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6", "table", "ul", "ol",
-         "blockquote", "pre", "hr", "section")
-    )
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.hidden = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self._HIDDEN:
-            self.hidden += 1
-        elif tag in self._BLOCKS:
-            self.parts.append("\n")
-        elif tag in ("td", "th"):
-            self.parts.append("\t")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self._HIDDEN:
-            self.hidden = max(0, self.hidden - 1)
-        elif tag in self._BLOCKS:
-            self.parts.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if not self.hidden:
-            self.parts.append(re.sub(r"[ \t\r\n]+", " ", data))
-
-
-def html_to_text(html: str) -> str:
-    """Readable text of an HTML mail body: blocks become lines, scripts and styles vanish."""
-    parser = _HTMLText()
-    try:
-        parser.feed(html)
-        parser.close()
-        text = "".join(parser.parts)
-    except (AssertionError, ValueError):  # hopeless markup: strip the tags bluntly
-        text = re.sub(r"<[^>]*>", " ", html)
-    lines = [line.replace("\xa0", " ").strip() for line in text.split("\n")]
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
-
-
-def _first_address(value: str) -> tuple[str, str]:
+def _first_address(value: str, declared: list[str]) -> tuple[str, str]:
     """(decoded display name, bare lowercased address) of the first address in a header."""
     if not value.strip():
         return "", ""
-    for name, addr in getaddresses([decode_8bit(value)]):
+    for name, addr in getaddresses([decode_8bit(value, declared)]):
         if "@" in addr:
-            return decode_header_text(name).strip(), addr.strip().lower()
+            return decode_header_text(name, declared).strip(), addr.strip().lower()
     found = re.search(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", value)
     return "", found.group(0).lower() if found else ""
-
-
-def _first_id(value: str | None) -> str | None:
-    if not value or not value.strip():
-        return None
-    found = re.search(r"<[^<>\s]+>", value)
-    if found:
-        return found.group(0)
-    bare = value.strip().split()[0]
-    return f"<{bare}>"
 
 
 def _fallback_id(raw: bytes) -> str:

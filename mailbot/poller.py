@@ -25,13 +25,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from mailbot import details, outbox, workbook
 from mailbot import intake as pipeline
 from mailbot.config import Settings
-from mailbot.errors import LoginRefused, MailboxError, StateError
-from mailbot.logins import one_line
+from mailbot.errors import LoginRefused, MailbotError, MailboxError, StateError
 from mailbot.mailbox import Mailbox, note_omission
 from mailbot.message import BrokenMail
 from mailbot.replies import Composer
 from mailbot.resync import adopt_renumbered
 from mailbot.rules import Campaign
+from mailbot.safetext import one_line
 from mailbot.store import UNCLASSIFIED, MailboxUid, Message, open_database
 from mailbot.units import sync_roster
 
@@ -57,6 +57,7 @@ class CycleReport:
     mailbox_error: str = ""
     storage_error: str = ""
     handled: list[int] = field(default_factory=list)  # Message primary keys, in order
+    unrecorded: int = 0  # mails that could not even be quarantined: unmarked, tried next cycle
 
 
 class Runtime:
@@ -125,8 +126,16 @@ def _fetch_and_process(runtime: Runtime, report: CycleReport) -> None:
             report.fetched += 1
             raw_path = save_raw(settings.state_dir, fetched.raw)
             note_omission(settings.state_dir, raw_path, fetched, box.folder)  # too large
-            message, new = record(runtime, fetched.raw, raw_path, fetched.received_at,
-                                  place=(box.folder, uidvalidity, uid), omitted=fetched.omitted)
+            try:
+                message, new = record(runtime, fetched.raw, raw_path, fetched.received_at,
+                                      place=(box.folder, uidvalidity, uid),
+                                      omitted=fetched.omitted)
+            except NotRecorded as exc:
+                # One line each cycle it happens: never a silent loop, never the others' loss.
+                log.error("could not record UID %d (%s), left unmarked, tried again next "
+                          "cycle: %s", uid, raw_path, exc)
+                report.unrecorded += 1
+                continue
             if new:
                 report.results[message.result] += 1
                 report.handled.append(message.id)
@@ -142,9 +151,17 @@ def header_only_before(runtime: Runtime) -> datetime | None:
     return runtime.campaign.campaign.opens_at if runtime.settings.shared_mailbox else None
 
 
+class NotRecorded(MailbotError):
+    """Not even the quarantine could record a mail (a bug of ours, not the mail's fault); the
+    mail stays unmarked on the server and is tried again next cycle."""
+
+
 def record(runtime: Runtime, raw: bytes, raw_path: str, received_at: datetime,
            place: tuple[str, int, int] | None = None, omitted: int = 0) -> tuple[Message, bool]:
-    """Process and commit one mail; (its Message, whether it is new). Never raises for the mail."""
+    """Process and commit one mail; (its Message, whether it is new).
+
+    Raises StateError when our own storage fails, NotRecorded when even quarantining the mail
+    failed; never for what the mail holds."""
     try:
         with runtime.sessions.begin() as session:
             message, new = pipeline.handle(session, runtime.intake, raw, raw_path, received_at,
@@ -161,11 +178,16 @@ def record(runtime: Runtime, raw: bytes, raw_path: str, received_at: datetime,
         # An expected outcome: one line; the traceback goes to state/mailbot.log.
         where = details.keep(runtime.settings.state_dir, f"quarantined {raw_path}: {reason}", exc)
         log.warning("quarantined %s: %s (details in %s)", raw_path, one_line(reason), where)
-    with runtime.sessions.begin() as session:
-        message = pipeline.quarantine(session, runtime.intake, raw, raw_path, received_at,
-                                      reason)
-        _remember_place(session, message, place)
-        return message, True
+    try:
+        with runtime.sessions.begin() as session:
+            message = pipeline.quarantine(session, runtime.intake, raw, raw_path, received_at,
+                                          reason)
+            _remember_place(session, message, place)
+            return message, True
+    except Exception as exc:
+        if _is_storage_failure(exc):
+            raise StateError(f"cannot record the mail ({raw_path}): {exc}") from exc
+        raise NotRecorded(one_line(f"{type(exc).__name__}: {exc}")) from exc
 
 
 def _remember_place(session: Session, message: Message,

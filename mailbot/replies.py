@@ -18,6 +18,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
 
 from mailbot.errors import ConfigError
+from mailbot.safetext import ascii_token, one_line
 from mailbot.timefmt import utcnow
 
 SUBJECT_QUOTE_LIMIT = 40  # characters of the sender's subject a reply's subject repeats
@@ -34,6 +35,10 @@ def shorten(text: str, limit: int = SUBJECT_QUOTE_LIMIT) -> str:
     subject only so far, so the bot cannot be made to carry a stranger's message."""
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[:limit - 1].rstrip() + "…"
+
+
+def _no_encoded_words(value: str) -> str:
+    return value.replace("=?", "= ?")
 
 
 class Composer:
@@ -62,14 +67,20 @@ class Composer:
                 attachment: tuple[str, bytes] | None = None) -> EmailMessage:
         mail = EmailMessage(policy=SMTP)
         mail["From"] = formataddr((self.from_name, self.from_address))
-        mail["To"] = to
-        mail["Subject"] = subject
+        # The subject quotes the sender's: one line, whatever it held (the email package
+        # refuses a header with a line break, U+2028 included); not cut, the receipt number
+        # comes last. "=?" is broken up: the email package would decode what looks like an
+        # encoded word with the codec it names (utf-7, unicode_escape…) and then fail to send.
+        mail["To"] = _no_encoded_words(one_line(to))
+        mail["Subject"] = _no_encoded_words(one_line(subject, limit=len(subject) + 1))
         mail["Date"] = format_datetime(utcnow())
         domain = self.from_address.rpartition("@")[2] or "mailbot.invalid"
         mail["Message-ID"] = make_msgid(idstring="mailbot", domain=domain)
+        in_reply_to = ascii_token(in_reply_to or "")
         if in_reply_to:
             mail["In-Reply-To"] = in_reply_to
-            mail["References"] = " ".join([*references, in_reply_to][-10:])
+            thread = [ref for ref in map(ascii_token, references) if ref]
+            mail["References"] = " ".join([*thread, in_reply_to][-10:])
         mail["Auto-Submitted"] = auto_submitted
         # Asks Exchange/Outlook not to send out-of-office or read receipts back to us.
         mail["X-Auto-Response-Suppress"] = "All"

@@ -9,7 +9,8 @@ Names: the long file name from the attachment's MAPI properties (PR_ATTACH_LONG_
 tnefparse decodes) is preferred; failing that the `attAttachTitle` bytes, decoded with the
 message's OEM code page (936 on Chinese Windows, read as GB18030) — tnefparse would decode those
 as UTF-8 and fail on every Chinese name. A winmail.dat holding only the rich-text body has no
-files and is not an attachment at all.
+files and is not an attachment at all; a named file without content is kept (0 bytes), so that
+the reply names it as empty.
 """
 
 from __future__ import annotations
@@ -76,12 +77,14 @@ def _files(container: tnefparse.TNEF, depth: int) -> list[TnefFile]:
             found += _files(embedded, depth + 1)  # an attached Outlook item: its files count
             continue
         data = bytes(attachment.data or b"")
-        if not data:
-            continue
-        if index >= len(plain_data) or not plain_data[index]:
+        if data and (index >= len(plain_data) or not plain_data[index]):
             data = _restore_trailing_zeros(data)  # it came from a MAPI property: see below
         name = (_long_name(attachment) or _decoded(transport, index, codec)
                 or _decoded(titles, index, codec))
+        if not data and not name:
+            continue  # rendering data of a picture in the rich-text body: nothing attached
+        # A named file without bytes stays: the reader reports it as empty, by its name,
+        # instead of the sender's file vanishing without a word.
         found.append(TnefFile(name, data, detect_format(data, name)))
     return found
 

@@ -180,3 +180,33 @@ def test_auto_response_suppress_asks_for_no_reply(value: str, held: bool) -> Non
     reason = reply_suppressed(mail(**{"X-Auto-Response-Suppress": value}))
     assert (reason is not None) == held
     assert automatic_reason(mail(**{"X-Auto-Response-Suppress": value})) is None
+
+
+@pytest.mark.parametrize("subject", [
+    "Automatische Antwort: 申报材料", "Abwesenheitsnotiz: 申报材料", "Réponse automatique : 申报材料",
+    "Respuesta automática: 申报材料", "Risposta automatica: 申报材料", "Automatisch antwoord: x",
+    "Automatiskt svar: x", "Autosvar: x", "Odpowiedź automatyczna: x", "Automatická odpověď: x",
+    "Автоответ: заявка", "Автоматический ответ: x", "自動応答: x", "자동 회신: x", "OOF: x",
+    "Otomatik yanıt: x", "Αυτόματη απάντηση: x", "Trả lời tự động: x"])
+def test_out_of_office_in_other_languages(subject: str) -> None:
+    # From a person's own address, without any Auto-Submitted header: only the subject tells.
+    reason = automatic_reason(mail(subject=subject))
+    assert reason is not None and reason.startswith("自动回复（主题")
+    assert automatic_reason(mail(subject=f"Re: {subject}")) is None  # a person answering one
+
+
+def test_sieve_auto_prefix_counts_only_on_an_answer() -> None:
+    assert automatic_reason(mail(subject="Auto: 申报材料")) is None
+    answer = mail(subject="Auto: 申报材料", **{"In-Reply-To": "<r1@sztu.edu.cn>"})
+    assert automatic_reason(answer) == "自动回复（主题“Auto: 申报材料”）"
+
+
+@pytest.mark.parametrize(("ctype", "reason"), [
+    ("message/delivery-status", "退信（投递状态报告 message/delivery-status）"),
+    ("message/global-delivery-status", "退信（投递状态报告 message/global-delivery-status）"),
+    ("message/disposition-notification", "已读回执（message/disposition-notification）"),
+    ("message/feedback-report", "系统报告（message/feedback-report）")])
+def test_a_report_sent_bare_is_automatic(ctype: str, reason: str) -> None:
+    msg = raw_mail(b"From: gateway@relay.example\r\nSubject: report\r\nContent-Type: "
+                   + ctype.encode())
+    assert automatic_reason(msg) == reason

@@ -304,3 +304,41 @@ def test_damaged_mail_never_raises(data: st.DataObject, style: ClientStyle) -> N
     cut = data.draw(st.integers(0, len(raw)))
     parsed = parse_message(bytes(raw[:cut]))
     assert isinstance(parsed.defects, tuple)
+
+
+@pytest.mark.parametrize("head", [
+    b'Content-Type: application/pkcs7-mime; smime-type=enveloped-data; name="smime.p7m"',
+    b'Content-Type: application/x-pkcs7-mime; name="smime.p7m"\r\n'
+    b'Content-Disposition: attachment; filename="smime.p7m"',
+    b'Content-Type: multipart/encrypted; protocol="application/pgp-encrypted"; boundary="e"'])
+def test_encrypted_mail_is_a_finding_not_an_attachment(head: bytes) -> None:
+    raw = (b"From: a@test.example\r\nSubject: s\r\nMessage-ID: <e@t>\r\nMIME-Version: 1.0\r\n"
+           + head + b"\r\nContent-Transfer-Encoding: base64\r\n\r\nMIAGCSqGSIb3DQEHA6CAMIAC\r\n")
+    parsed = parse_message(raw)
+    assert parsed.attachments == ()
+    assert [f.code for f in parsed.findings] == ["mail-encrypted"]
+    assert "加密" in parsed.findings[0].message
+
+
+def test_an_opaque_signed_smime_mail_is_not_taken_for_encrypted() -> None:
+    raw = (b"From: a@test.example\r\nSubject: s\r\nMessage-ID: <sg@t>\r\nMIME-Version: 1.0\r\n"
+           b'Content-Type: application/pkcs7-mime; smime-type=signed-data; name="smime.p7m"\r\n'
+           b"Content-Transfer-Encoding: base64\r\n\r\nMIAGCSqGSIb3DQEHAqCAMIAC\r\n")
+    parsed = parse_message(raw)
+    assert [a.filename for a in parsed.attachments] == ["smime.p7m"] and not parsed.findings
+
+
+@pytest.mark.parametrize(("name", "attached"), [("咨询.eml", False), ("Fw: 问题", False),
+                                                ("合同 25 04 2020.docx", True)])
+def test_an_attached_mail_without_files_is_an_attachment_only_under_a_files_name(
+        name: str, attached: bool) -> None:
+    inner = build_mail(sender="unit@x.example", to=SENDER, subject="问题", body="截止时间是哪天？")
+    raw = (b"From: " + SENDER.encode() + b"\r\nSubject: Fw\r\nMessage-ID: <q@x>\r\n"
+           b'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b1"\r\n\r\n'
+           b'--b1\r\nContent-Type: message/rfc822\r\nContent-Disposition: attachment; filename="'
+           + name.encode() + b'"\r\n\r\n' + inner + b"\r\n--b1--\r\n")
+    parsed = parse_message(raw)
+    if attached:  # what arrived is that mail, under the name it came with
+        assert [(a.filename, a.data) for a in parsed.attachments] == [(name, inner)]
+    else:  # a forwarded question: its text is the body
+        assert parsed.attachments == () and "截止时间" in parsed.body_text

@@ -20,6 +20,7 @@ from web_support import LATE, ON_TIME, campaign_state, deliver, full_set, make_r
 
 from mailbot import workbook
 from mailbot.poller import Runtime
+from mailbot.safetext import MAX_HEADER_CHARS
 
 HOSTILE = ("=1+1", "+SUM(A1:A9)", "@SUM(1)", "-2+3", '=HYPERLINK("http://evil.example","点我")')
 
@@ -143,6 +144,11 @@ def test_control_characters_and_huge_values_never_break_the_file(tmp_path: Path)
     deliver(runtime, "bell@test.example", [], subject="响铃\x07与退格\x08的主题\x1b")
     deliver(runtime, "huge@test.example", [], subject="长" * 40000,
             received=ON_TIME.replace(hour=11))
+    # A subject is one bounded line from the parser on (mailbot.safetext); what can still
+    # outgrow a cell is a list: 140 attachment names of 245 characters each.
+    names = [(f"{i:03d}{'名' * 238}.pdf", b"%PDF-1.4 x") for i in range(140)]
+    deliver(runtime, "many@test.example", names, subject="很多附件",
+            received=ON_TIME.replace(hour=12))
     path = written(runtime)
     with zipfile.ZipFile(path) as archive:
         for name in archive.namelist():  # every part is well-formed XML
@@ -152,7 +158,10 @@ def test_control_characters_and_huge_values_never_break_the_file(tmp_path: Path)
               openpyxl.load_workbook(path)["收件记录"].iter_rows(min_row=2)]
     assert "响铃与退格的主题" in values
     huge = next(v for v in values if v.startswith("长长"))
-    assert len(huge) == workbook.MAX_CELL_CHARS and huge.endswith("…")
+    assert len(huge) == MAX_HEADER_CHARS and huge.endswith("…")
+    listed = [row[3].value for row in openpyxl.load_workbook(path)["收件记录"].iter_rows(min_row=2)
+              if row[2].value == "很多附件"]
+    assert len(listed[0]) == workbook.MAX_CELL_CHARS and listed[0].endswith("…")
 
 
 @pytest.fixture(scope="session")

@@ -454,7 +454,14 @@ Content-Transfer-Encoding: base64
     ]
 
 
-GROUPS: tuple[Callable[[], list[Case]], ...] = (clients, containers, forwards, machines, broken)
+def real_world() -> list[Case]:
+    """Quirks from the public mail-library corpora, kept in their own file (real_world.py)."""
+    from real_world import cases  # imported late: it builds on this module's helpers
+    return cases()
+
+
+GROUPS: tuple[Callable[[], list[Case]], ...] = (clients, containers, forwards, machines, broken,
+                                                real_world)
 
 
 def main() -> int:
