@@ -10,11 +10,16 @@ of truth: the workbook, the dashboard and the replies are all derived from these
                 ├──< MailboxUid     (where the message sat on the server: folder, UIDVALIDITY, UID)
                 └──< Reply          (the outbox: recorded with the verdict, sent afterwards)
     Milestone               (once-per-campaign events: the final report)
+    ReceiptCounter          (the last receipt number issued, per campaign)
+
+Every table of campaign data carries `campaign`, the campaign's key. The schema's history is
+in mailbot.migrations (Alembic); `open_database` brings a database up to date, never create_all.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -31,9 +36,22 @@ from sqlalchemy import (
     create_engine,
     event,
     func,
+    select,
+    update,
 )
-from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    Session,
+    mapped_column,
+    relationship,
+    sessionmaker,
+)
+
+from mailbot.errors import StateError
 
 # Results of a received message (收件记录.处理结果); exactly these four, see CONTRACT.md.
 ACCEPTED = "受理"
@@ -41,6 +59,8 @@ CORRECTION = "补正"
 IGNORED = "忽略"
 QUARANTINED = "隔离"
 RESULTS = (ACCEPTED, CORRECTION, IGNORED, QUARANTINED)
+# The campaign rows are filed under when nobody says otherwise: release 0.1's only campaign.
+DEFAULT_CAMPAIGN = "laomo-gongjiang-2022"
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -76,8 +96,10 @@ class Unit(Base):
     without being on the roster (shown flagged in 单位进度)."""
 
     __tablename__ = "units"
+    __table_args__ = (UniqueConstraint("campaign", "key", name="uq_units_campaign"),)
     id: Mapped[int] = mapped_column(primary_key=True)
-    key: Mapped[str] = mapped_column(String(320), unique=True)
+    campaign: Mapped[str] = mapped_column(String(64))  # the campaign's key
+    key: Mapped[str] = mapped_column(String(320))
     name: Mapped[str] = mapped_column(String(200), default="")
     name_key: Mapped[str] = mapped_column(String(200), default="", index=True)  # units.name_key
     on_roster: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -102,9 +124,11 @@ class UnitAddress(Base):
     """An address the unit writes from (or that the roster gives); mail from it is the unit's."""
 
     __tablename__ = "unit_addresses"
+    __table_args__ = (UniqueConstraint("campaign", "address", name="uq_unit_addresses_campaign"),)
     id: Mapped[int] = mapped_column(primary_key=True)
+    campaign: Mapped[str] = mapped_column(String(64))  # the campaign's key
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
-    address: Mapped[str] = mapped_column(String(320), unique=True)
+    address: Mapped[str] = mapped_column(String(320))
     unit: Mapped[Unit] = relationship(back_populates="addresses")
 
 
@@ -113,6 +137,7 @@ class Message(Base):
 
     __tablename__ = "messages"
     id: Mapped[int] = mapped_column(primary_key=True)
+    campaign: Mapped[str] = mapped_column(String(64), index=True)  # the campaign's key
     message_id: Mapped[str] = mapped_column(String(998), unique=True)
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), index=True)
     received_at: Mapped[datetime] = mapped_column()  # IMAP INTERNALDATE
@@ -158,6 +183,7 @@ class Document(Base):
 
     __tablename__ = "documents"
     id: Mapped[int] = mapped_column(primary_key=True)
+    campaign: Mapped[str] = mapped_column(String(64))  # the campaign's key
     message_pk: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), index=True)
     position: Mapped[int] = mapped_column(Integer)  # order in the mail
@@ -186,6 +212,7 @@ class Document(Base):
 class FindingRow(Base):
     __tablename__ = "findings"
     id: Mapped[int] = mapped_column(primary_key=True)
+    campaign: Mapped[str] = mapped_column(String(64))  # the campaign's key
     message_pk: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
     code: Mapped[str] = mapped_column(String(64))
     severity: Mapped[str] = mapped_column(String(8))
@@ -202,6 +229,7 @@ class Reply(Base):
 
     __tablename__ = "replies"
     id: Mapped[int] = mapped_column(primary_key=True)
+    campaign: Mapped[str] = mapped_column(String(64), index=True)  # the campaign's key
     message_pk: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), index=True)
     kind: Mapped[str] = mapped_column(String(24))  # acknowledgement | correction | quarantine…
     to_addr: Mapped[str] = mapped_column(String(320))
@@ -225,8 +253,10 @@ class Reminder(Base):
     """One reminder per unit per offset, ever: the unique key is what survives a restart."""
 
     __tablename__ = "reminders"
-    __table_args__ = (UniqueConstraint("unit_id", "offset"),)
+    __table_args__ = (UniqueConstraint("campaign", "unit_id", "offset",
+                                       name="uq_reminders_campaign"),)
     id: Mapped[int] = mapped_column(primary_key=True)
+    campaign: Mapped[str] = mapped_column(String(64))  # the campaign's key
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
     offset: Mapped[str] = mapped_column(String(16))  # as written in the rules, e.g. "3d"
     due_at: Mapped[datetime] = mapped_column()
@@ -239,18 +269,118 @@ class Milestone(Base):
     """A once-per-campaign event, such as the final report; its key makes it happen once."""
 
     __tablename__ = "milestones"
+    __table_args__ = (UniqueConstraint("campaign", "key", name="uq_milestones_campaign"),)
     id: Mapped[int] = mapped_column(primary_key=True)
-    key: Mapped[str] = mapped_column(String(64), unique=True)
+    campaign: Mapped[str] = mapped_column(String(64))  # the campaign's key
+    key: Mapped[str] = mapped_column(String(64))
     done_at: Mapped[datetime] = mapped_column()
 
 
-def open_database(url: str) -> sessionmaker:  # type: ignore[type-arg]
-    """Create the tables if needed and return a session factory."""
+class ReceiptCounter(Base):
+    """The last receipt number issued in a campaign: the next one is taken by one atomic UPDATE
+    of this row, so two processes never issue the same number and none is ever reused."""
+
+    __tablename__ = "receipt_counters"
+    campaign: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_number: Mapped[int] = mapped_column(Integer)
+
+
+# A receipt number is given once per campaign (an empty one means "no receipt").
+Index("uq_messages_campaign_receipt", Message.campaign, Message.receipt_no, unique=True,
+      sqlite_where=Message.receipt_no != "", postgresql_where=Message.receipt_no != "")
+
+
+def open_database(url: str, campaign: str = DEFAULT_CAMPAIGN, *,
+                  upgrade: bool = True) -> sessionmaker:  # type: ignore[type-arg]
+    """A session factory for the database at `url`, brought to the newest schema first.
+
+    New rows are filed under `campaign` unless they name their own. A database already at the
+    newest schema is only read here (`status` and the dashboard write nothing by starting);
+    with `upgrade=False` one that is behind is refused with the command that upgrades it."""
+    from mailbot import migrations
+
+    engine = _engine(url)
+    if upgrade:
+        migrations.upgrade(engine, campaign)
+    elif not migrations.is_current(engine):
+        raise StateError("数据库结构需要升级：请先运行 mailbot db upgrade")
+    sessions = sessionmaker(engine, expire_on_commit=False, info={"campaign": campaign})
+    event.listen(sessions, "before_flush", _file_under_campaign)
+    event.listen(sessions, "after_commit", _keep_files)
+    event.listen(sessions, "after_rollback", _drop_files)
+    return sessions
+
+
+def upgrade_database(url: str, campaign: str) -> tuple[str | None, str]:
+    """`mailbot db upgrade`: (the revision before, the revision now)."""
+    from mailbot import migrations
+
+    engine = _engine(url)
+    try:
+        with engine.connect() as connection:
+            before = migrations.current(connection)
+        migrations.upgrade(engine, campaign)
+        return before, migrations.head()
+    finally:
+        engine.dispose()
+
+
+def _engine(url: str) -> Engine:
     engine = create_engine(url)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
-    Base.metadata.create_all(engine)
-    return sessionmaker(engine, expire_on_commit=False)
+    return engine
+
+
+def written_with(session: Session, path: Path) -> None:
+    """`path` was written for rows of this transaction: it stays if the transaction commits and
+    is removed if it rolls back, so no kept file is ever without its row."""
+    session.info.setdefault(_NEW_FILES, []).append(path)
+
+
+def _keep_files(session: Session) -> None:
+    session.info.pop(_NEW_FILES, None)
+
+
+def _drop_files(session: Session) -> None:
+    for path in session.info.pop(_NEW_FILES, []):
+        path.unlink(missing_ok=True)
+        try:
+            path.parent.rmdir()  # the message's folder, once it is empty
+        except OSError:
+            pass
+
+
+_NEW_FILES = "mailbot.new_files"
+
+
+def _file_under_campaign(session: Session, _context: object, _instances: object) -> None:
+    for row in session.new:
+        if hasattr(row, "campaign") and row.campaign is None:
+            row.campaign = session.info["campaign"]
+
+
+def next_receipt(session: Session, campaign: str) -> int:
+    """The next receipt number of `campaign`, taken inside the caller's transaction.
+
+    The UPDATE … RETURNING locks the counter row until the transaction ends (PostgreSQL) or
+    takes the database's write lock (SQLite): a second process waits, then gets the next one."""
+    counters = ReceiptCounter.__table__
+    bump = (update(counters).where(counters.c.campaign == campaign)
+            .values(last_number=counters.c.last_number + 1).returning(counters.c.last_number))
+    number = session.execute(bump).scalar()
+    if number is None:  # the campaign's first receipt: start above any already issued
+        from mailbot.migrations.versions.v0002_campaigns_receipts import highest_receipt
+
+        issued = list(session.scalars(select(Message.receipt_no).where(
+            Message.campaign == campaign, Message.receipt_no != "")))
+        dialect = session.get_bind().dialect.name
+        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        session.execute(insert(counters).values(campaign=campaign,
+                                                last_number=highest_receipt(issued))
+                        .on_conflict_do_nothing(index_elements=["campaign"]))
+        number = session.execute(bump).scalar_one()
+    return int(number)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
@@ -265,9 +395,11 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
 __all__ = [
     "ACCEPTED",
     "CORRECTION",
+    "DEFAULT_CAMPAIGN",
     "IGNORED",
     "QUARANTINED",
     "RESULTS",
+    "ReceiptCounter",
     "Base",
     "Document",
     "FindingRow",
@@ -278,5 +410,8 @@ __all__ = [
     "Reply",
     "Unit",
     "UnitAddress",
+    "next_receipt",
     "open_database",
+    "upgrade_database",
+    "written_with",
 ]

@@ -1,0 +1,113 @@
+"""The database's schema history (Alembic), run from code: no alembic.ini is needed.
+
+`upgrade(engine, campaign)` brings any database to the newest revision:
+- an empty one is built by running every revision;
+- one written by release 0.1 (its tables, no alembic_version) is stamped 0001, then upgraded;
+- one at the newest revision is only read, never written.
+`campaign` is the key of the configured campaign: revision 0002 files existing rows under it.
+
+Revisions live in `versions/`, one module each, written by hand and never edited once released.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from alembic.config import Config
+from alembic.runtime.environment import EnvironmentContext
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect
+from sqlalchemy.engine import Connection, Engine
+
+from mailbot.errors import StateError
+
+HERE = Path(__file__).resolve().parent
+V01 = "0001"
+# A table every 0.1 database has: its presence without alembic_version means "release 0.1".
+V01_MARKER = "messages"
+
+
+@cache
+def script() -> ScriptDirectory:
+    """The revisions in versions/ (read once per process)."""
+    return ScriptDirectory(str(HERE))
+
+
+def head() -> str:
+    return str(script().get_current_head())
+
+
+def current(connection: Connection) -> str | None:
+    """The database's revision: None for an empty database, "0001" for one from release 0.1."""
+    revision = MigrationContext.configure(connection).get_current_revision()
+    if revision is None and inspect(connection).has_table(V01_MARKER):
+        return V01
+    return revision
+
+
+def is_current(engine: Engine) -> bool:
+    with engine.connect() as connection:
+        return current(connection) == head()
+
+
+def upgrade(engine: Engine, campaign: str, to: str = "head") -> bool:
+    """Bring the database to revision `to` (the newest); returns whether anything was done."""
+    if to == "head" and is_current(engine):
+        return False
+    _backup(engine)
+    directory = script()
+    config = Config()
+    config.attributes["campaign"] = campaign
+    with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # Rebuilding a table (batch mode) drops the old one: with foreign keys enforced that
+            # would refuse. Outside a transaction, as SQLite requires for this pragma.
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        try:
+            _run(connection, directory, config, to)
+        except Exception as exc:
+            raise StateError(f"数据库升级失败（{engine.url.render_as_string()}）：{exc}") from exc
+        finally:
+            if sqlite:
+                connection.rollback()
+                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                connection.commit()
+    return True
+
+
+def _backup(engine: Engine) -> None:
+    """A copy of a SQLite database before its first upgrade to this head: SQLite cannot undo a
+    half-done schema change, so the copy is what "never loses a row" rests on if one fails."""
+    path = engine.url.database
+    if engine.dialect.name != "sqlite" or not path or path == ":memory:":
+        return
+    with engine.connect() as connection:
+        if current(connection) is None:
+            return  # a new database: nothing to keep
+    target = Path(f"{path}.before-{head()}")
+    if not target.exists():
+        with closing(sqlite3.connect(path)) as source, closing(sqlite3.connect(target)) as copy:
+            source.backup(copy)
+
+
+def _run(connection: Connection, directory: ScriptDirectory, config: Config, to: str) -> None:
+    start = current(connection)
+    connection.rollback()  # end the reading transaction; the upgrade is one of its own
+
+    def steps(revision: Any, _context: MigrationContext) -> Any:
+        return directory._upgrade_revs(to, revision)
+
+    with EnvironmentContext(config, directory, fn=steps, destination_rev=to) as env:
+        env.configure(connection=connection, render_as_batch=True,
+                      transaction_per_migration=False)
+        with connection.begin():
+            if start is not None and MigrationContext.configure(
+                    connection).get_current_revision() is None:
+                env.get_context().stamp(directory, start)  # release 0.1: no alembic_version
+            env.run_migrations()

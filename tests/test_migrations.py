@@ -1,0 +1,254 @@
+"""Upgrades lose nothing: a state directory written by release 0.1 (tests/fixtures/v0.1-state,
+made by that release's own code: tests/fixtures/make_v01_state.py) opens with the current code
+— automatically when a command starts, and by `mailbot db upgrade` — with every mail, verdict,
+receipt number, reply and reminder intact, and the next receipt number one never issued.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import warnings
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import create_engine, inspect, select
+from sqlalchemy.exc import IntegrityError
+
+from mailbot import intake as pipeline
+from mailbot import migrations
+from mailbot.config import Settings
+from mailbot.mailfactory import build_mail
+from mailbot.poller import Runtime, save_raw
+from mailbot.rules import load_rules
+from mailbot.samples import SAMPLE_STUDIOS, approval_docx, material_docx, summary_docx
+from mailbot.store import Base, Message, ReceiptCounter, open_database
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURE = ROOT / "tests" / "fixtures" / "v0.1-state"
+RULES = ROOT / "rules" / "laomo-gongjiang-2022.toml"
+KEY = "laomo-gongjiang-2022"
+MAILBOT = [sys.executable, "-m", "mailbot"]
+RELEASE_0_1 = "cc57918"
+
+# What must survive an upgrade, table by table: the columns that carry the office's records.
+KEPT = {
+    "messages": "id, message_id, unit_id, result, receipt_no, late, raw_path, reason, "
+                "received_at, subject, from_addr",
+    "documents": "id, message_pk, unit_id, filename, kind, stored_path, sha256, word_count, ok",
+    "findings": "id, message_pk, code, severity, message",
+    "replies": "id, message_pk, kind, to_addr, status, smtp_message_id, attempts, sent_at, "
+               "last_error, length(raw)",
+    "reminders": "id, unit_id, \"offset\", due_at, sent, reply_id",
+    "milestones": "id, key, done_at",
+    "units": "id, key, name, on_roster",
+    "unit_addresses": "id, unit_id, address",
+    "mailbox_uids": "id, folder, uidvalidity, uid, message_pk, marked",
+}
+
+
+def snapshot(database: Path) -> dict[str, list[tuple[object, ...]]]:
+    with sqlite3.connect(database) as connection:
+        return {table: connection.execute(f"SELECT {columns} FROM {table} ORDER BY id").fetchall()
+                for table, columns in KEPT.items()}
+
+
+def environment(state: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILBOT_")}
+    env.update(MAILBOT_STATE_DIR=str(state), MAILBOT_RULES=str(RULES))
+    return env
+
+
+def mailbot(state: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*MAILBOT, *args], cwd=state.parent, env=environment(state),
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+def old_state(tmp_path: Path) -> Path:
+    state = tmp_path / "state"
+    shutil.copytree(FIXTURE, state)
+    return state
+
+
+def test_the_fixture_is_a_release_0_1_state() -> None:
+    """What the other tests upgrade: 0.1's tables, no alembic_version, the mix of verdicts."""
+    rows = snapshot(FIXTURE / "mailbot.sqlite3")
+    with sqlite3.connect(FIXTURE / "mailbot.sqlite3") as connection:
+        tables = {name for (name,) in connection.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert "alembic_version" not in tables and "receipt_counters" not in tables
+    assert {m[3] for m in rows["messages"]} == {"受理", "补正", "忽略", "隔离"}
+    assert [m[4] for m in rows["messages"] if m[4]][-1].endswith("-0007")
+    assert {r[4] for r in rows["replies"]} == {"sent", "failed", "pending"}
+    assert rows["reminders"] and rows["milestones"]
+    assert any((FIXTURE / "raw").rglob("*.eml")) and any((FIXTURE / "files").rglob("*.docx"))
+
+
+def assert_upgraded_intact(state: Path, before: dict[str, list[tuple[object, ...]]]) -> None:
+    database = state / "mailbot.sqlite3"
+    assert snapshot(database) == before  # every row, every key column, unchanged
+    with sqlite3.connect(database) as connection:
+        assert connection.execute("SELECT version_num FROM alembic_version").fetchall() == [
+            (migrations.head(),)]
+        for table in ("messages", "documents", "findings", "replies", "reminders", "milestones",
+                      "units", "unit_addresses"):
+            assert connection.execute(f"SELECT DISTINCT campaign FROM {table}").fetchall() == [
+                (KEY,)], table
+        assert connection.execute("SELECT campaign, last_number FROM receipt_counters"
+                                  ).fetchall() == [(KEY, 7)]
+    for row in before["documents"]:
+        assert (state / str(row[5])).is_file()  # the kept files are where the rows say
+
+
+def test_a_command_upgrades_a_release_0_1_state_automatically(old_state: Path) -> None:
+    before = snapshot(old_state / "mailbot.sqlite3")
+    done = mailbot(old_state, "status")
+    assert done.returncode == 0, done.stderr
+    assert "受理" in done.stdout
+    assert_upgraded_intact(old_state, before)
+    assert (old_state / f"mailbot.sqlite3.before-{migrations.head()}").is_file()  # the backup
+
+
+def test_db_upgrade_upgrades_a_release_0_1_state(old_state: Path) -> None:
+    before = snapshot(old_state / "mailbot.sqlite3")
+    done = mailbot(old_state, "db", "upgrade")
+    assert done.returncode == 0, done.stderr
+    assert f"升级到 {migrations.head()}" in done.stdout
+    assert_upgraded_intact(old_state, before)
+    again = mailbot(old_state, "db", "upgrade")
+    assert again.returncode == 0 and "无需升级" in again.stdout
+    assert_upgraded_intact(old_state, before)
+
+
+def _complete_set(n: int) -> bytes:
+    studio = SAMPLE_STUDIOS[4]
+    return build_mail(sender="e@unit-e.test.example", to="office@test.example",
+                      subject="申报材料", body="请查收。", style="outlook",
+                      message_id=f"<after-upgrade-{n}@client.test.example>",
+                      attachments=[("附件1.docx", summary_docx(studio.unit, [studio])),
+                                   ("附件2.docx", approval_docx(studio)),
+                                   ("附件3.docx", material_docx(studio, 300))])
+
+
+def test_the_next_receipt_after_an_upgrade_was_never_issued(old_state: Path) -> None:
+    issued = {m[4] for m in snapshot(old_state / "mailbot.sqlite3")["messages"] if m[4]}
+    runtime = Runtime(Settings(from_address="office@test.example", state_dir=old_state),
+                      load_rules(RULES))
+    new: list[str] = []
+    for n in range(2):
+        raw = _complete_set(n)
+        with runtime.sessions.begin() as session:
+            message, _ = pipeline.handle(session, runtime.intake, raw,
+                                         save_raw(old_state, raw), datetime.now(UTC))
+            new.append(message.receipt_no)
+    assert new == ["GZS2022-0008", "GZS2022-0009"]
+    assert not issued & set(new)
+    with runtime.sessions() as session:
+        assert session.get(ReceiptCounter, KEY).last_number == 9  # type: ignore[union-attr]
+        # A receipt number is unique in its campaign, whatever code writes the row.
+        first = session.scalars(select(Message).where(Message.receipt_no == new[0])).one()
+        clash = Message(message_id="<clash@test>", received_at=first.received_at,
+                        raw_path="raw/x", result="受理", receipt_no=new[0],
+                        processed_at=first.processed_at)
+        session.add(clash)
+        with pytest.raises(IntegrityError):
+            session.flush()
+
+
+def test_a_counter_lost_is_restarted_above_every_receipt_issued(old_state: Path) -> None:
+    """The counter row is the source, but without it numbering still never starts over."""
+    runtime = Runtime(Settings(from_address="office@test.example", state_dir=old_state),
+                      load_rules(RULES))
+    with runtime.sessions.begin() as session:
+        session.delete(session.get(ReceiptCounter, KEY))
+    raw = _complete_set(0)
+    with runtime.sessions.begin() as session:
+        message, _ = pipeline.handle(session, runtime.intake, raw, save_raw(old_state, raw),
+                                     datetime.now(UTC))
+    assert message.receipt_no == "GZS2022-0008"
+
+
+def _schema(url: str) -> dict[str, object]:
+    """Tables, columns (name, type, nullable), indexes, unique constraints and foreign keys."""
+    engine = create_engine(url)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # SQLite cannot reflect the expression index
+        found = inspect(engine)
+        schema = {table: (
+            sorted((c["name"], str(c["type"]), c["nullable"]) for c in found.get_columns(table)),
+            sorted((i["name"], tuple(i["column_names"]), bool(i["unique"]))
+                   for i in found.get_indexes(table)),
+            sorted(tuple(u["column_names"]) for u in found.get_unique_constraints(table)),
+            sorted((tuple(f["constrained_columns"]), f["referred_table"])
+                   for f in found.get_foreign_keys(table)))
+            for table in found.get_table_names() if table != "alembic_version"}
+    engine.dispose()
+    return schema
+
+
+def test_revision_0001_is_exactly_the_release_0_1_schema(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'at-0001.sqlite3'}"
+    engine = create_engine(url)
+    migrations.upgrade(engine, KEY, to="0001")
+    engine.dispose()
+    assert _schema(url) == _schema(f"sqlite:///{FIXTURE / 'mailbot.sqlite3'}")
+
+
+def _differences(url: str) -> list[object]:
+    engine = create_engine(url)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # expression indexes are compared by name below
+        with engine.connect() as connection:
+            found = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+            indexes = {i["name"] for i in inspect(connection).get_indexes("replies")}
+    engine.dispose()
+    assert "ix_replies_recipient" in indexes or engine.dialect.name == "sqlite"
+    return list(found)
+
+
+def test_a_new_database_is_built_by_the_migrations_and_matches_the_models(
+        tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'new.sqlite3'}"
+    open_database(url, KEY)
+    assert _differences(url) == []
+
+
+def test_an_upgraded_release_0_1_database_matches_the_models(old_state: Path) -> None:
+    """The same schema whether built new or upgraded: a model change without a migration, or a
+    migration that forgets a constraint, fails here."""
+    url = f"sqlite:///{old_state / 'mailbot.sqlite3'}"
+    open_database(url, KEY)
+    assert _differences(url) == []
+    fresh = old_state.parent / "fresh.sqlite3"
+    open_database(f"sqlite:///{fresh}", KEY)
+    assert _schema(url) == _schema(f"sqlite:///{fresh}")
+
+
+def test_the_fixture_can_be_regenerated_with_release_0_1(tmp_path: Path) -> None:
+    """The fixture is reproducible: release 0.1's own code, taken from git, makes the same rows."""
+    release = tmp_path / "release-0.1"
+    release.mkdir()
+    try:
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", RELEASE_0_1, "mailbot",
+                                  "rules", "templates"], capture_output=True, check=True,
+                                 timeout=60).stdout
+    except (OSError, subprocess.CalledProcessError) as exc:
+        pytest.skip(f"release 0.1 ({RELEASE_0_1}) is not in this checkout's history: {exc}")
+    subprocess.run(["tar", "-x", "-C", str(release)], input=archive, check=True, timeout=60)
+    made = tmp_path / "made"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILBOT_")}
+    env["PYTHONPATH"] = str(release)
+    done = subprocess.run([sys.executable, str(ROOT / "tests/fixtures/make_v01_state.py"),
+                           str(made)], env=env, capture_output=True, text=True, timeout=300,
+                          cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    ours, theirs = snapshot(made / "mailbot.sqlite3"), snapshot(FIXTURE / "mailbot.sqlite3")
+    assert {t: len(r) for t, r in ours.items()} == {t: len(r) for t, r in theirs.items()}
+    assert [m[3:5] for m in ours["messages"]] == [m[3:5] for m in theirs["messages"]]
