@@ -53,7 +53,7 @@ def kept_mails(state_dir: Path, at_most: int) -> int:
     found = 0
     raw = state_dir / "raw"
     if raw.is_dir():
-        for path in raw.rglob("*.eml"):
+        for _path in raw.rglob("*.eml"):
             found += 1
             if found >= at_most:
                 break
@@ -106,7 +106,7 @@ def _rows_problem(database_url: str, kept: int) -> str:
                 return "数据库中没有收件记录表"
             recorded = connection.execute(text("SELECT COUNT(*) FROM messages")).scalar_one()
     except SQLAlchemyError as exc:
-        return f"数据库无法读取（{type(exc.orig or exc).__name__}）"
+        return f"数据库无法读取（{type(getattr(exc, 'orig', None) or exc).__name__}）"
     finally:
         engine.dispose()
     if recorded == 0 and kept > _UNRECORDED_ALLOWED:

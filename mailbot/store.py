@@ -365,9 +365,9 @@ def next_receipt(session: Session, campaign: str) -> int:
 
     The UPDATE … RETURNING locks the counter row until the transaction ends (PostgreSQL) or
     takes the database's write lock (SQLite): a second process waits, then gets the next one."""
-    counters = ReceiptCounter.__table__
-    bump = (update(counters).where(counters.c.campaign == campaign)
-            .values(last_number=counters.c.last_number + 1).returning(counters.c.last_number))
+    bump = (update(ReceiptCounter).where(ReceiptCounter.campaign == campaign)
+            .values(last_number=ReceiptCounter.last_number + 1)
+            .returning(ReceiptCounter.last_number))
     number = session.execute(bump).scalar()
     if number is None:  # the campaign's first receipt: start above any already issued
         from mailbot.migrations.versions.v0002_campaigns_receipts import highest_receipt
@@ -376,8 +376,8 @@ def next_receipt(session: Session, campaign: str) -> int:
             Message.campaign == campaign, Message.receipt_no != "")))
         dialect = session.get_bind().dialect.name
         insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-        session.execute(insert(counters).values(campaign=campaign,
-                                                last_number=highest_receipt(issued))
+        session.execute(insert(ReceiptCounter).values(campaign=campaign,
+                                                      last_number=highest_receipt(issued))
                         .on_conflict_do_nothing(index_elements=["campaign"]))
         number = session.execute(bump).scalar_one()
     return int(number)
@@ -399,13 +399,13 @@ __all__ = [
     "IGNORED",
     "QUARANTINED",
     "RESULTS",
-    "ReceiptCounter",
     "Base",
     "Document",
     "FindingRow",
     "MailboxUid",
     "Message",
     "Milestone",
+    "ReceiptCounter",
     "Reminder",
     "Reply",
     "Unit",

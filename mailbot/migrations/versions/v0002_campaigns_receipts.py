@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
@@ -39,7 +40,9 @@ INDEXED = ("messages", "replies")
 
 
 def upgrade() -> None:
-    campaign = op.get_context().config.attributes["campaign"]
+    config = op.get_context().config
+    assert config is not None, "run by mailbot.migrations.upgrade, which names the campaign"
+    campaign = config.attributes["campaign"]
     postgres = op.get_bind().dialect.name == "postgresql"
     # Batch mode cannot carry an expression index across a SQLite table rebuild: drop, remake.
     op.drop_index("ix_replies_recipient", table_name="replies")
@@ -70,7 +73,7 @@ def upgrade() -> None:
     op.bulk_insert(counters, [{"campaign": campaign, "last_number": highest_receipt(issued)}])
 
 
-def highest_receipt(issued: list[str]) -> int:
+def highest_receipt(issued: Sequence[str]) -> int:
     """The highest number among receipts like 'LMGJ2022-0007', and never below their count:
     the next one issued is above every number ever given."""
     numbers = [int(found.group()) for no in issued if (found := re.search(r"\d+$", no))]
