@@ -11,15 +11,19 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import threading
 import warnings
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, select
+from postgres import Cluster, start_cluster
+from sqlalchemy import MetaData, create_engine, inspect, select, text
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
 
 from mailbot import intake as pipeline
 from mailbot import migrations
@@ -28,7 +32,7 @@ from mailbot.mailfactory import build_mail
 from mailbot.poller import Runtime, save_raw
 from mailbot.rules import load_rules
 from mailbot.samples import SAMPLE_STUDIOS, approval_docx, material_docx, summary_docx
-from mailbot.store import Base, Message, ReceiptCounter, open_database
+from mailbot.store import Base, Message, ReceiptCounter, next_receipt, open_database
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "tests" / "fixtures" / "v0.1-state"
@@ -252,3 +256,110 @@ def test_the_fixture_can_be_regenerated_with_release_0_1(tmp_path: Path) -> None
     ours, theirs = snapshot(made / "mailbot.sqlite3"), snapshot(FIXTURE / "mailbot.sqlite3")
     assert {t: len(r) for t, r in ours.items()} == {t: len(r) for t, r in theirs.items()}
     assert [m[3:5] for m in ours["messages"]] == [m[3:5] for m in theirs["messages"]]
+
+
+# PostgreSQL: the same migrations on a private cluster (tests/postgres.py).
+ORDER = ("units", "unit_addresses", "messages", "mailbox_uids", "documents", "findings",
+         "replies", "reminders", "milestones")
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    yield from start_cluster()
+
+
+def pg_snapshot(url: str) -> dict[str, list[tuple[object, ...]]]:
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        found = {table: [tuple(row) for row in connection.execute(
+            text(f"SELECT {columns} FROM {table} ORDER BY id"))]
+            for table, columns in KEPT.items()}
+    engine.dispose()
+    return found
+
+
+def release_0_1_on_postgresql(url: str) -> None:
+    """What release 0.1 left in PostgreSQL: its tables (revision 0001 is exactly them), the
+    fixture's rows, no alembic_version."""
+    engine = create_engine(url)
+    migrations.upgrade(engine, KEY, to="0001")
+    source = create_engine(f"sqlite:///{FIXTURE / 'mailbot.sqlite3'}")
+    old, new = MetaData(), MetaData()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # SQLite cannot reflect the expression index
+        old.reflect(source)
+    new.reflect(engine)
+    with source.connect() as reading, engine.begin() as writing:
+        for table in ORDER:
+            rows = [dict(row._mapping) for row in reading.execute(old.tables[table].select())]
+            writing.execute(new.tables[table].insert(), rows)
+            writing.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                                 f"(SELECT max(id) FROM {table}))"))
+        writing.execute(text("DROP TABLE alembic_version"))
+    source.dispose()
+    engine.dispose()
+
+
+def closed(sessions: sessionmaker[Session]) -> None:
+    """Close the pool's connections now (an open one left to the collector is a warning)."""
+    sessions.kw["bind"].dispose()
+
+
+def test_a_new_postgresql_database_is_built_by_the_migrations_and_matches_the_models(
+        cluster: Cluster) -> None:
+    url = cluster.new_database("fresh")
+    closed(open_database(url, KEY))
+    assert _differences(url) == []
+
+
+def test_a_release_0_1_postgresql_database_upgrades_intact(cluster: Cluster,
+                                                           tmp_path: Path) -> None:
+    url = cluster.new_database("release01")
+    release_0_1_on_postgresql(url)
+    before = pg_snapshot(url)
+    assert len(before["messages"]) == len(snapshot(FIXTURE / "mailbot.sqlite3")["messages"])
+    runtime = Runtime(Settings(from_address="office@test.example", state_dir=tmp_path / "state",
+                               database_url=url), load_rules(RULES))  # upgrades on opening
+    assert pg_snapshot(url) == before
+    assert _differences(url) == []
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT campaign, last_number FROM receipt_counters")
+                                  ).fetchall() == [(KEY, 7)]
+        assert connection.execute(text("SELECT DISTINCT campaign FROM messages")
+                                  ).fetchall() == [(KEY,)]
+    engine.dispose()
+    raw = _complete_set(0)
+    with runtime.sessions.begin() as session:
+        message, _ = pipeline.handle(session, runtime.intake, raw,
+                                     save_raw(runtime.settings.state_dir, raw),
+                                     datetime.now(UTC))
+    assert message.receipt_no == "GZS2022-0008"
+    closed(runtime.sessions)
+
+
+def test_two_writers_on_postgresql_never_share_a_receipt_number(cluster: Cluster) -> None:
+    """The counter row is locked by the first UPDATE until its transaction ends: the second
+    writer waits, then takes the next number."""
+    url = cluster.new_database("counter")
+    sessions = open_database(url, KEY)
+    first = sessions()
+    number = next_receipt(first, KEY)
+    taken: list[int] = []
+    started = threading.Event()
+
+    def second_writer() -> None:
+        with sessions.begin() as session:
+            started.set()
+            taken.append(next_receipt(session, KEY))
+
+    worker = threading.Thread(target=second_writer)
+    worker.start()
+    assert started.wait(30)
+    worker.join(timeout=1.0)  # it must still be waiting for the first transaction
+    assert worker.is_alive() and taken == []
+    first.commit()
+    first.close()
+    worker.join(timeout=30)
+    assert (number, taken) == (1, [2])
+    closed(sessions)
