@@ -11,11 +11,11 @@
 set -euo pipefail
 
 # Add a package here and it is installed; nothing else needs to change.
-PACKAGES=(dovecot-imapd dovecot-lmtpd chromium fonts-wqy-microhei libreoffice-calc-nogui libreoffice-writer-nogui)
+PACKAGES=(dovecot-imapd dovecot-lmtpd chromium fonts-wqy-microhei libreoffice-calc-nogui libreoffice-writer-nogui postgresql)
 
 # System services the packages above start on install, each with the pid file of
 # its master process (the last resort when no service manager is running).
-declare -A SERVICES=([dovecot]=/run/dovecot/master.pid)
+declare -A SERVICES=([dovecot]=/run/dovecot/master.pid [postgresql]=/run/postgresql/15-main.pid)
 
 missing_packages() {
     local pkg
