@@ -32,7 +32,8 @@ def prepare(state_dir: Path) -> None:
     os.umask(0o077)  # every file and folder this process creates from now on is private
     try:
         state_dir.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
-        _tighten(state_dir)
+        if stat.S_IMODE(state_dir.stat().st_mode) != PRIVATE_DIR:
+            _tighten(state_dir)  # once: afterwards the umask keeps everything private
     except OSError as exc:
         raise StateError(f"状态目录 {state_dir} 无法使用：{exc.strerror or exc}") from exc
 

@@ -14,6 +14,7 @@ import sys
 import threading
 import warnings
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -363,3 +364,22 @@ def test_two_writers_on_postgresql_never_share_a_receipt_number(cluster: Cluster
     worker.join(timeout=30)
     assert (number, taken) == (1, [2])
     closed(sessions)
+
+
+def test_a_failed_upgrade_changes_nothing(old_state: Path) -> None:
+    """The whole upgrade is one transaction, on SQLite too: here it fails at its last step (two
+    mails with one receipt number, which 0.1 could write with two processes on a server
+    database), and the database is exactly the 0.1 one it was, with one line saying why."""
+    database = old_state / "mailbot.sqlite3"
+    with closing(sqlite3.connect(database)) as connection:
+        connection.execute("UPDATE messages SET receipt_no = 'GZS2022-0001' WHERE id = 2")
+        connection.commit()
+    with closing(sqlite3.connect(database)) as connection:
+        schema = connection.execute("SELECT sql FROM sqlite_master ORDER BY name").fetchall()
+    before = snapshot(database)
+    done = mailbot(old_state, "db", "upgrade")
+    assert done.returncode == 2
+    assert len(done.stderr.strip().splitlines()) == 1 and "数据库升级失败" in done.stderr
+    with closing(sqlite3.connect(database)) as connection:
+        assert connection.execute("SELECT sql FROM sqlite_master ORDER BY name").fetchall() == schema
+    assert snapshot(database) == before

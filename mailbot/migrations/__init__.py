@@ -21,7 +21,7 @@ from alembic.config import Config
 from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, Engine
 
 from mailbot.errors import StateError
@@ -30,6 +30,7 @@ HERE = Path(__file__).resolve().parent
 V01 = "0001"
 # A table every 0.1 database has: its presence without alembic_version means "release 0.1".
 V01_MARKER = "messages"
+_LOCK = 0x6D61696C626F74  # PostgreSQL advisory lock of upgrades: "mailbot"
 
 
 @cache
@@ -66,18 +67,20 @@ def upgrade(engine: Engine, campaign: str, to: str = "head") -> bool:
     with engine.connect() as connection:
         sqlite = connection.dialect.name == "sqlite"
         if sqlite:
-            # Rebuilding a table (batch mode) drops the old one: with foreign keys enforced that
-            # would refuse. Outside a transaction, as SQLite requires for this pragma.
-            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            _sqlite_ddl_in_transactions(connection)
         try:
             _run(connection, directory, config, to)
         except Exception as exc:
-            raise StateError(f"数据库升级失败（{engine.url.render_as_string()}）：{exc}") from exc
+            first_line = (str(exc).splitlines() or [type(exc).__name__])[0]
+            where = engine.url.render_as_string()  # the password hidden
+            raise StateError(f"数据库升级失败，数据库未作任何改动（{where}）：{first_line}"
+                             ) from exc
         finally:
             if sqlite:
                 connection.rollback()
                 connection.exec_driver_sql("PRAGMA foreign_keys=ON")
                 connection.commit()
+                connection.invalidate()  # its driver settings were changed: not for the pool
     return True
 
 
@@ -96,9 +99,21 @@ def _backup(engine: Engine) -> None:
             source.backup(copy)
 
 
+def _sqlite_ddl_in_transactions(connection: Connection) -> None:
+    """Make a SQLite upgrade all or nothing. Python's sqlite3 driver opens transactions only
+    for INSERT/UPDATE/DELETE, so a killed upgrade would leave half a schema: with the driver's
+    own handling off, `_run` issues BEGIN IMMEDIATE itself and a kill rolls everything back."""
+    connection.exec_driver_sql("PRAGMA foreign_keys=OFF")  # outside a transaction, or ignored:
+    connection.rollback()  # batch mode drops rebuilt tables, which enforced keys would refuse
+    raw = connection.connection.dbapi_connection
+    assert raw is not None
+    raw.isolation_level = None
+
+
 def _run(connection: Connection, directory: ScriptDirectory, config: Config, to: str) -> None:
-    start = current(connection)
-    connection.rollback()  # end the reading transaction; the upgrade is one of its own
+    """Run the revisions after the database's own, in one transaction that holds the write
+    lock from its start: a second process starting at the same moment waits, then finds the
+    database current and does nothing."""
 
     def steps(revision: Any, _context: MigrationContext) -> Any:
         return directory._upgrade_revs(to, revision)
@@ -107,6 +122,11 @@ def _run(connection: Connection, directory: ScriptDirectory, config: Config, to:
         env.configure(connection=connection, render_as_batch=True,
                       transaction_per_migration=False)
         with connection.begin():
+            if connection.dialect.name == "sqlite":
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            elif connection.dialect.name == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK})
+            start = current(connection)
             if start is not None and MigrationContext.configure(
                     connection).get_current_revision() is None:
                 env.get_context().stamp(directory, start)  # release 0.1: no alembic_version
