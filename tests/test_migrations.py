@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from mailbot import intake as pipeline
 from mailbot import migrations
 from mailbot.config import Settings
+from mailbot.errors import StateError
 from mailbot.mailfactory import build_mail
 from mailbot.poller import Runtime, save_raw
 from mailbot.rules import load_rules
@@ -383,3 +384,23 @@ def test_a_failed_upgrade_changes_nothing(old_state: Path) -> None:
     with closing(sqlite3.connect(database)) as connection:
         assert connection.execute("SELECT sql FROM sqlite_master ORDER BY name").fetchall() == schema
     assert snapshot(database) == before
+
+
+def test_two_commands_starting_at_once_upgrade_once(old_state: Path) -> None:
+    before = snapshot(old_state / "mailbot.sqlite3")
+    children = [subprocess.Popen([*MAILBOT, *command], cwd=old_state.parent,
+                                 env=environment(old_state), stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+                for command in (("db", "upgrade"), ("status",), ("db", "upgrade"))]
+    for child in children:
+        _out, err = child.communicate(timeout=120)
+        assert child.returncode == 0, err
+    assert_upgraded_intact(old_state, before)
+
+
+def test_opening_without_upgrading_refuses_a_database_that_is_behind(old_state: Path) -> None:
+    database = old_state / "mailbot.sqlite3"
+    before = database.read_bytes()
+    with pytest.raises(StateError, match="请先运行 mailbot db upgrade"):
+        open_database(f"sqlite:///{database}", KEY, upgrade=False)
+    assert database.read_bytes() == before
