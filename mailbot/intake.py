@@ -189,9 +189,13 @@ def _keep_attachment(session: Session, intake: Intake, message: Message, positio
     target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     written_with(session, target)  # removed again if the transaction rolls back
     temporary = target.with_name(f".{target.name}.tmp")
-    with open(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as out:
-        out.write(attachment.data)
-    os.replace(temporary, target)
+    try:
+        with open(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600),
+                  "wb") as out:
+            out.write(attachment.data)
+        os.replace(temporary, target)
+    finally:
+        temporary.unlink(missing_ok=True)  # a full disk mid-write leaves no half file
     studio = doc.studios[0] if doc.kind != "summary" and doc.studios else None
     row = Document(message_pk=message.id, unit=unit, ok=ok, position=position,
                    filename=attachment.filename, format=attachment.format, kind=doc.kind,

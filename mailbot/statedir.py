@@ -6,6 +6,8 @@
 - A database that lost its history while raw/ still holds kept mail (the file is 0 bytes,
   truncated, unreadable, or holds no messages) stops every command (`guard`): starting again
   on an empty one would issue receipt numbers a second time and answer old mail again.
+- No kept file without its row: files written for a transaction's rows are removed if it rolls
+  back (`written_with`; the session factory calls `keep_files`/`drop_files`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from mailbot.errors import StateError
 
@@ -102,7 +105,15 @@ def _expected_size(header: bytes) -> int:
 def _rows_problem(database_url: str, kept: int) -> str:
     engine = create_engine(database_url)
     try:
-        with engine.connect() as connection:
+        try:
+            connection = engine.connect()
+        except SQLAlchemyError as exc:
+            if engine.dialect.name == "sqlite":
+                return f"数据库无法打开（{type(getattr(exc, 'orig', None) or exc).__name__}）"
+            # A database server that is down has not lost anything: say that, not "lost".
+            raise StateError(f"无法连接数据库 {engine.url.render_as_string()}："
+                             f"{(str(exc).splitlines() or [''])[0]}") from exc
+        with connection:
             if not inspect(connection).has_table("messages"):
                 return "数据库中没有收件记录表"
             recorded = connection.execute(text("SELECT COUNT(*) FROM messages")).scalar_one()
@@ -113,3 +124,26 @@ def _rows_problem(database_url: str, kept: int) -> str:
     if recorded == 0 and kept > _UNRECORDED_ALLOWED:
         return "数据库中没有任何收件记录"
     return ""
+
+
+# No kept file without its row: files written inside a transaction go if it rolls back.
+_NEW_FILES = "mailbot.new_files"
+
+
+def written_with(session: Session, path: Path) -> None:
+    """`path` was written for rows of this transaction: it stays if the transaction commits and
+    is removed if it rolls back, so no kept file is ever without its row."""
+    session.info.setdefault(_NEW_FILES, []).append(path)
+
+
+def keep_files(session: Session) -> None:
+    session.info.pop(_NEW_FILES, None)
+
+
+def drop_files(session: Session) -> None:
+    for path in session.info.pop(_NEW_FILES, []):
+        path.unlink(missing_ok=True)
+        try:
+            path.parent.rmdir()  # the message's folder, once it is empty
+        except OSError:
+            pass

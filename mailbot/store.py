@@ -12,14 +12,13 @@ of truth: the workbook, the dashboard and the replies are all derived from these
     Milestone               (once-per-campaign events: the final report)
     ReceiptCounter          (the last receipt number issued, per campaign)
 
-Every table of campaign data carries `campaign`, the campaign's key. The schema's history is
-in mailbot.migrations (Alembic); `open_database` brings a database up to date, never create_all.
+Every table of campaign data carries `campaign` (its key); the schema's history is in
+mailbot.migrations (Alembic): `open_database` upgrades a database, it never calls create_all.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -42,6 +41,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
@@ -52,6 +52,7 @@ from sqlalchemy.orm import (
 )
 
 from mailbot.errors import StateError
+from mailbot.statedir import drop_files, keep_files, written_with
 
 # Results of a received message (收件记录.处理结果); exactly these four, see CONTRACT.md.
 ACCEPTED = "受理"
@@ -292,11 +293,9 @@ Index("uq_messages_campaign_receipt", Message.campaign, Message.receipt_no, uniq
 
 def open_database(url: str, campaign: str = DEFAULT_CAMPAIGN, *,
                   upgrade: bool = True) -> sessionmaker:  # type: ignore[type-arg]
-    """A session factory for the database at `url`, brought to the newest schema first.
-
-    New rows are filed under `campaign` unless they name their own. A database already at the
-    newest schema is only read here (`status` and the dashboard write nothing by starting);
-    with `upgrade=False` one that is behind is refused with the command that upgrades it."""
+    """A session factory for `url`, upgraded first; new rows are filed under `campaign` unless
+    they name their own. A database already current is only read (`status` and the dashboard
+    write nothing by starting); with `upgrade=False` one that is behind is refused."""
     from mailbot import migrations
 
     engine = _engine(url)
@@ -306,8 +305,8 @@ def open_database(url: str, campaign: str = DEFAULT_CAMPAIGN, *,
         raise StateError("数据库结构需要升级：请先运行 mailbot db upgrade")
     sessions = sessionmaker(engine, expire_on_commit=False, info={"campaign": campaign})
     event.listen(sessions, "before_flush", _file_under_campaign)
-    event.listen(sessions, "after_commit", _keep_files)
-    event.listen(sessions, "after_rollback", _drop_files)
+    event.listen(sessions, "after_commit", keep_files)
+    event.listen(sessions, "after_rollback", drop_files)
     return sessions
 
 
@@ -317,8 +316,12 @@ def upgrade_database(url: str, campaign: str) -> tuple[str | None, str]:
 
     engine = _engine(url)
     try:
-        with engine.connect() as connection:
-            before = migrations.current(connection)
+        try:
+            with engine.connect() as connection:
+                before = migrations.current(connection)
+        except SQLAlchemyError as exc:
+            raise StateError(f"无法打开数据库 {engine.url.render_as_string()}："
+                             f"{migrations.one_line(exc)}") from exc
         migrations.upgrade(engine, campaign)
         return before, migrations.head()
     finally:
@@ -332,30 +335,8 @@ def _engine(url: str) -> Engine:
     return engine
 
 
-def written_with(session: Session, path: Path) -> None:
-    """`path` was written for rows of this transaction: it stays if the transaction commits and
-    is removed if it rolls back, so no kept file is ever without its row."""
-    session.info.setdefault(_NEW_FILES, []).append(path)
-
-
-def _keep_files(session: Session) -> None:
-    session.info.pop(_NEW_FILES, None)
-
-
-def _drop_files(session: Session) -> None:
-    for path in session.info.pop(_NEW_FILES, []):
-        path.unlink(missing_ok=True)
-        try:
-            path.parent.rmdir()  # the message's folder, once it is empty
-        except OSError:
-            pass
-
-
-_NEW_FILES = "mailbot.new_files"
-
-
 def _file_under_campaign(session: Session, _context: object, _instances: object) -> None:
-    for row in session.new:
+    for row in session.new:  # rows that do not name their campaign get the session's
         if hasattr(row, "campaign") and row.campaign is None:
             row.campaign = session.info["campaign"]
 

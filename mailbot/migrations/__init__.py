@@ -23,6 +23,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from mailbot.errors import StateError
 
@@ -58,8 +59,12 @@ def is_current(engine: Engine) -> bool:
 
 def upgrade(engine: Engine, campaign: str, to: str = "head") -> bool:
     """Bring the database to revision `to` (the newest); returns whether anything was done."""
-    if to == "head" and is_current(engine):
-        return False
+    try:
+        if to == "head" and is_current(engine):
+            return False
+    except SQLAlchemyError as exc:  # a server that is down, a file that cannot be opened
+        raise StateError(f"无法打开数据库 {engine.url.render_as_string()}：{one_line(exc)}"
+                         ) from exc
     _backup(engine)
     directory = script()
     config = Config()
@@ -71,9 +76,8 @@ def upgrade(engine: Engine, campaign: str, to: str = "head") -> bool:
         try:
             _run(connection, directory, config, to)
         except Exception as exc:
-            first_line = (str(exc).splitlines() or [type(exc).__name__])[0]
             where = engine.url.render_as_string()  # the password hidden
-            raise StateError(f"数据库升级失败，数据库未作任何改动（{where}）：{first_line}"
+            raise StateError(f"数据库升级失败，数据库未作任何改动（{where}）：{one_line(exc)}"
                              ) from exc
         finally:
             if sqlite:
@@ -82,6 +86,11 @@ def upgrade(engine: Engine, campaign: str, to: str = "head") -> bool:
                 connection.commit()
                 connection.invalidate()  # its driver settings were changed: not for the pool
     return True
+
+
+def one_line(exc: BaseException) -> str:
+    """The first line of an error (SQLAlchemy's add the statement and a link below it)."""
+    return (str(exc).splitlines() or [type(exc).__name__])[0]
 
 
 def _backup(engine: Engine) -> None:
