@@ -271,3 +271,20 @@ def test_status_and_the_dashboard_write_nothing_by_starting(tmp_path: Path) -> N
         child.send_signal(signal.SIGTERM)
         child.communicate(timeout=30)
     assert _fingerprint(state) == before
+
+
+@pytest.mark.parametrize("with_mail", [False, True])
+def test_a_database_server_that_is_down_is_one_line(tmp_path: Path, with_mail: bool) -> None:
+    """Not a traceback, and not "lost history" either: the server is only unreachable."""
+    state = tmp_path / "state"
+    if with_mail:
+        save_raw(state, a_set(0))
+        save_raw(state, a_set(1))
+    env = environment(state)
+    env["MAILBOT_DATABASE_URL"] = "postgresql+psycopg://mailbot:secret@127.0.0.1:1/mailbot"
+    for command in (("status",), ("db", "upgrade")):
+        done = subprocess.run([*MAILBOT, *command], cwd=tmp_path, env=env, capture_output=True,
+                              text=True, timeout=120)
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode == 2 and len(lines) == 1, done.stderr
+        assert "无法" in lines[0] and "127.0.0.1" in lines[0] and "secret" not in lines[0]
