@@ -404,3 +404,17 @@ def test_opening_without_upgrading_refuses_a_database_that_is_behind(old_state: 
     with pytest.raises(StateError, match="请先运行 mailbot db upgrade"):
         open_database(f"sqlite:///{database}", KEY, upgrade=False)
     assert database.read_bytes() == before
+
+
+def test_building_a_new_database_is_all_or_nothing(tmp_path: Path) -> None:
+    """Revisions 0001 and 0002 run in one transaction: when the last step fails (here a table
+    in its way), nothing of the first is left either — a kill at any moment is the same."""
+    database = tmp_path / "new.sqlite3"
+    with closing(sqlite3.connect(database)) as connection:
+        connection.execute("CREATE TABLE receipt_counters (in_the_way INTEGER)")
+        connection.commit()
+    with pytest.raises(StateError, match="数据库升级失败"):
+        open_database(f"sqlite:///{database}", KEY)
+    with closing(sqlite3.connect(database)) as connection:
+        assert connection.execute("SELECT name FROM sqlite_master").fetchall() == [
+            ("receipt_counters",)]

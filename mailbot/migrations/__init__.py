@@ -127,16 +127,17 @@ def _run(connection: Connection, directory: ScriptDirectory, config: Config, to:
     def steps(revision: Any, _context: MigrationContext) -> Any:
         return directory._upgrade_revs(to, revision)
 
-    with EnvironmentContext(config, directory, fn=steps, destination_rev=to) as env:
-        env.configure(connection=connection, render_as_batch=True,
-                      transaction_per_migration=False)
-        with connection.begin():
-            if connection.dialect.name == "sqlite":
-                connection.exec_driver_sql("BEGIN IMMEDIATE")
-            elif connection.dialect.name == "postgresql":
-                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK})
-            start = current(connection)
-            if start is not None and MigrationContext.configure(
-                    connection).get_current_revision() is None:
-                env.get_context().stamp(directory, start)  # release 0.1: no alembic_version
-            env.run_migrations()
+    with EnvironmentContext(config, directory, fn=steps, destination_rev=to) as env, \
+            connection.begin():
+        if connection.dialect.name == "sqlite":
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        elif connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK})
+        # Configured inside the transaction, Alembic takes it as the caller's and never commits
+        # on its own between revisions (it would on SQLite, which it thinks cannot roll back DDL).
+        env.configure(connection=connection, render_as_batch=True)
+        start = current(connection)
+        if start is not None and MigrationContext.configure(
+                connection).get_current_revision() is None:
+            env.get_context().stamp(directory, start)  # release 0.1: no alembic_version
+        env.run_migrations()
