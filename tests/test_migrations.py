@@ -60,7 +60,7 @@ KEPT = {
 
 
 def snapshot(database: Path) -> dict[str, list[tuple[object, ...]]]:
-    with sqlite3.connect(database) as connection:
+    with closing(sqlite3.connect(database)) as connection:
         return {table: connection.execute(f"SELECT {columns} FROM {table} ORDER BY id").fetchall()
                 for table, columns in KEPT.items()}
 
@@ -83,10 +83,11 @@ def old_state(tmp_path: Path) -> Path:
     return state
 
 
-def test_the_fixture_is_a_release_0_1_state() -> None:
-    """What the other tests upgrade: 0.1's tables, no alembic_version, the mix of verdicts."""
-    rows = snapshot(FIXTURE / "mailbot.sqlite3")
-    with sqlite3.connect(FIXTURE / "mailbot.sqlite3") as connection:
+def test_the_fixture_is_a_release_0_1_state(old_state: Path) -> None:
+    """What the other tests upgrade: 0.1's tables, no alembic_version, the mix of verdicts.
+    (Tests open copies only: SQLite writes -wal/-shm beside a database it reads.)"""
+    rows = snapshot(old_state / "mailbot.sqlite3")
+    with closing(sqlite3.connect(old_state / "mailbot.sqlite3")) as connection:
         tables = {name for (name,) in connection.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert "alembic_version" not in tables and "receipt_counters" not in tables
@@ -100,7 +101,7 @@ def test_the_fixture_is_a_release_0_1_state() -> None:
 def assert_upgraded_intact(state: Path, before: dict[str, list[tuple[object, ...]]]) -> None:
     database = state / "mailbot.sqlite3"
     assert snapshot(database) == before  # every row, every key column, unchanged
-    with sqlite3.connect(database) as connection:
+    with closing(sqlite3.connect(database)) as connection:
         assert connection.execute("SELECT version_num FROM alembic_version").fetchall() == [
             (migrations.head(),)]
         for table in ("messages", "documents", "findings", "replies", "reminders", "milestones",
@@ -199,12 +200,13 @@ def _schema(url: str) -> dict[str, object]:
     return schema
 
 
-def test_revision_0001_is_exactly_the_release_0_1_schema(tmp_path: Path) -> None:
+def test_revision_0001_is_exactly_the_release_0_1_schema(tmp_path: Path, old_state: Path
+                                                         ) -> None:
     url = f"sqlite:///{tmp_path / 'at-0001.sqlite3'}"
     engine = create_engine(url)
     migrations.upgrade(engine, KEY, to="0001")
     engine.dispose()
-    assert _schema(url) == _schema(f"sqlite:///{FIXTURE / 'mailbot.sqlite3'}")
+    assert _schema(url) == _schema(f"sqlite:///{old_state / 'mailbot.sqlite3'}")
 
 
 def _differences(url: str) -> list[object]:
@@ -237,7 +239,8 @@ def test_an_upgraded_release_0_1_database_matches_the_models(old_state: Path) ->
     assert _schema(url) == _schema(f"sqlite:///{fresh}")
 
 
-def test_the_fixture_can_be_regenerated_with_release_0_1(tmp_path: Path) -> None:
+def test_the_fixture_can_be_regenerated_with_release_0_1(tmp_path: Path,
+                                                         old_state: Path) -> None:
     """The fixture is reproducible: release 0.1's own code, taken from git, makes the same rows."""
     release = tmp_path / "release-0.1"
     release.mkdir()
@@ -255,7 +258,7 @@ def test_the_fixture_can_be_regenerated_with_release_0_1(tmp_path: Path) -> None
                            str(made)], env=env, capture_output=True, text=True, timeout=300,
                           cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    ours, theirs = snapshot(made / "mailbot.sqlite3"), snapshot(FIXTURE / "mailbot.sqlite3")
+    ours, theirs = snapshot(made / "mailbot.sqlite3"), snapshot(old_state / "mailbot.sqlite3")
     assert {t: len(r) for t, r in ours.items()} == {t: len(r) for t, r in theirs.items()}
     assert [m[3:5] for m in ours["messages"]] == [m[3:5] for m in theirs["messages"]]
 
@@ -280,12 +283,12 @@ def pg_snapshot(url: str) -> dict[str, list[tuple[object, ...]]]:
     return found
 
 
-def release_0_1_on_postgresql(url: str) -> None:
+def release_0_1_on_postgresql(url: str, fixture: Path) -> None:
     """What release 0.1 left in PostgreSQL: its tables (revision 0001 is exactly them), the
     fixture's rows, no alembic_version."""
     engine = create_engine(url)
     migrations.upgrade(engine, KEY, to="0001")
-    source = create_engine(f"sqlite:///{FIXTURE / 'mailbot.sqlite3'}")
+    source = create_engine(f"sqlite:///{fixture}")
     old, new = MetaData(), MetaData()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # SQLite cannot reflect the expression index
@@ -314,14 +317,15 @@ def test_a_new_postgresql_database_is_built_by_the_migrations_and_matches_the_mo
     assert _differences(url) == []
 
 
-def test_a_release_0_1_postgresql_database_upgrades_intact(cluster: Cluster,
-                                                           tmp_path: Path) -> None:
+def test_a_release_0_1_postgresql_database_upgrades_intact(cluster: Cluster, tmp_path: Path,
+                                                           old_state: Path) -> None:
     url = cluster.new_database("release01")
-    release_0_1_on_postgresql(url)
+    release_0_1_on_postgresql(url, old_state / "mailbot.sqlite3")
     before = pg_snapshot(url)
-    assert len(before["messages"]) == len(snapshot(FIXTURE / "mailbot.sqlite3")["messages"])
-    runtime = Runtime(Settings(from_address="office@test.example", state_dir=tmp_path / "state",
-                               database_url=url), load_rules(RULES))  # upgrades on opening
+    assert len(before["messages"]) == len(snapshot(old_state / "mailbot.sqlite3")["messages"])
+    runtime = Runtime(Settings(from_address="office@test.example",
+                               state_dir=tmp_path / "pg-state", database_url=url),
+                      load_rules(RULES))  # upgrades on opening
     assert pg_snapshot(url) == before
     assert _differences(url) == []
     engine = create_engine(url)
