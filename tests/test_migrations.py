@@ -422,3 +422,8 @@ def test_building_a_new_database_is_all_or_nothing(tmp_path: Path) -> None:
     with closing(sqlite3.connect(database)) as connection:
         assert connection.execute("SELECT name FROM sqlite_master").fetchall() == [
             ("receipt_counters",)]
+
+
+def test_head_names_the_newest_revision() -> None:
+    """`HEAD` lets every start check the schema without loading Alembic; it must be the newest."""
+    assert migrations.script().get_current_head() == migrations.HEAD
