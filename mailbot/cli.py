@@ -48,8 +48,12 @@ def friendly(command: F) -> F:
 
 
 def load(config: Path | None) -> tuple[Settings, Campaign]:
+    from mailbot.statedir import guard
+
     settings = load_settings(config)
-    return settings, load_rules(settings.rules_path or _rules_file())
+    campaign = load_rules(settings.rules_path or _rules_file())
+    guard(settings.state_dir, settings.database)  # a database that lost its history: stop
+    return settings, campaign
 
 
 def _rules_file() -> Path:
@@ -328,3 +332,24 @@ def parse_moment(text: str | None) -> datetime:
         raise ConfigError(f"--at {text!r} is not an ISO-8601 time (e.g. 2022-10-09T17:30)"
                           ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=OFFICE_ZONE)
+
+
+db_app = typer.Typer(no_args_is_help=True, help="The database: `mailbot db upgrade`.")
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+@friendly
+def db_upgrade(config: ConfigOption = None) -> None:
+    """Bring the database to the current schema (every command also does it when it starts)."""
+    from mailbot.statedir import prepare
+    from mailbot.store import upgrade_database
+
+    settings, campaign = load(config)
+    prepare(settings.state_dir)
+    before, now = upgrade_database(settings.database, campaign.campaign.key)
+    if before == now:
+        console.print(f"数据库已是最新结构（版本 {now}），无需升级。", highlight=False)
+    else:
+        console.print(f"数据库已从版本 {before or '空'} 升级到 {now}，原有记录全部保留。",
+                      highlight=False)

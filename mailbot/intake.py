@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import shutil
 import unicodedata
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -22,7 +24,7 @@ from email.policy import compat32
 from email.utils import parseaddr
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailbot import addresses, claims, inquiry, outbox, routing, screening, statuslink
@@ -51,6 +53,8 @@ from mailbot.store import (
     Reply,
     Unit,
     UnitAddress,
+    next_receipt,
+    written_with,
 )
 from mailbot.timefmt import show, utcnow
 from mailbot.units import claim_unit, name_key
@@ -255,10 +259,21 @@ def _keep_attachment(session: Session, intake: Intake, message: Message, positio
                      ok: bool, unconfirmed: bool = False) -> Document:
     """The attachment on disk, and its row (what was read in it) in the session."""
     relative = Path("files") / str(message.id) / _safe_name(position, attachment.filename)
-    if not intake.dry_run:
+    if not intake.dry_run:  # poll --dry-run writes no file
         target = intake.settings.state_dir / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(attachment.data)
+        if position == 0 and target.parent.exists():
+            # Left by a transaction that was killed before its commit: its row never existed.
+            shutil.rmtree(target.parent)
+        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        written_with(session, target)  # removed again if the transaction rolls back
+        temporary = target.with_name(f".{target.name}.tmp")
+        try:
+            with open(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600),
+                      "wb") as out:
+                out.write(attachment.data)
+            os.replace(temporary, target)
+        finally:
+            temporary.unlink(missing_ok=True)  # a full disk mid-write leaves no half file
     studio = doc.studios[0] if doc.kind != "summary" and doc.studios else None
     row = Document(message_pk=message.id, unit=unit, ok=ok, position=position,
                    unconfirmed=unconfirmed,
@@ -283,9 +298,8 @@ def _held(row: Document, *, earlier: bool) -> Held:
 
 
 def _next_receipt(session: Session, campaign: Campaign) -> str:
-    issued = session.scalar(select(func.count()).select_from(Message)
-                            .where(Message.receipt_no != "")) or 0
-    return f"{campaign.campaign.receipt_prefix}-{issued + 1:04d}"
+    number = next_receipt(session, campaign.campaign.key)  # a counter row, never COUNT(*)+1
+    return f"{campaign.campaign.receipt_prefix}-{number:04d}"
 
 
 def _queue_verdict(session: Session, intake: Intake, message: Message, parsed: ParsedMessage,
@@ -355,10 +369,19 @@ def _safe_name(position: int, filename: str) -> str:
     """A file name that is safe on disk: no directories, no control characters, bounded."""
     name = unicodedata.normalize("NFC", filename).replace("/", "_").replace("\\", "_")
     name = re.sub(r"[\x00-\x1f\x7f]", "", name).strip(" .") or "attachment.bin"
-    if len(name.encode("utf-8")) > 180:
-        stem, dot, ext = name.rpartition(".")
-        name = (stem or name)[:50] + (dot + ext[:10] if dot else "")
-    return f"{position:02d}-{name}"
+    return f"{position:02d}-{shortened(name, 180)}"
+
+
+def shortened(name: str, limit: int) -> str:
+    """`name` cut to at most `limit` UTF-8 bytes, keeping its extension (".docx" tells the
+    office, and every program that opens the file, what it is)."""
+    if len(name.encode("utf-8")) <= limit:
+        return name
+    stem, dot, ext = name.rpartition(".")
+    suffix = dot + ext if dot and stem and len(ext.encode("utf-8")) <= 16 else ""
+    stem = stem if suffix else name
+    budget = limit - len(suffix.encode("utf-8"))
+    return stem.encode("utf-8")[:budget].decode("utf-8", "ignore").rstrip(" .") + suffix
 
 
 def _loose_headers(raw: bytes) -> dict[str, str]:

@@ -27,6 +27,7 @@ from mailbot.timefmt import local
 CHUNK = 64 * 1024
 MISSING_NOTE = "缺失文件说明.txt"
 _NUMERALS = "〇一二三四五六七八九"  # 附件一 is 附件1 (the rules' name patterns say so too)
+_LONGEST = 120  # characters in one name inside the zip
 _UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]')  # not allowed in a Windows file name
 
 
@@ -128,7 +129,13 @@ class _Sink:
 def _safe(name: str) -> str:
     """A file or folder name every unzip tool accepts: no separators, no reserved characters."""
     cleaned = _UNSAFE.sub("_", unicodedata.normalize("NFC", name)).strip(" .")
-    return cleaned[:120]
+    if len(cleaned) <= _LONGEST:
+        return cleaned
+    stem, dot, ext = cleaned.rpartition(".")
+    if not (dot and stem and len(ext) <= 16):
+        return cleaned[:_LONGEST]
+    # Cut the stem, never the extension: "附件3-….docx" must still open in Word.
+    return stem[:_LONGEST - len(dot + ext)].rstrip(" .") + dot + ext
 
 
 def _unique(name: str, used: set[str], *, is_folder: bool = False) -> str:

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailbot import details, outbox, workbook
+from mailbot import details, outbox, statedir, workbook
 from mailbot import intake as pipeline
 from mailbot.config import Settings
 from mailbot.errors import LoginRefused, MailbotError, MailboxError, StateError
@@ -64,10 +64,12 @@ class Runtime:
     """Everything a cycle needs, built once: settings, campaign, database, composer."""
 
     def __init__(self, settings: Settings, campaign: Campaign) -> None:
-        settings.state_dir.mkdir(parents=True, exist_ok=True)
+        statedir.guard(settings.state_dir, settings.database)  # before anything is written
+        statedir.prepare(settings.state_dir)
         self.settings = settings
         self.campaign = campaign
-        self.sessions: sessionmaker[Session] = open_database(settings.database)
+        self.sessions: sessionmaker[Session] = open_database(settings.database,
+                                                             campaign.campaign.key)
         composer = Composer(settings.templates_dir, settings.from_address or "mailbot@localhost",
                             campaign.office.name)
         self.intake = pipeline.Intake(settings, campaign, composer)
@@ -220,8 +222,9 @@ def save_raw(state_dir: Path, raw: bytes) -> str:
     if not target.exists():
         temporary = target.with_suffix(".tmp")
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with open(temporary, "wb") as out:
+            target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            with open(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600),
+                      "wb") as out:
                 out.write(raw)
                 out.flush()
                 os.fsync(out.fileno())

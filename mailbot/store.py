@@ -10,6 +10,10 @@ of truth: the workbook, the dashboard and the replies are all derived from these
                 ├──< MailboxUid     (where the message sat on the server: folder, UIDVALIDITY, UID)
                 └──< Reply          (the outbox: recorded with the verdict, sent afterwards)
     Milestone               (once-per-campaign events: the final report)
+    ReceiptCounter          (the last receipt number issued, per campaign)
+
+Every table of campaign data carries `campaign` (its key); the schema's history is in
+mailbot.migrations (Alembic): `open_database` upgrades a database, it never calls create_all.
 """
 
 from __future__ import annotations
@@ -32,9 +36,24 @@ from sqlalchemy import (
     event,
     false,
     func,
+    select,
+    update,
 )
-from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    Session,
+    mapped_column,
+    relationship,
+    sessionmaker,
+)
+
+from mailbot.errors import StateError
+from mailbot.statedir import drop_files, keep_files, written_with
 
 # Results of a received message (收件记录.处理结果); exactly these five, see CONTRACT.md.
 ACCEPTED = "受理"
@@ -48,6 +67,8 @@ RESULTS = (ACCEPTED, CORRECTION, INQUIRY, IGNORED, QUARANTINED)
 UNCLASSIFIED = "未归类"
 # Message.review: a sender not yet known to a roster unit with addresses claimed that unit.
 REVIEW_PENDING, REVIEW_CONFIRMED, REVIEW_REJECTED = "待核实", "已确认", "已驳回"
+# The campaign rows are filed under when nobody says otherwise: release 0.1's only campaign.
+DEFAULT_CAMPAIGN = "laomo-gongjiang-2022"
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -83,14 +104,17 @@ class Unit(Base):
     without being on the roster (shown flagged in 单位进度)."""
 
     __tablename__ = "units"
+    __table_args__ = (UniqueConstraint("campaign", "key", name="uq_units_campaign"),
+                      UniqueConstraint("status_token", name="uq_units_status_token"))
     id: Mapped[int] = mapped_column(primary_key=True)
-    key: Mapped[str] = mapped_column(String(320), unique=True)
+    campaign: Mapped[str] = mapped_column(String(64))  # the campaign's key
+    key: Mapped[str] = mapped_column(String(320))
     name: Mapped[str] = mapped_column(String(200), default="")
     name_key: Mapped[str] = mapped_column(String(200), default="", index=True)  # units.name_key
     on_roster: Mapped[bool] = mapped_column(Boolean, default=False)
     paper_received_at: Mapped[datetime | None] = mapped_column(default=None)  # 纸质版
     # The personal status link's token (mailbot.statuslink); None: no link, or revoked.
-    status_token: Mapped[str | None] = mapped_column(String(64), unique=True, default=None)
+    status_token: Mapped[str | None] = mapped_column(String(64), default=None)
     created_at: Mapped[datetime] = mapped_column()
     addresses: Mapped[list[UnitAddress]] = relationship(back_populates="unit",
                                                         order_by="UnitAddress.id")
@@ -111,9 +135,11 @@ class UnitAddress(Base):
     """An address the unit writes from (or that the roster gives); mail from it is the unit's."""
 
     __tablename__ = "unit_addresses"
+    __table_args__ = (UniqueConstraint("campaign", "address", name="uq_unit_addresses_campaign"),)
     id: Mapped[int] = mapped_column(primary_key=True)
+    campaign: Mapped[str] = mapped_column(String(64))  # the campaign's key
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
-    address: Mapped[str] = mapped_column(String(320), unique=True)
+    address: Mapped[str] = mapped_column(String(320))
     unit: Mapped[Unit] = relationship(back_populates="addresses")
 
 
@@ -122,6 +148,7 @@ class Message(Base):
 
     __tablename__ = "messages"
     id: Mapped[int] = mapped_column(primary_key=True)
+    campaign: Mapped[str] = mapped_column(String(64), index=True)  # the campaign's key
     message_id: Mapped[str] = mapped_column(String(998), unique=True)
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), index=True)
     received_at: Mapped[datetime] = mapped_column()  # IMAP INTERNALDATE
@@ -172,6 +199,7 @@ class Document(Base):
 
     __tablename__ = "documents"
     id: Mapped[int] = mapped_column(primary_key=True)
+    campaign: Mapped[str] = mapped_column(String(64))  # the campaign's key
     message_pk: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), index=True)
     position: Mapped[int] = mapped_column(Integer)  # order in the mail
@@ -203,6 +231,7 @@ class Document(Base):
 class FindingRow(Base):
     __tablename__ = "findings"
     id: Mapped[int] = mapped_column(primary_key=True)
+    campaign: Mapped[str] = mapped_column(String(64))  # the campaign's key
     message_pk: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
     code: Mapped[str] = mapped_column(String(64))
     severity: Mapped[str] = mapped_column(String(8))
@@ -219,6 +248,7 @@ class Reply(Base):
 
     __tablename__ = "replies"
     id: Mapped[int] = mapped_column(primary_key=True)
+    campaign: Mapped[str] = mapped_column(String(64), index=True)  # the campaign's key
     message_pk: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), index=True)
     kind: Mapped[str] = mapped_column(String(24))  # acknowledgement | correction | quarantine…
     to_addr: Mapped[str] = mapped_column(String(320))
@@ -245,8 +275,10 @@ class Reminder(Base):
     """One reminder per unit per offset, ever: the unique key is what survives a restart."""
 
     __tablename__ = "reminders"
-    __table_args__ = (UniqueConstraint("unit_id", "offset"),)
+    __table_args__ = (UniqueConstraint("campaign", "unit_id", "offset",
+                                       name="uq_reminders_campaign"),)
     id: Mapped[int] = mapped_column(primary_key=True)
+    campaign: Mapped[str] = mapped_column(String(64))  # the campaign's key
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
     offset: Mapped[str] = mapped_column(String(16))  # as written in the rules, e.g. "3d"
     due_at: Mapped[datetime] = mapped_column()
@@ -259,18 +291,98 @@ class Milestone(Base):
     """A once-per-campaign event, such as the final report; its key makes it happen once."""
 
     __tablename__ = "milestones"
+    __table_args__ = (UniqueConstraint("campaign", "key", name="uq_milestones_campaign"),)
     id: Mapped[int] = mapped_column(primary_key=True)
-    key: Mapped[str] = mapped_column(String(64), unique=True)
+    campaign: Mapped[str] = mapped_column(String(64))  # the campaign's key
+    key: Mapped[str] = mapped_column(String(64))
     done_at: Mapped[datetime] = mapped_column()
 
 
-def open_database(url: str) -> sessionmaker:  # type: ignore[type-arg]
-    """Create the tables if needed and return a session factory."""
+class ReceiptCounter(Base):
+    """The last receipt number issued in a campaign: the next one is taken by one atomic UPDATE
+    of this row, so two processes never issue the same number and none is ever reused."""
+
+    __tablename__ = "receipt_counters"
+    campaign: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_number: Mapped[int] = mapped_column(Integer)
+
+
+# A receipt number is given once per campaign (an empty one means "no receipt").
+Index("uq_messages_campaign_receipt", Message.campaign, Message.receipt_no, unique=True,
+      sqlite_where=Message.receipt_no != "", postgresql_where=Message.receipt_no != "")
+
+
+def open_database(url: str, campaign: str = DEFAULT_CAMPAIGN, *,
+                  upgrade: bool = True) -> sessionmaker:  # type: ignore[type-arg]
+    """A session factory for `url`, upgraded first; new rows are filed under `campaign` unless
+    they name their own. A database already current is only read (`status` and the dashboard
+    write nothing by starting); with `upgrade=False` one that is behind is refused."""
+    from mailbot import migrations
+
+    engine = _engine(url)
+    if upgrade:
+        migrations.upgrade(engine, campaign)
+    elif not migrations.is_current(engine):
+        raise StateError("数据库结构需要升级：请先运行 mailbot db upgrade")
+    sessions = sessionmaker(engine, expire_on_commit=False, info={"campaign": campaign})
+    event.listen(sessions, "before_flush", _file_under_campaign)
+    event.listen(sessions, "after_commit", keep_files)
+    event.listen(sessions, "after_rollback", drop_files)
+    return sessions
+
+
+def upgrade_database(url: str, campaign: str) -> tuple[str | None, str]:
+    """`mailbot db upgrade`: (the revision before, the revision now)."""
+    from mailbot import migrations
+
+    engine = _engine(url)
+    try:
+        try:
+            with engine.connect() as connection:
+                before = migrations.current(connection)
+        except SQLAlchemyError as exc:
+            raise StateError(f"无法打开数据库 {engine.url.render_as_string()}："
+                             f"{migrations.one_line(exc)}") from exc
+        migrations.upgrade(engine, campaign)
+        return before, migrations.head()
+    finally:
+        engine.dispose()
+
+
+def _engine(url: str) -> Engine:
     engine = create_engine(url)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
-    Base.metadata.create_all(engine)
-    return sessionmaker(engine, expire_on_commit=False)
+    return engine
+
+
+def _file_under_campaign(session: Session, _context: object, _instances: object) -> None:
+    for row in session.new:  # rows that do not name their campaign get the session's
+        if hasattr(row, "campaign") and row.campaign is None:
+            row.campaign = session.info["campaign"]
+
+
+def next_receipt(session: Session, campaign: str) -> int:
+    """The next receipt number of `campaign`, taken inside the caller's transaction.
+
+    The UPDATE … RETURNING locks the counter row until the transaction ends (PostgreSQL) or
+    takes the database's write lock (SQLite): a second process waits, then gets the next one."""
+    bump = (update(ReceiptCounter).where(ReceiptCounter.campaign == campaign)
+            .values(last_number=ReceiptCounter.last_number + 1)
+            .returning(ReceiptCounter.last_number))
+    number = session.execute(bump).scalar()
+    if number is None:  # the campaign's first receipt: start above any already issued
+        from mailbot.migrations.versions.v0002_campaigns_receipts import highest_receipt
+
+        issued = list(session.scalars(select(Message.receipt_no).where(
+            Message.campaign == campaign, Message.receipt_no != "")))
+        dialect = session.get_bind().dialect.name
+        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        session.execute(insert(ReceiptCounter).values(campaign=campaign,
+                                                      last_number=highest_receipt(issued))
+                        .on_conflict_do_nothing(index_elements=["campaign"]))
+        number = session.execute(bump).scalar_one()
+    return int(number)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
@@ -285,6 +397,7 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
 __all__ = [
     "ACCEPTED",
     "CORRECTION",
+    "DEFAULT_CAMPAIGN",
     "IGNORED",
     "INQUIRY",
     "QUARANTINED",
@@ -299,9 +412,13 @@ __all__ = [
     "MailboxUid",
     "Message",
     "Milestone",
+    "ReceiptCounter",
     "Reminder",
     "Reply",
     "Unit",
     "UnitAddress",
+    "next_receipt",
     "open_database",
+    "upgrade_database",
+    "written_with",
 ]

@@ -17,7 +17,7 @@ PACKAGES=(dovecot-imapd dovecot-lmtpd postgresql chromium fonts-wqy-microhei lib
 # System services the packages above start on install, each with the pid file of
 # its master process (the last resort when no service manager is running).
 declare -A SERVICES=([dovecot]=/run/dovecot/master.pid
-                     [postgresql]=/var/run/postgresql/15-main.pid)
+                     [postgresql]=/run/postgresql/15-main.pid)
 
 missing_packages() {
     local pkg

@@ -1,0 +1,290 @@
+"""State you can trust (CONTRACT "State"): private whatever the umask, never silently without its
+history, no kept file without its row, shortened names that keep their extension, and a reader
+(`status`, the dashboard) that writes nothing to the database by starting.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import sqlite3
+import stat
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import closing
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from mailbot import materials, screening
+from mailbot.config import Settings
+from mailbot.intake import _safe_name
+from mailbot.mailfactory import build_mail
+from mailbot.materials import _safe
+from mailbot.poller import Runtime, record, save_raw
+from mailbot.rules import load_rules
+from mailbot.samples import SAMPLE_STUDIOS, approval_docx, material_docx, summary_docx
+from mailbot.store import Document, Message
+from mailbot.web.auth import hash_password
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURE = ROOT / "tests" / "fixtures" / "v0.1-state"
+RULES = ROOT / "rules" / "laomo-gongjiang-2022.toml"
+MAILBOT = [sys.executable, "-m", "mailbot"]
+LONG_NAME = "附件3-" + "精密制造劳模创新工作室申报材料（修改稿）" * 8 + ".docx"
+
+
+def environment(state: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILBOT_")}
+    env.update(MAILBOT_STATE_DIR=str(state), MAILBOT_RULES=str(RULES),
+               MAILBOT_OFFICE_PASSWORD=hash_password("口令"))
+    return env
+
+
+def mailbot(state: Path, *args: str, umask: int = -1) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*MAILBOT, *args], cwd=state.parent, env=environment(state),
+                          capture_output=True, text=True, timeout=120, umask=umask)
+
+
+@pytest.fixture
+def umask_022() -> Iterator[None]:
+    previous = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+def runtime_at(state: Path) -> Runtime:
+    return Runtime(Settings(from_address="office@test.example", state_dir=state),
+                   load_rules(RULES))
+
+
+def a_set(n: int, material_name: str = "附件3-申报材料.docx") -> bytes:
+    studio = SAMPLE_STUDIOS[n % len(SAMPLE_STUDIOS)]
+    return build_mail(sender=f"unit-{n}@test.example", to="office@test.example",
+                      subject="申报材料", body="请查收。", style="outlook",
+                      message_id=f"<state-{n}@client.test.example>",
+                      attachments=[("附件1-推荐汇总表.docx", summary_docx(studio.unit, [studio])),
+                                   ("附件2-推荐审批表.docx", approval_docx(studio)),
+                                   (material_name, material_docx(studio, 300))])
+
+
+def deliver(runtime: Runtime, raw: bytes) -> Message:
+    message, _new = record(runtime, raw, save_raw(runtime.settings.state_dir, raw),
+                           datetime(2022, 10, 9, 2, 0, tzinfo=UTC))
+    return message
+
+
+def modes(state: Path) -> dict[str, str]:
+    return {str(path.relative_to(state.parent)): oct(stat.S_IMODE(path.lstat().st_mode))
+            for path in [state, *state.rglob("*")]}
+
+
+def assert_private(state: Path) -> None:
+    wrong = {name: mode for name, mode in modes(state).items()
+             if mode != (oct(0o700) if (state.parent / name).is_dir() else oct(0o600))}
+    assert wrong == {}
+
+
+def test_everything_in_the_state_directory_is_private_whatever_the_umask(
+        tmp_path: Path, umask_022: None) -> None:
+    state = tmp_path / "state"
+    done = mailbot(state, "status", umask=0o022)  # a new state directory, from the command line
+    assert done.returncode == 0, done.stderr
+    assert_private(state)
+    runtime = runtime_at(state)
+    deliver(runtime, a_set(0))
+    runtime.write_workbook()
+    with runtime.sessions() as session:  # while a reader is open, the -wal and -shm exist
+        session.scalars(select(Message)).all()
+        names = {p.name for p in state.iterdir()}
+        assert {"mailbot.sqlite3-wal", "mailbot.sqlite3-shm", "raw", "files", "汇总表.xlsx"
+                } <= names
+        assert_private(state)
+    assert any((state / "files").rglob("*.docx")) and any((state / "raw").rglob("*.eml"))
+
+
+def test_a_release_0_1_state_is_made_private_in_place(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    shutil.copytree(FIXTURE, state)
+    for path in [state, *state.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)  # as 0.1 left it under umask 022
+    done = mailbot(state, "status")
+    assert done.returncode == 0, done.stderr
+    assert_private(state)
+
+
+def _zero_bytes(db: Path) -> None:
+    db.write_bytes(b"")
+
+
+def _truncated(db: Path) -> None:
+    data = db.read_bytes()
+    db.write_bytes(data[: len(data) // 2])
+
+
+def _garbage(db: Path) -> None:
+    db.write_bytes(b"\x00garbage, not a database" * 100)
+
+
+def _missing(db: Path) -> None:
+    db.unlink()
+
+
+def _no_messages(db: Path) -> None:
+    with closing(sqlite3.connect(db)) as connection:
+        for table in ("findings", "documents", "mailbox_uids", "reminders", "replies",
+                      "messages"):
+            connection.execute(f"DELETE FROM {table}")
+        connection.commit()
+
+
+LOSSES: dict[str, Callable[[Path], None]] = {
+    "0-byte": _zero_bytes, "truncated": _truncated, "garbage": _garbage, "missing": _missing,
+    "no-messages": _no_messages}
+EVERY_COMMAND = (("status",), ("db", "upgrade"), ("export", "--out", "x.xlsx"),
+                 ("remind", "--dry-run"), ("poll",), ("run",), ("serve", "--port", "0"),
+                 ("paper", "某单位"))
+# Every command for one loss; the others with three (each command is a child process).
+COMMANDS = {loss: EVERY_COMMAND if loss == "0-byte" else (*EVERY_COMMAND[:2], ("poll",))
+            for loss in LOSSES}
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+def test_a_database_that_lost_its_history_stops_every_command(tmp_path: Path,
+                                                              loss: str) -> None:
+    state = tmp_path / "state"
+    shutil.copytree(FIXTURE, state)
+    mailbot(state, "db", "upgrade")
+    database = state / "mailbot.sqlite3"
+    LOSSES[loss](database)
+    before = database.read_bytes() if database.exists() else None
+    for command in COMMANDS[loss]:
+        done = mailbot(state, *command)
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode == 2, (command, done.stderr)
+        assert len(lines) == 1 and "数据库" in lines[0] and "raw" in lines[0], (command, lines)
+        assert (database.read_bytes() if database.exists() else None) == before, command
+    assert not list(state.glob("汇总表*.tmp")) and not (tmp_path / "x.xlsx").exists()
+
+
+def test_one_kept_mail_without_its_row_is_a_crash_not_a_loss(tmp_path: Path) -> None:
+    """A kill between keeping the very first mail and recording it is a normal restart."""
+    state = tmp_path / "state"
+    runtime_at(state)
+    save_raw(state, a_set(0))
+    done = mailbot(state, "status")
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_mail_that_fails_after_its_files_were_written_leaves_no_files(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    runtime = runtime_at(tmp_path / "state")
+    files = runtime.settings.state_dir / "files"
+    deliver(runtime, a_set(0))
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("the outbox check failed")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(screening, "reply_hold", broken)  # runs after the files are written
+        quarantined = deliver(runtime, a_set(1))
+    assert quarantined.result == "隔离"
+    with runtime.sessions() as session:
+        kept = {str(runtime.settings.state_dir / d.stored_path)
+                for d in session.scalars(select(Document))}
+    assert {str(p) for p in files.rglob("*") if p.is_file()} == kept
+    assert {p.name for p in files.iterdir()} == {str(m) for m in _message_ids(runtime)
+                                                 if (files / str(m)).exists()}
+
+
+def _message_ids(runtime: Runtime) -> list[int]:
+    with runtime.sessions() as session:
+        return list(session.scalars(select(Message.id)))
+
+
+def test_files_left_by_a_killed_transaction_do_not_join_the_next_mail(tmp_path: Path) -> None:
+    runtime = runtime_at(tmp_path / "state")
+    deliver(runtime, a_set(0))
+    leftover = runtime.settings.state_dir / "files" / str(max(_message_ids(runtime)) + 1)
+    leftover.mkdir()
+    (leftover / "00-孤儿文件.docx").write_bytes(b"from a transaction that never committed")
+    message = deliver(runtime, a_set(1))
+    assert leftover.name == str(message.id)
+    with runtime.sessions() as session:
+        rows = {d.stored_path for d in session.scalars(select(Document).where(
+            Document.message_pk == message.id))}
+    assert {str(p.relative_to(runtime.settings.state_dir)) for p in leftover.iterdir()} == rows
+
+
+def test_shortened_names_keep_their_extension(tmp_path: Path) -> None:
+    assert len(_safe(LONG_NAME)) == 120 and _safe(LONG_NAME).endswith("工作室.docx")
+    assert _safe("附件3" + "长" * 200) == "附件3" + "长" * 117  # no extension: a plain cut
+    on_disk = _safe_name(2, LONG_NAME)
+    assert on_disk.endswith(".docx") and len(on_disk.encode()) <= 190
+    assert _safe_name(0, "短名.docx") == "00-短名.docx"
+    runtime = runtime_at(tmp_path / "state")
+    message = deliver(runtime, a_set(0, material_name=LONG_NAME))
+    with runtime.sessions() as session:
+        material = session.scalars(select(Document).where(
+            Document.message_pk == message.id, Document.position == 2)).one()
+    assert material.kind == "material" and material.filename == LONG_NAME
+    assert material.stored_path.endswith(".docx")
+    assert (runtime.settings.state_dir / material.stored_path).is_file()
+    with runtime.sessions() as session:  # the name inside materials.zip
+        names = [e.name for e in materials.entries(session, runtime.campaign,
+                                                   runtime.settings.state_dir)]
+    assert len(names) == 3 and all(name.endswith(".docx") for name in names), names
+
+
+def _fingerprint(state: Path) -> tuple[bytes, int, int]:
+    database = state / "mailbot.sqlite3"
+    wal = state / "mailbot.sqlite3-wal"
+    return (database.read_bytes(), database.stat().st_mtime_ns,
+            wal.stat().st_size if wal.exists() else 0)
+
+
+def test_status_and_the_dashboard_write_nothing_by_starting(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    shutil.copytree(FIXTURE, state)
+    assert mailbot(state, "db", "upgrade").returncode == 0
+    before = _fingerprint(state)
+    assert before[2] == 0
+    done = mailbot(state, "status")
+    assert done.returncode == 0, done.stderr
+    assert _fingerprint(state) == before
+    child = subprocess.Popen([*MAILBOT, "serve", "--port", "0"], cwd=tmp_path, text=True,
+                             env=environment(state), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+    try:
+        assert child.stdout is not None
+        line = child.stdout.readline()  # printed once the dashboard listens
+        assert re.search(r"http://127\.0\.0\.1:\d+/", line), line
+        assert _fingerprint(state) == before
+    finally:
+        child.send_signal(signal.SIGTERM)
+        child.communicate(timeout=30)
+    assert _fingerprint(state) == before
+
+
+@pytest.mark.parametrize("with_mail", [False, True])
+def test_a_database_server_that_is_down_is_one_line(tmp_path: Path, with_mail: bool) -> None:
+    """Not a traceback, and not "lost history" either: the server is only unreachable."""
+    state = tmp_path / "state"
+    if with_mail:
+        save_raw(state, a_set(0))
+        save_raw(state, a_set(1))
+    env = environment(state)
+    env["MAILBOT_DATABASE_URL"] = "postgresql+psycopg://mailbot:secret@127.0.0.1:1/mailbot"
+    for command in (("status",), ("db", "upgrade")):
+        done = subprocess.run([*MAILBOT, *command], cwd=tmp_path, env=env, capture_output=True,
+                              text=True, timeout=120)
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode == 2 and len(lines) == 1, done.stderr
+        assert "无法" in lines[0] and "127.0.0.1" in lines[0] and "secret" not in lines[0]
