@@ -76,6 +76,12 @@ def check_package(data: bytes, flavour: Flavour) -> None:
     Codes: "encrypted", "corrupt" (not a zip, or a zip that is not this kind of package),
     "macro" (a VBA project inside), "too-large" (a limit above exceeded).
     """
+    open_package(data, flavour).close()
+
+
+def open_package(data: bytes, flavour: Flavour) -> zipfile.ZipFile:
+    """The package as an open zip once check_package's checks have passed (the caller closes
+    it), so a reader that takes the parts out itself opens the zip only once."""
     what = _WHAT[flavour]
     if is_encrypted_ooxml(data):
         raise DocumentError("encrypted", "文件设置了打开密码（已加密），无法读取内容。")
@@ -88,27 +94,37 @@ def check_package(data: bytes, flavour: Flavour) -> None:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError):
         raise DocumentError("corrupt", f"文件已损坏或不是有效的 {what}文件，无法打开。") from None
-    with archive:
-        infos = archive.infolist()
-        _check_bounds(infos)
-        if any(info.flag_bits & 0x1 for info in infos):  # a zip-level password
-            raise DocumentError("encrypted", "文件设置了密码（已加密），无法读取内容。")
-        if any(info.filename.lower().endswith("vbaproject.bin") for info in infos):
-            raise DocumentError("macro", "文件含有宏（VBA 代码），出于安全考虑不予打开。")
-        try:
-            content_types = archive.read("[Content_Types].xml")
-        except KeyError:
+    try:
+        content_types = _check_archive(archive, what)
+        # The main part is found by its content type, not its path: some producers put it
+        # elsewhere.
+        if _MACRO_MAIN.search(content_types):
+            raise DocumentError("macro", "文件是启用宏的文档，出于安全考虑不予打开。")
+        if not _MAIN_TYPE[flavour].search(content_types):
             raise DocumentError(
-                "corrupt", f"文件不是有效的 {what}文件（缺少内容类型清单）。"
-            ) from None
-        except (zipfile.BadZipFile, zlib.error, NotImplementedError, EOFError, OSError):
-            raise DocumentError("corrupt", f"文件已损坏，不是有效的 {what}文件。") from None
-        _check_prologs(archive, infos)
-    # The main part is found by its content type, not its path: some producers put it elsewhere.
-    if _MACRO_MAIN.search(content_types):
-        raise DocumentError("macro", "文件是启用宏的文档，出于安全考虑不予打开。")
-    if not _MAIN_TYPE[flavour].search(content_types):
-        raise DocumentError("corrupt", f"文件不是有效的 {what}文件（其中没有{_PART[flavour]}）。")
+                "corrupt", f"文件不是有效的 {what}文件（其中没有{_PART[flavour]}）。")
+    except BaseException:
+        archive.close()
+        raise
+    return archive
+
+
+def _check_archive(archive: zipfile.ZipFile, what: str) -> bytes:
+    """The checks on the zip directory and the XML prologs; the [Content_Types].xml bytes."""
+    infos = archive.infolist()
+    _check_bounds(infos)
+    if any(info.flag_bits & 0x1 for info in infos):  # a zip-level password
+        raise DocumentError("encrypted", "文件设置了密码（已加密），无法读取内容。")
+    if any(info.filename.lower().endswith("vbaproject.bin") for info in infos):
+        raise DocumentError("macro", "文件含有宏（VBA 代码），出于安全考虑不予打开。")
+    try:
+        content_types = archive.read("[Content_Types].xml")
+    except KeyError:
+        raise DocumentError("corrupt", f"文件不是有效的 {what}文件（缺少内容类型清单）。") from None
+    except (zipfile.BadZipFile, zlib.error, NotImplementedError, EOFError, OSError):
+        raise DocumentError("corrupt", f"文件已损坏，不是有效的 {what}文件。") from None
+    _check_prologs(archive, infos)
+    return content_types
 
 
 def _check_bounds(infos: list[zipfile.ZipInfo]) -> None:
