@@ -47,6 +47,7 @@ MAX_RATIO = 100  # uncompressed / compressed, for members big enough for it to m
 RATIO_FLOOR = 1024 * 1024  # small parts may compress very well legitimately
 MAX_MEMBERS = 5000
 MAX_PROLOG = 64 * 1024  # bytes before a part's root element; Office writes about 60
+_GLANCE = 512  # what is inflated of each part first: its prolog, almost always
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 # Password-protected .docx/.xlsx are OLE compound files holding this stream (MS-OFFCRYPTO).
@@ -148,14 +149,18 @@ def _check_bounds(infos: list[zipfile.ZipInfo]) -> None:
 def _check_prologs(archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> None:
     """Refuse any XML part whose prolog holds a DOCTYPE (or does not end within MAX_PROLOG).
 
-    Only the start of each part is inflated; a damaged stream is left for the reader to report.
+    Only the start of each part is inflated (_GLANCE bytes, enough for Office's prologs; up to
+    MAX_PROLOG only when the root element has not begun by then); a damaged stream is left for
+    the reader to report.
     """
     for info in infos:
         if not info.filename.lower().endswith((".xml", ".rels")) or info.is_dir():
             continue
         try:
             with archive.open(info) as handle:
-                head = handle.read(MAX_PROLOG + 1)
+                head = handle.read(_GLANCE)
+                if len(head) == _GLANCE and not _root_begins(head):
+                    head += handle.read(MAX_PROLOG + 1 - _GLANCE)
         except (zipfile.BadZipFile, zlib.error, NotImplementedError, EOFError, OSError,
                 RuntimeError):
             continue
@@ -163,7 +168,14 @@ def _check_prologs(archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> No
             raise DocumentError("unsafe", _UNSAFE)
 
 
-def _prolog_is_safe(head: bytes) -> bool:
+def _root_begins(head: bytes) -> bool:
+    """True when `head` (maybe cut short) shows the prolog's items and then a start tag."""
+    rest = _after_prolog(head)
+    return rest[:1] == b"<" and rest[1:2] not in (b"", b"?", b"!")
+
+
+def _after_prolog(head: bytes) -> bytes:
+    """What follows the XML declaration, processing instructions, comments and whitespace."""
     text = head.removeprefix(b"\xef\xbb\xbf")
     if text.startswith((b"\xff\xfe", b"\xfe\xff")):
         text = text.decode("utf-16", errors="replace").encode("utf-8")  # legal, if unusual
@@ -173,7 +185,11 @@ def _prolog_is_safe(head: bytes) -> bool:
         if item is None or item.end() == position:
             break
         position = item.end()
-    rest = text[position:]
+    return text[position:]
+
+
+def _prolog_is_safe(head: bytes) -> bool:
+    rest = _after_prolog(head)
     if rest.startswith(b"<!"):
         return False  # <!DOCTYPE …> (or anything else that is not an element)
     return bool(rest) or len(head) <= MAX_PROLOG  # a prolog too long to end is refused
