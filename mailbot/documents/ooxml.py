@@ -3,16 +3,16 @@
 Attachments come from anyone who can send mail, so a file is judged by its zip directory first:
 sizes there are what zipfile will enforce while inflating (a member that inflates past its
 declared size fails its CRC check), so refusing on the directory bounds memory and time before
-python-docx or openpyxl read a byte of XML. Both libraries read every part into memory.
+the .docx reader or openpyxl read a byte of XML. openpyxl reads every part into memory.
 
 A part that declares a DTD (``<!DOCTYPE``, where entity declarations live) is refused before any
 parser sees it: no Office program writes one, and it is how XML entity bombs ("billion laughs")
 and external-entity tricks begin. The parsers below would stop them too, but with a message that
 could only say "corrupt"; the applicant deserves to hear what is wrong.
 
-XML parsing itself is safe by construction, checked for the installed versions:
-python-docx parses with ``lxml.etree.XMLParser(resolve_entities=False)`` (docx/oxml/parser.py) and
-lxml's defaults add ``no_network=True`` and ``huge_tree=False`` (depth and text-node limits);
+XML parsing itself is safe by construction, checked for the installed versions: the .docx
+reader parses with ``lxml.etree.XMLParser(resolve_entities=False, no_network=True,
+huge_tree=False)`` (documents/opc.py: no entities, no network, depth and text-node limits);
 openpyxl parses with the same lxml settings and reads worksheets with the standard library's
 expat ``iterparse``, which resolves no external entities and has expansion limits (expat ≥ 2.4).
 """
