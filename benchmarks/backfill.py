@@ -11,7 +11,11 @@ mailbot runs as `mailbot poll` in a child process, so its peak RSS is its own. E
    reply to Dovecot's LMTP before it answers, so sending is the test servers' time as much as
    the bot's; the floor sends nothing.
 
-    .venv/bin/python benchmarks/backfill.py [--mails 1000] [--json]
+    .venv/bin/python benchmarks/backfill.py [--mails 1000] [--json] [--baseline DIR]
+
+With --baseline DIR (a checkout of an earlier mailbot, e.g. ``git archive REV | tar -x -C DIR``),
+that version's `mailbot poll` runs too, between the second floor and a third one, on the same
+mails: before and after side by side under the same load.
 """
 
 from __future__ import annotations
@@ -123,7 +127,18 @@ def _unmark(dovecot: Dovecot) -> None:
         client.uid("STORE", "1:*", "-FLAGS", "($MailbotHandled)")
 
 
-def measure(mails: int) -> dict[str, float | int | str]:
+def _baseline(dovecot: Dovecot, relay: SmtpRelay, baseline: str) -> dict[str, float]:
+    """The earlier version's poll (its mailbot package first on the path), then a third floor."""
+    _unmark(dovecot)
+    with tempfile.TemporaryDirectory() as state:
+        env = mailbot_env(dovecot, relay, state)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [baseline, env.get("PYTHONPATH")]))
+        seconds, rss, _summary = _poll(env)
+    floor_c, _rss = _floor(dovecot)
+    return {"base_poll": seconds, "base_rss": rss, "floor_c": floor_c}
+
+
+def measure(mails: int, baseline: str | None = None) -> dict[str, float | int | str]:
     print(f"building {mails} submissions …", file=sys.stderr)
     built = build_mails(mails)
     size_mb = sum(len(raw) for raw, _ in built) / 1e6
@@ -139,6 +154,7 @@ def measure(mails: int) -> dict[str, float | int | str]:
         with tempfile.TemporaryDirectory() as state:
             poll, poll_rss, summary = _poll(mailbot_env(dovecot, relay, state))
         floor_b, _rss = _floor(dovecot)
+        base = _baseline(dovecot, relay, baseline) if baseline else {}
         _unmark(dovecot)
         with tempfile.TemporaryDirectory() as state:
             quiet, quiet_rss, _summary = _poll(mailbot_env(dovecot, None, state))
@@ -147,18 +163,24 @@ def measure(mails: int) -> dict[str, float | int | str]:
         relay.stop()
         dovecot.close()
     floor = (floor_a + floor_b) / 2
-    return {"mails": mails, "size_mb": size_mb, "floor": floor, "floor_a": floor_a,
-            "floor_b": floor_b, "floor_rss": floor_rss, "poll": poll, "poll_rss": poll_rss,
-            "rate": mails / poll, "ratio": poll / floor, "quiet": quiet, "quiet_rss": quiet_rss,
-            "quiet_ratio": quiet / floor, "send": send, "summary": summary, "sent": sent}
+    result: dict[str, float | int | str] = {
+        "mails": mails, "size_mb": size_mb, "floor": floor, "floor_a": floor_a,
+        "floor_b": floor_b, "floor_rss": floor_rss, "poll": poll, "poll_rss": poll_rss,
+        "rate": mails / poll, "ratio": poll / floor, "quiet": quiet, "quiet_rss": quiet_rss,
+        "quiet_ratio": quiet / floor, "send": send, "summary": summary, "sent": sent, **base}
+    if base:  # each poll against the floors on either side of it
+        result["base_ratio"] = base["base_poll"] / ((floor_b + base["floor_c"]) / 2)
+    return result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mails", type=int, default=1000)
     parser.add_argument("--json", action="store_true", help="one JSON object, for run.py")
+    parser.add_argument("--baseline", metavar="DIR",
+                        help="a checkout of an earlier mailbot, measured in the same run")
     args = parser.parse_args()
-    r = measure(args.mails)
+    r = measure(args.mails, args.baseline)
     if args.json:
         print(json.dumps(r, ensure_ascii=False))
         return
@@ -175,6 +197,12 @@ def main() -> None:
          f"{r['quiet']:.2f} s (ratio {r['quiet_ratio']:.2f}, {r['quiet_rss']:.0f} MB)"),
         ("then a poll that only sends the queued replies", f"{r['send']:.2f} s"),
     ]))
+    if "base_poll" in r:
+        print(table(["baseline (--baseline)", "value"], [
+            ("earlier mailbot poll", f"{r['base_poll']:.2f} s, peak RSS {r['base_rss']:.0f} MB"),
+            ("its ratio to the floors around it (second and third)",
+             f"{r['base_ratio']:.2f} (third floor {r['floor_c']:.2f} s)"),
+        ]))
     print(r["summary"])
     print(r["sent"])
     print(f"(measured {datetime.now():%Y-%m-%d %H:%M}, {os.cpu_count()} cores)")

@@ -19,17 +19,20 @@ Real servers, and what each needs:
 
 A mail over `max_message_bytes` (by RFC822.SIZE, asked first) is never downloaded: only its
 header is, bounded, so memory stays bounded whatever arrives; `FetchedMail.omitted` says so.
+`fetch_all` asks for the sizes of many mails in one command and then fetches several whole mails
+per round trip, at most FETCH_BATCH_BYTES of them (a larger mail under the limit comes alone).
 """
 
 from __future__ import annotations
 
+import functools
 import imaplib
 import logging
 import re
 import shlex
 import ssl
 import subprocess
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -51,6 +54,9 @@ DEFAULT_IMAP_TIMEOUT = 60.0
 TOKEN_COMMAND_TIMEOUT = 60.0
 HEADER_LIMIT = 256 * 1024  # of an oversized mail only this much of the header is fetched
 ID_FIELDS = {"name": "mailbot", "version": __version__, "vendor": "mailbot"}
+FETCH_BATCH_BYTES = 8 * 1024 * 1024  # whole mails fetched in one round trip, at most
+FETCH_BATCH_COUNT = 50
+META_BATCH = 500  # UIDs whose size and date are asked in one FETCH
 _INTERNALDATE = re.compile(rb'INTERNALDATE "([^"]+)"')
 _SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
 _UID = re.compile(rb"UID (\d+)")
@@ -259,6 +265,75 @@ class Mailbox:
                                    omitted=0 if early else omitted, early=early)
         return None
 
+    def fetch_all(self, uids: Sequence[int],
+                  header_only_before: datetime | None = None) -> Iterator[FetchedMail]:
+        """What fetch() gives for each of `uids`, with fewer round trips: one FETCH of sizes
+        and dates per META_BATCH mails, one of whole mails per batch_uids() group. A mail gone
+        meanwhile is left out; a batch the server refuses is fetched one mail at a time, so only
+        the mail it cannot serve is skipped (as fetch() does). Mail received before
+        `header_only_before` comes first, header only, as fetch() gives it."""
+        one = functools.partial(self.fetch, header_only_before=header_only_before)
+        for start in range(0, len(uids), META_BATCH):
+            chunk = uids[start:start + META_BATCH]
+            meta = self._metadata(chunk)
+            if meta is None:
+                yield from filter(None, map(one, chunk))
+                continue
+            early = {uid for uid in chunk if uid in meta and header_only_before is not None
+                     and meta[uid][0] < header_only_before}
+            yield from filter(None, map(one, [uid for uid in chunk if uid in early]))
+            limit = self.settings.max_message_bytes
+            sizes = [(uid, meta[uid][1]) for uid in chunk if uid in meta and uid not in early]
+            for group in batch_uids(sizes, limit):
+                if len(group) == 1 and meta[group[0]][1] > limit:
+                    fetched = one(group[0])  # only its header: fetch() knows how
+                    if fetched is not None:
+                        yield fetched
+                    continue
+                bodies = self._bodies(group)
+                if bodies is None:
+                    yield from filter(None, map(one, group))
+                    continue
+                for uid in group:
+                    if uid in bodies:
+                        yield FetchedMail(uid=uid, received_at=meta[uid][0], raw=bodies.pop(uid))
+
+    def _metadata(self, uids: Sequence[int]) -> dict[int, tuple[datetime, int]] | None:
+        """UID -> (INTERNALDATE, RFC822.SIZE) of those still there; None if the server said NO."""
+        wanted = ",".join(map(str, uids))
+        typ, data = self._call("FETCH", lambda: self.client.uid(
+            "FETCH", wanted, "(UID RFC822.SIZE INTERNALDATE)"))
+        if typ != "OK":
+            return None
+        found: dict[int, tuple[datetime, int]] = {}
+        for item in data:
+            line = item[0] if isinstance(item, tuple) else item
+            if not isinstance(line, bytes):
+                continue
+            uid, date, size = _UID.search(line), _INTERNALDATE.search(line), _SIZE.search(line)
+            if uid and date:
+                found[int(uid.group(1))] = (_parse_internaldate(date.group(1)),
+                                            int(size.group(1)) if size else 0)
+        return found
+
+    def _bodies(self, uids: Sequence[int]) -> dict[int, bytes] | None:
+        """UID -> the whole mail, for one batch; None if the server said NO."""
+        wanted = ",".join(map(str, uids))
+        typ, data = self._call("FETCH", lambda: self.client.uid(
+            "FETCH", wanted, "(UID BODY.PEEK[])"))
+        if typ != "OK":
+            return None
+        found: dict[int, bytes] = {}
+        for index, item in enumerate(data):
+            if not (isinstance(item, tuple) and len(item) == 2):
+                continue
+            # The UID comes before the literal or, from some servers, after it.
+            after = data[index + 1] if index + 1 < len(data) else b""
+            uid = _UID.search(item[0]) or _UID.search(after if isinstance(after, bytes) else b"")
+            if uid:
+                found[int(uid.group(1))] = bytes(item[1])
+        return found
+
     def target_folder(self, result: str = "") -> str:
         """Where handled mail with this result goes ("": it stays, only flagged)."""
         settings = self.settings
@@ -300,6 +375,29 @@ class Mailbox:
             return command()
         except (TimeoutError, imaplib.IMAP4.error, OSError) as exc:
             raise MailboxError(f"IMAP {what} failed: {_reason(exc)}") from exc
+
+
+def batch_uids(sizes: Sequence[tuple[int, int]], limit: int) -> list[list[int]]:
+    """(UID, size) in order -> groups fetched in one round trip each, in the same order: up to
+    FETCH_BATCH_COUNT mails and FETCH_BATCH_BYTES together; a mail over `limit` (its header
+    only) or over FETCH_BATCH_BYTES alone in its group."""
+    groups: list[list[int]] = []
+    group: list[int] = []
+    total = 0
+    for uid, size in sizes:
+        alone = size > limit or size > FETCH_BATCH_BYTES
+        if group and (alone or total + size > FETCH_BATCH_BYTES
+                      or len(group) >= FETCH_BATCH_COUNT):
+            groups.append(group)
+            group, total = [], 0
+        if alone:
+            groups.append([uid])
+            continue
+        group.append(uid)
+        total += size
+    if group:
+        groups.append(group)
+    return groups
 
 
 def note_omission(state_dir: Path, raw_path: str, fetched: FetchedMail, folder: str) -> None:

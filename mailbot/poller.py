@@ -1,10 +1,13 @@
-"""One intake cycle: fetch new mail, process it, write the workbook, send due replies.
+"""One intake cycle: fetch new mail, process it, send due replies, write the workbook.
 
 The order inside the cycle is what makes it safe to kill at any moment:
   1. the raw mail is written to `state/raw/` before anything else;
   2. it is processed and recorded in one database transaction (with its reply in the outbox);
   3. only after that commit is it marked handled on the server;
-  4. the workbook is rewritten atomically; 5. the outbox is sent.
+  4. the outbox is sent; 5. the workbook is rewritten atomically.
+Replies go before the workbook because rewriting it grows with the campaign, and an applicant's
+reply must not wait for that; the workbook is derived from the database, so it can always be
+written later (the next cycle, or `mailbot export`).
 """
 
 from __future__ import annotations
@@ -100,11 +103,11 @@ def run_cycle(runtime: Runtime) -> CycleReport:
     except StateError as exc:
         report.storage_error = str(exc)
     try:
-        report.workbook = runtime.write_workbook()
+        report.replies = outbox.send_pending(runtime.sessions, runtime.settings)
     except StateError as exc:
         report.storage_error = report.storage_error or str(exc)
     try:
-        report.replies = outbox.send_pending(runtime.sessions, runtime.settings)
+        report.workbook = runtime.write_workbook()
     except StateError as exc:
         report.storage_error = report.storage_error or str(exc)
     return report
@@ -118,13 +121,13 @@ def _fetch_and_process(runtime: Runtime, report: CycleReport) -> None:
         adopt_renumbered(runtime.sessions, box, uidvalidity, pending)  # new UIDVALIDITY
         recorded = recorded_uids(runtime, box.folder, uidvalidity)
         for uid in pending:
-            if uid in recorded:
-                if recorded[uid] != UNCLASSIFIED:  # left alone: never marked or moved
-                    box.mark_handled(uid)  # recorded by a run that stopped before marking it
-                continue
-            fetched = box.fetch(uid, header_only_before=header_only_before(runtime))
-            if fetched is None:
-                continue  # removed from the server meanwhile
+            # Recorded by a run that stopped before marking it; 未归类 mail is never marked.
+            if uid in recorded and recorded[uid] != UNCLASSIFIED:
+                box.mark_handled(uid)
+        # Several mails per round trip; one removed from the server meanwhile is left out.
+        for fetched in box.fetch_all([uid for uid in pending if uid not in recorded],
+                                     header_only_before=header_only_before(runtime)):
+            uid = fetched.uid
             report.fetched += 1
             raw_path = save_raw(settings.state_dir, fetched.raw)
             note_omission(settings.state_dir, raw_path, fetched, box.folder)  # too large

@@ -65,6 +65,9 @@ class ServerError(RuntimeError):
     """A test mail server failed to start or refused a request."""
 
 
+PORT_ATTEMPTS = 5  # first starts of Dovecot that lost a port to another process
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nobody was listening on a moment ago."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -144,6 +147,7 @@ class Dovecot:
         self.config_path = self.root / "dovecot.conf"
         self.log_path = self.root / "dovecot.log"
         self._process: subprocess.Popen[bytes] | None = None
+        self._ever_started = False
         # Appended last, so it overrides: TLS, an imaps listener, another passdb… (see
         # tests/mailbox_support.py); Dovecot takes the last value of a setting.
         self.extra_config = extra_config
@@ -154,7 +158,7 @@ class Dovecot:
     def _write_config(self) -> None:
         user, group = _mail_owner()
         mail_root = self.root / "mail"
-        mail_root.mkdir()
+        mail_root.mkdir(exist_ok=True)
         # Mail processes run as `user`: they must reach into the temp dir and create
         # each user's home under mail/ on first delivery.
         self.root.chmod(0o755)
@@ -212,7 +216,22 @@ service lmtp {{
         )
 
     def start(self) -> None:
-        """Run Dovecot in the foreground (so it is our child) and wait for its greeting."""
+        """Run Dovecot in the foreground (so it is our child) and wait for its greeting.
+
+        free_port() can only say a port was free a moment ago: when another process took one
+        before Dovecot bound it, a first start tries again on new ports (a restart keeps its
+        ports, which the test's settings already name)."""
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            try:
+                return self._start_once()
+            except ServerError as exc:
+                if (self._ever_started or attempt == PORT_ATTEMPTS
+                        or "Address already in use" not in str(exc)):
+                    raise
+                self.imap_port, self.lmtp_port = free_port(), free_port()
+                self._write_config()
+
+    def _start_once(self) -> None:
         if self._process is not None:
             raise ServerError("Dovecot is already running")
         # Before its log process is up (a config error, say) Dovecot writes to stderr.
@@ -231,6 +250,7 @@ service lmtp {{
                 self._process = None
                 raise ServerError(f"Dovecot exited with status {code} on start.\n{self.log_tail()}")
             if self._greets():
+                self._ever_started = True
                 return
             if time.monotonic() > deadline:
                 self.stop()

@@ -8,10 +8,9 @@ import logging
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import openpyxl
 import pytest
@@ -69,18 +68,18 @@ def test_smtp_down_for_a_while_then_everything_is_delivered_once(
 def test_imap_server_stopped_in_the_middle_of_a_cycle(
         bot: Bot, monkeypatch: pytest.MonkeyPatch) -> None:
     senders = submit_many(bot, 12)
-    real_fetch = mailbox.Mailbox.fetch
-    fetched: list[int] = []
+    monkeypatch.setattr(mailbox, "FETCH_BATCH_COUNT", 5)  # fetched in batches of 5, 5 and 2
+    real_bodies = mailbox.Mailbox._bodies
+    batches: list[Sequence[int]] = []
 
-    def fetch_then_outage(self: mailbox.Mailbox, uid: int,
-                          **options: Any) -> mailbox.FetchedMail | None:
+    def bodies_then_outage(self: mailbox.Mailbox, uids: Sequence[int]) -> dict[int, bytes] | None:
         # Only the timing is arranged here: the outage itself is a real Dovecot going away.
-        if len(fetched) == 5:
+        if len(batches) == 1:
             bot.dovecot.crash()
-        fetched.append(uid)
-        return real_fetch(self, uid, **options)
+        batches.append(uids)
+        return real_bodies(self, uids)
 
-    monkeypatch.setattr(mailbox.Mailbox, "fetch", fetch_then_outage)
+    monkeypatch.setattr(mailbox.Mailbox, "_bodies", bodies_then_outage)
     report = bot.poll()
     assert report.mailbox_error.startswith("IMAP ")
     assert sum(report.results.values()) == 5  # the five before the outage are recorded
@@ -89,7 +88,7 @@ def test_imap_server_stopped_in_the_middle_of_a_cycle(
     book = openpyxl.load_workbook(bot.state_dir / "汇总表.xlsx")  # whole, not half-written
     assert book["收件记录"].max_row == 1 + 5
 
-    monkeypatch.setattr(mailbox.Mailbox, "fetch", real_fetch)
+    monkeypatch.setattr(mailbox.Mailbox, "_bodies", real_bodies)
     bot.dovecot.start()
     after = bot.poll()
     assert not after.mailbox_error and sum(after.results.values()) == 7

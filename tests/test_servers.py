@@ -209,10 +209,19 @@ def test_restart_is_stop_then_start(dovecot: Dovecot) -> None:
     assert len(dovecot.messages(OFFICE)) == 1
 
 
-def test_start_failure_shows_the_log(dovecot_binary: str) -> None:
+def test_a_taken_port_moves_a_first_start_and_fails_a_restart_with_the_log(
+        dovecot_binary: str) -> None:
     server = Dovecot(dovecot_binary)
     try:
         with socket.socket() as squatter:
+            squatter.bind((server.host, server.imap_port))
+            squatter.listen()
+            taken = server.imap_port
+            server.start()  # another process took the port first: new ports, no failure
+            assert server.imap_port != taken
+        server.stop()
+        with socket.socket() as squatter:  # a restart must keep its port: it fails instead
+            squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             squatter.bind((server.host, server.imap_port))
             squatter.listen()
             with pytest.raises(ServerError, match="Address already in use"):

@@ -9,8 +9,9 @@ The public surface::
     studio_key(name) -> str                                    tolerant key to match studios
     Document, DocKind, StudioEntry                             the frozen results
 
-Inside: ooxml (package limits, before any parser runs), docx_reader and xlsx_reader (file →
-Content), tables (forms found by labels and headers), recognise, reader (orchestration).
+Inside: ooxml (package limits, before any parser runs), opc (a Word package's parts, hardened
+lxml parsing), docx_reader and xlsx_reader (file → Content), tables (forms found by labels and
+headers), recognise, reader (orchestration).
 """
 
 from __future__ import annotations

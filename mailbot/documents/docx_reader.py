@@ -1,10 +1,11 @@
 """Read a .docx into `Content`: paragraphs in reading order, tables as grids of unique cells.
 
-python-docx opens the package (after ooxml.check_package has bounded it); the body is then
-walked as XML because python-docx's convenience API is wrong for counting: ``row.cells`` repeats
-a merged cell once per grid column it spans, ``Paragraph.text`` skips tracked insertions, content
-controls and smart tags, and nested tables, text boxes and notes are not reached from
-``doc.paragraphs``.
+The package is opened with zipfile after ooxml.open_package has bounded it, and its parts are
+parsed with lxml (documents.opc): python-docx's package object cost more than all the rest of a
+mail's reading. The body is walked as XML; python-docx's convenience API would be wrong for
+counting anyway: ``row.cells`` repeats a merged cell once per grid column it spans,
+``Paragraph.text`` skips tracked insertions, content controls and smart tags, and nested tables,
+text boxes and notes are not reached from ``doc.paragraphs``.
 
 What counts toward 字数 is what LibreOffice's word count and Word's 字数 (with its default
 "include text boxes, footnotes and endnotes") both count, checked against LibreOffice by
@@ -28,21 +29,19 @@ guide) text and field codes.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
 
-import docx
-from docx.opc.exceptions import PackageNotFoundError
-from docx.oxml.parser import parse_xml
 from lxml import etree
 
-from mailbot.documents.ooxml import PACKAGE_ERRORS, check_package
+from mailbot.documents.ooxml import PACKAGE_ERRORS, open_package
+from mailbot.documents.opc import PackageError, WordPackage, parse
 from mailbot.documents.tables import Cell, Content, Grid
 from mailbot.errors import DocumentError
 
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 _MC_FALLBACK = "{http://schemas.openxmlformats.org/markup-compatibility/2006}Fallback"
 P, TBL, TR, TC, R = _W + "p", _W + "tbl", _W + "tr", _W + "tc", _W + "r"
+_DOCUMENT, _BODY = _W + "document", _W + "body"
 _SDT, _SDT_CONTENT, _CUSTOM_XML = _W + "sdt", _W + "sdtContent", _W + "customXml"
 _TEXT, _TAB, _PTAB, _BR, _CR = _W + "t", _W + "tab", _W + "ptab", _W + "br", _W + "cr"
 _NB_HYPHEN, _SOFT_HYPHEN, _SYM = _W + "noBreakHyphen", _W + "softHyphen", _W + "sym"
@@ -58,22 +57,26 @@ _NOTE_PARTS = (("footnotes", "footnote", "footnotePr"), ("endnotes", "endnote", 
 _CHINESE_DIGITS = "〇一二三四五六七八九"
 _FALSE = ("0", "false", "off")
 
-# Failures python-docx and lxml show for a damaged package; anything else is a bug of ours.
-_PARSE_ERRORS: tuple[type[BaseException], ...] = (
-    PackageNotFoundError, RecursionError, *PACKAGE_ERRORS)
+# Failures a damaged package makes zipfile and lxml show; anything else is a bug of ours.
+_PARSE_ERRORS: tuple[type[BaseException], ...] = (PackageError, RecursionError, *PACKAGE_ERRORS)
 
 
 def read_docx(data: bytes) -> Content:
     """The text and tables of a .docx. Raises DocumentError (corrupt, encrypted, macro,
     too-large, unsafe, empty)."""
-    check_package(data, "docx")
+    archive = open_package(data, "docx")
     try:
-        document = docx.Document(io.BytesIO(data))
-        notes = _note_roots(document)
-        walker = _Walker(_note_formats(document))
-        walker.blocks(document.element.body, in_table=False, sink=None)
-        for kind, root in notes:
-            walker.notes(kind, root)
+        with archive:
+            package = WordPackage(archive)
+            root = parse(package.read(package.main))
+            body = root.find(_BODY) if root.tag == _DOCUMENT else None
+            if body is None:
+                raise PackageError("the main part is not a <w:document> with a <w:body>")
+            walker = _Walker(_note_formats(package))
+            walker.blocks(body, in_table=False, sink=None)
+            for _part, note, _pr in _NOTE_PARTS:
+                for partname in package.related(package.main, _part):
+                    walker.notes(note, parse(package.read(partname)))
     except _PARSE_ERRORS:
         raise DocumentError(
             "corrupt", "文件已损坏或不是有效的 Word（.docx）文件，无法打开。"
@@ -83,24 +86,11 @@ def read_docx(data: bytes) -> Content:
     return walker.content
 
 
-def _related_roots(document: docx.document.Document, suffix: str) -> list[etree._Element]:
-    """The parsed XML of the parts the main document relates to with a type ending `suffix`."""
-    roots = []
-    for rel in document.part.rels.values():
-        if not rel.is_external and rel.reltype.endswith("/" + suffix):
-            roots.append(parse_xml(rel.target_part.blob))
-    return roots
-
-
-def _note_roots(document: docx.document.Document) -> list[tuple[str, etree._Element]]:
-    return [(note, root) for part, note, _pr in _NOTE_PARTS
-            for root in _related_roots(document, part)]
-
-
-def _note_formats(document: docx.document.Document) -> dict[str, str]:
+def _note_formats(package: WordPackage) -> dict[str, str]:
     """The number format of footnote and endnote marks (Word's defaults: 1 2 3 and i ii iii)."""
     formats = {"footnote": "decimal", "endnote": "lowerRoman"}
-    for root in _related_roots(document, "settings"):
+    for partname in package.related(package.main, "settings"):
+        root = parse(package.read(partname))
         for _part, note, pr in _NOTE_PARTS:
             fmt = root.find(f"{_W}{pr}/{_W}numFmt")
             if fmt is not None and fmt.get(_VAL):

@@ -3,16 +3,16 @@
 Attachments come from anyone who can send mail, so a file is judged by its zip directory first:
 sizes there are what zipfile will enforce while inflating (a member that inflates past its
 declared size fails its CRC check), so refusing on the directory bounds memory and time before
-python-docx or openpyxl read a byte of XML. Both libraries read every part into memory.
+the .docx reader or openpyxl read a byte of XML. openpyxl reads every part into memory.
 
 A part that declares a DTD (``<!DOCTYPE``, where entity declarations live) is refused before any
 parser sees it: no Office program writes one, and it is how XML entity bombs ("billion laughs")
 and external-entity tricks begin. The parsers below would stop them too, but with a message that
 could only say "corrupt"; the applicant deserves to hear what is wrong.
 
-XML parsing itself is safe by construction, checked for the installed versions:
-python-docx parses with ``lxml.etree.XMLParser(resolve_entities=False)`` (docx/oxml/parser.py) and
-lxml's defaults add ``no_network=True`` and ``huge_tree=False`` (depth and text-node limits);
+XML parsing itself is safe by construction, checked for the installed versions: the .docx
+reader parses with ``lxml.etree.XMLParser(resolve_entities=False, no_network=True,
+huge_tree=False)`` (documents/opc.py: no entities, no network, depth and text-node limits);
 openpyxl parses with the same lxml settings and reads worksheets with the standard library's
 expat ``iterparse``, which resolves no external entities and has expansion limits (expat ≥ 2.4).
 """
@@ -47,6 +47,7 @@ MAX_RATIO = 100  # uncompressed / compressed, for members big enough for it to m
 RATIO_FLOOR = 1024 * 1024  # small parts may compress very well legitimately
 MAX_MEMBERS = 5000
 MAX_PROLOG = 64 * 1024  # bytes before a part's root element; Office writes about 60
+_GLANCE = 512  # what is inflated of each part first: its prolog, almost always
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 # Password-protected .docx/.xlsx are OLE compound files holding this stream (MS-OFFCRYPTO).
@@ -76,6 +77,12 @@ def check_package(data: bytes, flavour: Flavour) -> None:
     Codes: "encrypted", "corrupt" (not a zip, or a zip that is not this kind of package),
     "macro" (a VBA project inside), "too-large" (a limit above exceeded).
     """
+    open_package(data, flavour).close()
+
+
+def open_package(data: bytes, flavour: Flavour) -> zipfile.ZipFile:
+    """The package as an open zip once check_package's checks have passed (the caller closes
+    it), so a reader that takes the parts out itself opens the zip only once."""
     what = _WHAT[flavour]
     if is_encrypted_ooxml(data):
         raise DocumentError("encrypted", "文件设置了打开密码（已加密），无法读取内容。")
@@ -88,27 +95,37 @@ def check_package(data: bytes, flavour: Flavour) -> None:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError):
         raise DocumentError("corrupt", f"文件已损坏或不是有效的 {what}文件，无法打开。") from None
-    with archive:
-        infos = archive.infolist()
-        _check_bounds(infos)
-        if any(info.flag_bits & 0x1 for info in infos):  # a zip-level password
-            raise DocumentError("encrypted", "文件设置了密码（已加密），无法读取内容。")
-        if any(info.filename.lower().endswith("vbaproject.bin") for info in infos):
-            raise DocumentError("macro", "文件含有宏（VBA 代码），出于安全考虑不予打开。")
-        try:
-            content_types = archive.read("[Content_Types].xml")
-        except KeyError:
+    try:
+        content_types = _check_archive(archive, what)
+        # The main part is found by its content type, not its path: some producers put it
+        # elsewhere.
+        if _MACRO_MAIN.search(content_types):
+            raise DocumentError("macro", "文件是启用宏的文档，出于安全考虑不予打开。")
+        if not _MAIN_TYPE[flavour].search(content_types):
             raise DocumentError(
-                "corrupt", f"文件不是有效的 {what}文件（缺少内容类型清单）。"
-            ) from None
-        except (zipfile.BadZipFile, zlib.error, NotImplementedError, EOFError, OSError):
-            raise DocumentError("corrupt", f"文件已损坏，不是有效的 {what}文件。") from None
-        _check_prologs(archive, infos)
-    # The main part is found by its content type, not its path: some producers put it elsewhere.
-    if _MACRO_MAIN.search(content_types):
-        raise DocumentError("macro", "文件是启用宏的文档，出于安全考虑不予打开。")
-    if not _MAIN_TYPE[flavour].search(content_types):
-        raise DocumentError("corrupt", f"文件不是有效的 {what}文件（其中没有{_PART[flavour]}）。")
+                "corrupt", f"文件不是有效的 {what}文件（其中没有{_PART[flavour]}）。")
+    except BaseException:
+        archive.close()
+        raise
+    return archive
+
+
+def _check_archive(archive: zipfile.ZipFile, what: str) -> bytes:
+    """The checks on the zip directory and the XML prologs; the [Content_Types].xml bytes."""
+    infos = archive.infolist()
+    _check_bounds(infos)
+    if any(info.flag_bits & 0x1 for info in infos):  # a zip-level password
+        raise DocumentError("encrypted", "文件设置了密码（已加密），无法读取内容。")
+    if any(info.filename.lower().endswith("vbaproject.bin") for info in infos):
+        raise DocumentError("macro", "文件含有宏（VBA 代码），出于安全考虑不予打开。")
+    try:
+        content_types = archive.read("[Content_Types].xml")
+    except KeyError:
+        raise DocumentError("corrupt", f"文件不是有效的 {what}文件（缺少内容类型清单）。") from None
+    except (zipfile.BadZipFile, zlib.error, NotImplementedError, EOFError, OSError):
+        raise DocumentError("corrupt", f"文件已损坏，不是有效的 {what}文件。") from None
+    _check_prologs(archive, infos)
+    return content_types
 
 
 def _check_bounds(infos: list[zipfile.ZipInfo]) -> None:
@@ -132,14 +149,18 @@ def _check_bounds(infos: list[zipfile.ZipInfo]) -> None:
 def _check_prologs(archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> None:
     """Refuse any XML part whose prolog holds a DOCTYPE (or does not end within MAX_PROLOG).
 
-    Only the start of each part is inflated; a damaged stream is left for the reader to report.
+    Only the start of each part is inflated (_GLANCE bytes, enough for Office's prologs; up to
+    MAX_PROLOG only when the root element has not begun by then); a damaged stream is left for
+    the reader to report.
     """
     for info in infos:
         if not info.filename.lower().endswith((".xml", ".rels")) or info.is_dir():
             continue
         try:
             with archive.open(info) as handle:
-                head = handle.read(MAX_PROLOG + 1)
+                head = handle.read(_GLANCE)
+                if len(head) == _GLANCE and not _root_begins(head):
+                    head += handle.read(MAX_PROLOG + 1 - _GLANCE)
         except (zipfile.BadZipFile, zlib.error, NotImplementedError, EOFError, OSError,
                 RuntimeError):
             continue
@@ -147,7 +168,14 @@ def _check_prologs(archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> No
             raise DocumentError("unsafe", _UNSAFE)
 
 
-def _prolog_is_safe(head: bytes) -> bool:
+def _root_begins(head: bytes) -> bool:
+    """True when `head` (maybe cut short) shows the prolog's items and then a start tag."""
+    rest = _after_prolog(head)
+    return rest[:1] == b"<" and rest[1:2] not in (b"", b"?", b"!")
+
+
+def _after_prolog(head: bytes) -> bytes:
+    """What follows the XML declaration, processing instructions, comments and whitespace."""
     text = head.removeprefix(b"\xef\xbb\xbf")
     if text.startswith((b"\xff\xfe", b"\xfe\xff")):
         text = text.decode("utf-16", errors="replace").encode("utf-8")  # legal, if unusual
@@ -157,7 +185,11 @@ def _prolog_is_safe(head: bytes) -> bool:
         if item is None or item.end() == position:
             break
         position = item.end()
-    rest = text[position:]
+    return text[position:]
+
+
+def _prolog_is_safe(head: bytes) -> bool:
+    rest = _after_prolog(head)
     if rest.startswith(b"<!"):
         return False  # <!DOCTYPE …> (or anything else that is not an element)
     return bool(rest) or len(head) <= MAX_PROLOG  # a prolog too long to end is refused

@@ -35,7 +35,7 @@ from mailbot.documents.tables import (
     label_line,
     summary_entries,
 )
-from mailbot.documents.wordcount import count_document_words
+from mailbot.documents.wordcount import count_words
 from mailbot.documents.xlsx_reader import read_xlsx
 from mailbot.errors import DocumentError
 from mailbot.findings import Finding
@@ -130,8 +130,20 @@ def _labels(campaign: Campaign) -> list[str]:
     return labels
 
 
+def _words(texts: list[str], counted: dict[str, int]) -> int:
+    """count_document_words(texts), each distinct paragraph counted once: the body's paragraphs
+    are also among all paragraphs, and a long material is nearly all body."""
+    total = 0
+    for text in texts:
+        if text not in counted:
+            counted[text] = count_words(text)
+        total += counted[text]
+    return total
+
+
 def _build(filename: str, fmt: str, content: Content, campaign: Campaign) -> Document:
     text = content.text
+    counted: dict[str, int] = {}
     labels = _labels(campaign)
     fields = key_values(content.tables, labels)
     summary_spec = campaign.spec("summary") if campaign.has("summary") else None
@@ -142,10 +154,10 @@ def _build(filename: str, fmt: str, content: Content, campaign: Campaign) -> Doc
         summary_table=has_summary_table(content.tables, studio_column),
         approval_labels=sum(1 for label in APPROVAL_ONLY if label in fields),
         outline_hits=len(covered),
-        prose_words=count_document_words(content.body),
+        prose_words=_words(content.body, counted),
     )
     kind: DocKind = recognise(filename, text, campaign, evidence=evidence)
-    word_count = count_document_words(content.paragraphs)
+    word_count = _words(content.paragraphs, counted)
     base = Document(filename, fmt, kind, text, word_count)
     if kind == "summary":
         return _summary(base, content, campaign, studio_column)

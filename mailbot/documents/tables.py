@@ -12,6 +12,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from mailbot.documents.model import StudioEntry
 from mailbot.documents.wordcount import is_asian
@@ -94,6 +95,7 @@ _NOT_A_STUDIO = ("合计", "小计", "总计", "注", "备注")
 _LINE_LABELS = ("填表人", "填报人", "联系人", "联系电话", "电话", "手机", "填报日期", "日期")
 
 
+@lru_cache(maxsize=4096)  # labels are compared with every cell of every table, again and again
 def normalise(text: str) -> str:
     """A label as compared: NFKC (full-width → ASCII), no whitespace, no leading * or trailing :."""
     folded = unicodedata.normalize("NFKC", text)
