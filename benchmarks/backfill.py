@@ -33,8 +33,8 @@ from datetime import datetime
 
 from common import OFFICE, PEAK_RSS_SNIPPET, Dovecot, SmtpRelay, mailbot_env, table
 
-from mailbot.mailfactory import STYLES, build_mail
-from mailbot.samples import (
+from mailbot.demo.mailfactory import STYLES, build_mail
+from mailbot.demo.samples import (
     SAMPLE_STUDIOS,
     approval_docx,
     material_docx,
@@ -71,7 +71,7 @@ FLOOR = PEAK_RSS_SNIPPET + textwrap.dedent("""
 # `mailbot poll`, reporting its own peak RSS (MB) as the last line on stderr.
 MEASURED_POLL = PEAK_RSS_SNIPPET + textwrap.dedent("""
     import sys
-    from mailbot.cli import app
+    from mailbot.cli.main import app
     try:
         app(["poll"])
     except SystemExit as exit:

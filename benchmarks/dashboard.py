@@ -28,10 +28,10 @@ PASSWORD = "bench-password"
 def measure(mails: int) -> dict[str, object]:
     from sqlalchemy import select
 
+    from mailbot.campaign.rules import default_rules_path, load_rules
     from mailbot.config import Settings
-    from mailbot.poller import Runtime
-    from mailbot.rules import default_rules_path, load_rules
-    from mailbot.store import Message, Unit
+    from mailbot.intake.cycle import Runtime
+    from mailbot.store.models import Message, Unit
     from mailbot.web import create_app
 
     campaign = load_rules(default_rules_path(ROOT / "rules"))

@@ -31,7 +31,7 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-from mailbot import samples
+from mailbot.demo import samples
 from mailbot.documents import build, convert
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -133,8 +133,8 @@ def peak_mib() -> float:
 
 
 def child(path: str, name: str, fmt: str) -> dict[str, object]:
+    from mailbot.campaign.rules import default_rules_path, load_rules
     from mailbot.documents import read_document
-    from mailbot.rules import default_rules_path, load_rules
 
     campaign = load_rules(default_rules_path(ROOT / "rules"))
     data = Path(path).read_bytes()
@@ -210,8 +210,8 @@ def _table(rng: random.Random, depth: int) -> str:
 
 
 def part_two(size: int, seed: int) -> None:
+    from mailbot.campaign.rules import default_rules_path, load_rules
     from mailbot.documents import read_document
-    from mailbot.rules import default_rules_path, load_rules
 
     if not convert.available():
         print("\n字数 against LibreOffice: skipped, LibreOffice is not installed")

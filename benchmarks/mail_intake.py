@@ -33,7 +33,7 @@ SCENARIOS = ("over-limit", "under-limit", "zip-bomb", "corpus")
 
 
 def _mail(size: int) -> bytes:
-    from mailbot.mailfactory import build_mail
+    from mailbot.demo.mailfactory import build_mail
     return build_mail(sender="big@bench.example", to="office@bench.example",
                       subject="申报材料（大附件）",
                       attachments=[("扫描件.pdf", b"%PDF-1.4\n" + os.urandom(size))],
@@ -41,7 +41,7 @@ def _mail(size: int) -> bytes:
 
 
 def _bomb() -> bytes:
-    from mailbot.mailfactory import build_mail
+    from mailbot.demo.mailfactory import build_mail
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("附件3.docx", b"\x00" * (64 * 1024 * 1024))
@@ -55,7 +55,7 @@ def run_poll(scenario: str) -> dict[str, object]:
     from intake_support import OFFICE, make_bot
     from servers import Dovecot, SmtpRelay
 
-    from mailbot.poller import Runtime, run_cycle
+    from mailbot.intake.cycle import Runtime, run_cycle
 
     raw = {"over-limit": lambda: _mail(60 * 1024 * 1024 * 3 // 4),  # base64 grows it by 4/3
            "under-limit": lambda: _mail(30 * 1024 * 1024),
@@ -87,7 +87,7 @@ def run_poll(scenario: str) -> dict[str, object]:
 
 
 def run_corpus() -> dict[str, object]:
-    from mailbot.message import parse_message
+    from mailbot.mail.parse import parse_message
     mails = [p.read_bytes() for p in sorted((ROOT / "tests" / "corpus").glob("*/*.eml"))]
     started = time.perf_counter()
     rounds = 5

@@ -26,7 +26,7 @@ TARGET_SECONDS = 3.0  # for 10,000 mails
 
 
 def fill(url: str, mails: int) -> None:
-    from mailbot.store import Document, FindingRow, Message, Unit, UnitAddress, open_database
+    from mailbot.store.models import Document, FindingRow, Message, Unit, UnitAddress, open_database
 
     sessions = open_database(url)
     start = datetime(2022, 9, 30, 1, 0, tzinfo=UTC)
@@ -69,9 +69,9 @@ def fill(url: str, mails: int) -> None:
 
 
 def child(mails: int) -> dict[str, float]:
-    from mailbot import workbook
-    from mailbot.rules import default_rules_path, load_rules
-    from mailbot.store import open_database
+    from mailbot.campaign.rules import default_rules_path, load_rules
+    from mailbot.office import workbook
+    from mailbot.store.models import open_database
 
     campaign = load_rules(default_rules_path(ROOT / "rules"))
     with tempfile.TemporaryDirectory() as folder:

@@ -1,5 +1,5 @@
 """`python -m mailbot` runs the same command line as the `mailbot` console script."""
 
-from mailbot.cli import app
+from mailbot.cli.main import app
 
 app()

@@ -53,7 +53,7 @@ class ServerSettings:
     user: str = ""
     password: str = field(default="", repr=False)
     security: Security = "ssl"
-    # IMAP only (mailbot.mailbox): a CA file to trust besides the system's, and XOAUTH2 login
+    # IMAP only (mailbot.mail.imap): a CA file to trust besides the system's, and XOAUTH2 login
     # (Microsoft 365) with a token, or a command printing a fresh one at every login.
     ca_file: str = ""
     auth: str = "password"  # password | xoauth2

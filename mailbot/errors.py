@@ -7,7 +7,7 @@
     │   └── MailboxLoginRefused   … refuses the configured user name or password (a LoginRefused)
     ├── SendError                 the SMTP server cannot be reached or refuses a reply
     │   └── SendLoginRefused      … refuses the configured user name or password (a LoginRefused)
-    ├── LoginRefused              a server refused our login: retrying cannot help (mailbot.logins)
+    ├── LoginRefused              a server refused our login: retrying cannot help (mail.logins)
     ├── StateError                the state directory or database cannot be written (disk full…)
     └── DocumentError             a document cannot be read (corrupt, encrypted, hostile…)
 
@@ -37,7 +37,7 @@ class SendError(MailbotError):
 
 class LoginRefused(MailbotError):
     """A mail server refused the configured login. Retrying cannot help, a person must fix the
-    setting: `poll` and `run` stop with one line and exit status 2 (mailbot.logins)."""
+    setting: `poll` and `run` stop with one line and exit status 2 (mailbot.mail.logins)."""
 
 
 class MailboxLoginRefused(MailboxError, LoginRefused):

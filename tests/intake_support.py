@@ -15,10 +15,10 @@ from typing import Any
 import openpyxl
 from servers import Dovecot, SmtpRelay
 
+from mailbot.campaign.rules import Campaign, load_rules
 from mailbot.config import ServerSettings, Settings
-from mailbot.mailfactory import ClientStyle, build_mail
-from mailbot.poller import CycleReport, Runtime, run_cycle
-from mailbot.rules import Campaign, load_rules
+from mailbot.demo.mailfactory import ClientStyle, build_mail
+from mailbot.intake.cycle import CycleReport, Runtime, run_cycle
 from mailbot.timefmt import OFFICE_ZONE
 
 OFFICE = "office@test.example"

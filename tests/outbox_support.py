@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from intake_support import OFFICE, ON_TIME, Bot
 from web_support import PASSWORD, app_for, login
 
-from mailbot.poller import Runtime
+from mailbot.intake.cycle import Runtime
 
 CRLF = "\r\n"
 

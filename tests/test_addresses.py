@@ -1,10 +1,10 @@
-"""One mailbox however its address is spelled (mailbot.addresses), as a table."""
+"""One mailbox however its address is spelled (mailbot.mail.addresses), as a table."""
 
 from __future__ import annotations
 
 import pytest
 
-from mailbot.addresses import key, normalise
+from mailbot.mail.addresses import key, normalise
 
 ONE_MAILBOX = [
     "victim@test.example",

@@ -16,8 +16,8 @@ from servers import Dovecot, SmtpRelay
 from sqlalchemy import select
 from web_support import csrf_of
 
-from mailbot.poller import Runtime, run_cycle
-from mailbot.store import Milestone, Reply, open_database
+from mailbot.intake.cycle import Runtime, run_cycle
+from mailbot.store.models import Milestone, Reply, open_database
 
 VICTIM = "victim@test.example"
 SPELLINGS = ['"victim"@test.example', "VICTIM@test.example", "victim@TEST.EXAMPLE",
@@ -59,7 +59,7 @@ def test_a_roster_unit_is_greeted_by_its_name_not_by_the_display_name(
     text += '\n[[units]]\nname = "马克思主义学院"\nemails = ["makesi@test.example"]\n'
     (tmp_path / "rules.toml").write_text(text, encoding="utf-8")
     bot = make_bot(dovecot, smtp_relay, tmp_path)
-    from mailbot.rules import load_rules
+    from mailbot.campaign.rules import load_rules
     bot.campaign = load_rules(tmp_path / "rules.toml")
     deliver(bot, raw_mail(f'"{LURE}" <MaKeSi@test.example>'))
     bot.poll()
@@ -203,8 +203,8 @@ def test_the_cap_and_the_authserv_id_are_settings(tmp_path: Path) -> None:
 def test_a_new_unit_is_greeted_by_the_name_its_forms_give(bot: Bot) -> None:
     from intake_support import OFFICE, ON_TIME
 
-    from mailbot.mailfactory import build_mail
-    from mailbot.samples import SAMPLE_STUDIOS, approval_docx
+    from mailbot.demo.mailfactory import build_mail
+    from mailbot.demo.samples import SAMPLE_STUDIOS, approval_docx
 
     studio = SAMPLE_STUDIOS[0]
     raw = build_mail(sender="newcomer@test.example", sender_name=LURE, to=OFFICE,

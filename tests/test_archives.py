@@ -11,13 +11,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailbot.archives import ArchiveLimits, expand_archive, is_archive, member_name
-from mailbot.containers import open_containers
-from mailbot.mailfactory import build_mail
-from mailbot.message import Attachment, parse_message
-from mailbot.sniff import detect_format
-from mailbot.tnef import TnefError, unpack
-from mailbot.wrappers import macos_zip, windows_zip, winmail_dat
+from mailbot.demo.mailfactory import build_mail
+from mailbot.demo.wrappers import macos_zip, windows_zip, winmail_dat
+from mailbot.mail.archives import ArchiveLimits, expand_archive, is_archive, member_name
+from mailbot.mail.containers import open_containers
+from mailbot.mail.parse import Attachment, parse_message
+from mailbot.mail.sniff import detect_format
+from mailbot.mail.tnef import TnefError, unpack
 
 DOCX = b"PK\x05\x06" + b"\x00" * 18  # an empty zip: stands in for any file below
 NAMES = ["附件1-推荐汇总表（镕喆堃）.docx", "附件２ 推荐审批表.docx", "佐证/获奖证书 (2).pdf"]
@@ -201,7 +201,7 @@ def test_never_raises_on_mangled_zips(noise: bytes, cut: int) -> None:
 
 
 def test_winmail_dat_with_the_files_in_mapi_properties_as_exchange_writes_it() -> None:
-    from mailbot.samples import SAMPLE_STUDIOS, approval_docx
+    from mailbot.demo.samples import SAMPLE_STUDIOS, approval_docx
     docx = approval_docx(SAMPLE_STUDIOS[0])
     assert docx.endswith(b"\x00\x00")  # a zip's end record: tnefparse strips such bytes
     ole = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x01" * 992 + b"\x00" * 24  # 2 sectors

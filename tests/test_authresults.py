@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mailbot.authresults import Result, parse, verdict
+from mailbot.mail.authresults import Result, parse, verdict
 
 PARSED = [
     # (header value, authserv-id, [(method, result)])

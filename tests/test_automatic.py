@@ -8,9 +8,9 @@ from email.policy import compat32
 
 import pytest
 
-from mailbot.automatic import automatic_reason
-from mailbot.mailfactory import build_auto_reply, build_bounce, build_mail
-from mailbot.message import parse_message
+from mailbot.demo.mailfactory import build_auto_reply, build_bounce, build_mail
+from mailbot.mail.automatic import automatic_reason
+from mailbot.mail.parse import parse_message
 
 OFFICE = "litiantian@sztu.edu.cn"
 BOT = "mailbot@sztu.edu.cn"
@@ -128,7 +128,7 @@ def test_raw_8bit_headers_do_not_break_the_checks() -> None:
 
 
 def test_a_bounce_forwarded_by_a_person_is_a_persons_mail() -> None:
-    from mailbot.wrappers import forward_as_attachment
+    from mailbot.demo.wrappers import forward_as_attachment
     bounce = build_bounce(to=APPLICANT, original=build_mail(
         sender=APPLICANT, to="wrong@sztu.edu.cn", subject="申报材料", attachments=[("附件1.docx", b"PK")]))
     raw = forward_as_attachment(bounce, sender=APPLICANT, to=OFFICE, subject="我的邮件被退回了，请问怎么办？",
@@ -176,7 +176,7 @@ def test_our_message_id_on_our_domain_is_ours_whoever_sent_it() -> None:
 @pytest.mark.parametrize(("value", "held"), [("All", True), ("DR, OOF, AutoReply", True),
                                              ("OOF", True), ("DR, RN, NRN", False)])
 def test_auto_response_suppress_asks_for_no_reply(value: str, held: bool) -> None:
-    from mailbot.automatic import reply_suppressed
+    from mailbot.mail.automatic import reply_suppressed
     reason = reply_suppressed(mail(**{"X-Auto-Response-Suppress": value}))
     assert (reason is not None) == held
     assert automatic_reason(mail(**{"X-Auto-Response-Suppress": value})) is None

@@ -8,7 +8,7 @@ from pathlib import Path
 from intake_support import ON_TIME, body, make_bot
 from servers import Dovecot, SmtpRelay
 
-from mailbot.samples import (
+from mailbot.demo.samples import (
     SAMPLE_STUDIOS,
     approval_docx,
     material_docx,

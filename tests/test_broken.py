@@ -14,9 +14,9 @@ import pytest
 from intake_support import OFFICE, Bot, make_bot
 from servers import Dovecot, SmtpRelay
 
-from mailbot import intake
-from mailbot.mailfactory import build_mail
-from mailbot.samples import SAMPLE_STUDIOS, approval_docx
+from mailbot.demo.mailfactory import build_mail
+from mailbot.demo.samples import SAMPLE_STUDIOS, approval_docx
+from mailbot.intake import pipeline as intake
 
 CORPUS = Path(__file__).resolve().parent / "corpus" / "broken"
 CLERK = "clerk@test.example"  # intake_support's office_email

@@ -21,8 +21,8 @@ import pytest
 from prerequisites import unavailable
 from web_support import PASSWORD, ROSTER_UNIT, app_for, campaign_state, make_runtime
 
-from mailbot import intake
-from mailbot.poller import Runtime
+from mailbot.intake import pipeline as intake
+from mailbot.intake.cycle import Runtime
 from mailbot.web import DashboardServer
 
 CHROMIUM = "/usr/bin/chromium"

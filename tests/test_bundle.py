@@ -26,10 +26,10 @@ from web_support import (
     make_runtime,
 )
 
-from mailbot import bundle
-from mailbot.poller import Runtime
-from mailbot.samples import SAMPLE_STUDIOS, approval_docx, material_docx, summary_xlsx
-from mailbot.store import Unit
+from mailbot.demo.samples import SAMPLE_STUDIOS, approval_docx, material_docx, summary_xlsx
+from mailbot.intake.cycle import Runtime
+from mailbot.office import bundle
+from mailbot.store.models import Unit
 
 FIRST, MISSING_MATERIAL, LATE_ONE, PAIR_A, PAIR_B = SAMPLE_STUDIOS
 SCAN_PDF = "附件2-盖章页扫描.pdf"

@@ -14,13 +14,13 @@ import pytest
 from intake_support import ON_TIME, RULES, Bot, body
 from servers import Dovecot, SmtpRelay
 
-from mailbot.poller import Runtime
-from mailbot.rules import Campaign, load_rules
-from mailbot.samples import SAMPLE_STUDIOS, approval_docx, material_docx, summary_docx
-from mailbot.schedule import remind, report_if_due
-from mailbot.store import Reminder
+from mailbot.campaign.rules import Campaign, load_rules
+from mailbot.campaign.units import mark_paper
+from mailbot.cli.schedule import remind, report_if_due
+from mailbot.demo.samples import SAMPLE_STUDIOS, approval_docx, material_docx, summary_docx
+from mailbot.intake.cycle import Runtime
+from mailbot.store.models import Reminder
 from mailbot.timefmt import OFFICE_ZONE
-from mailbot.units import mark_paper
 
 DEADLINE = datetime(2022, 10, 10, 17, 30, tzinfo=OFFICE_ZONE)
 A, B, C = SAMPLE_STUDIOS[:3]
@@ -84,8 +84,8 @@ def test_roster_units_are_matched_by_address_then_by_name(bot: Bot) -> None:
     assert units[f"{SAMPLE_STUDIOS[3].unit}（名单外）"]["状态"] == "已齐全"
     assert "待核实" in body(bot.replies("colleague@test.example")[0])
 
-    from mailbot import claims
-    from mailbot.store import Message
+    from mailbot.campaign import claims
+    from mailbot.store.models import Message
     rt = runtime(bot)
     with rt.sessions.begin() as session:
         [held] = claims.awaiting_review(session)

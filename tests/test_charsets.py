@@ -1,7 +1,7 @@
 """Charsets from a list we trust, decodings that need the fewest repairs, text made safe once.
 
 The labels and bytes here are what hostile and broken mail really carries; each assertion is a
-rule of mailbot.charsets or mailbot.safetext spelled out.
+rule of mailbot.mail.charsets or mailbot.mail.safetext spelled out.
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from mailbot.charsets import codec_for, decode_bytes
-from mailbot.filenames import decode_header_text
-from mailbot.mailfactory import build_mail
-from mailbot.message import parse_message
-from mailbot.replies import Composer
-from mailbot.safemail import address
-from mailbot.safetext import MAX_HEADER_CHARS, file_name, one_line, valid_text
+from mailbot.demo.mailfactory import build_mail
+from mailbot.mail.charsets import codec_for, decode_bytes
+from mailbot.mail.filenames import decode_header_text
+from mailbot.mail.parse import parse_message
+from mailbot.mail.safemail import address
+from mailbot.mail.safetext import MAX_HEADER_CHARS, file_name, one_line, valid_text
+from mailbot.office.replies import Composer
 
 # Python codecs a mail could name that are no charset of any mail client: each either smuggles
 # lone surrogates, raises something that is not UnicodeDecodeError, or is no text codec at all.

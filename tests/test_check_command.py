@@ -15,7 +15,7 @@ from typing import Any
 
 from prerequisites import unavailable
 
-from mailbot import samples
+from mailbot.demo import samples
 from mailbot.documents import convert
 
 ROOT = Path(__file__).resolve().parents[1]

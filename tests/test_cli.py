@@ -13,7 +13,7 @@ import pytest
 from intake_support import UNIT_ADDRESS, Bot, make_bot
 from servers import Dovecot, SmtpRelay, free_port
 
-from mailbot.samples import SAMPLE_STUDIOS, approval_docx, material_docx, summary_docx
+from mailbot.demo.samples import SAMPLE_STUDIOS, approval_docx, material_docx, summary_docx
 
 
 def mailbot(*args: str, cwd: Path, env: dict[str, str] | None = None,

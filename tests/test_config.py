@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from mailbot.campaign.rules import default_rules_path, load_rules
 from mailbot.config import load_settings
 from mailbot.errors import ConfigError, RulesError
-from mailbot.rules import default_rules_path, load_rules
 
 RULES = Path(__file__).resolve().parent.parent / "rules" / "laomo-gongjiang-2022.toml"
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from mailbot.message import parse_message
+from mailbot.mail.parse import parse_message
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 OFFICE = "litiantian@sztu.edu.cn"

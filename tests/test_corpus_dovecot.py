@@ -17,7 +17,7 @@ import pytest
 from intake_support import OFFICE, make_bot
 from servers import Dovecot, SmtpRelay
 
-from mailbot.poller import Runtime, run_cycle
+from mailbot.intake.cycle import Runtime, run_cycle
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 BOT_ADDRESS = "litiantian@sztu.edu.cn"  # the address the corpus mails were written to

@@ -16,7 +16,7 @@ import aiosmtplib
 import pytest
 from imap_tools import MailBoxUnencrypted, MailMessageFlags
 
-from mailbot.demo_server import DemoMailServer
+from mailbot.demo.server import DemoMailServer
 
 OFFICE = "office@demo.test"
 APPLICANT = "applicant@demo.test"

@@ -16,9 +16,9 @@ from intake_support import RULES, make_bot
 from prerequisites import MISSING_SOFFICE, unavailable
 from servers import Dovecot, SmtpRelay
 
+from mailbot.campaign.rules import load_rules
 from mailbot.config import load_settings
 from mailbot.documents import convert
-from mailbot.rules import load_rules
 
 ITEMS = ("申报规则", "回复模板", "数据目录", "数据库", "IMAP 收件", "SMTP 发件", "LibreOffice")
 

@@ -11,10 +11,10 @@ import docx
 import openpyxl
 import pytest
 
-from mailbot import samples
+from mailbot.campaign.rules import Campaign, load_rules
+from mailbot.demo import samples
 from mailbot.documents import count_words, read_document, recognise, studio_key
 from mailbot.documents.ooxml import OLE_MAGIC
-from mailbot.rules import Campaign, load_rules
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED_FORMS = Path("/work/shared/seed/forms")

@@ -14,11 +14,11 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from mailbot import samples
+from mailbot.campaign.rules import Campaign, load_rules
 from mailbot.checks import DOCUMENT_CHECKS, Submission, run_checks
+from mailbot.demo import samples
 from mailbot.documents import build, read_document
 from mailbot.findings import Severity
-from mailbot.rules import Campaign, load_rules
 
 ROOT = Path(__file__).resolve().parents[1]
 P, cell, table = build.paragraph, build.cell, build.table

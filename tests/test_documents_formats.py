@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from mailbot import samples
+from mailbot.campaign.rules import Campaign, load_rules
 from mailbot.checks import DOCUMENT_CHECKS, Submission, run_checks
+from mailbot.demo import samples
 from mailbot.documents import read_document
 from mailbot.findings import Severity
-from mailbot.rules import Campaign, load_rules
-from mailbot.sniff import detect_format
+from mailbot.mail.sniff import detect_format
 from mailbot.timefmt import utcnow
 
 ROOT = Path(__file__).resolve().parents[1]

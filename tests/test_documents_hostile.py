@@ -20,10 +20,10 @@ import pytest
 from intake_support import Bot, body, make_bot
 from servers import Dovecot, SmtpRelay
 
-from mailbot import samples
+from mailbot.campaign.rules import Campaign, load_rules
+from mailbot.demo import samples
 from mailbot.documents import read_document
 from mailbot.documents.ooxml import MAX_MEMBERS
-from mailbot.rules import Campaign, load_rules
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDIO = samples.SAMPLE_STUDIOS[0]
@@ -114,7 +114,7 @@ _CHILD = """
 import json, sys, time
 from pathlib import Path
 from mailbot.documents import read_document
-from mailbot.rules import load_rules
+from mailbot.campaign.rules import load_rules
 campaign = load_rules(Path(sys.argv[1]))
 data = Path(sys.argv[2]).read_bytes()
 started = time.monotonic()

@@ -21,13 +21,13 @@ import pytest
 from docx.opc.exceptions import PackageNotFoundError
 from docx.oxml.parser import parse_xml
 
-from mailbot import samples
+from mailbot.campaign.rules import load_rules
+from mailbot.demo import samples
 from mailbot.documents import build, read_document
 from mailbot.documents import docx_reader as reader
 from mailbot.documents.ooxml import PACKAGE_ERRORS, check_package
 from mailbot.documents.tables import APPROVAL_LABELS, Content, key_values, summary_entries
 from mailbot.errors import DocumentError
-from mailbot.rules import load_rules
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED_FORMS = Path("/work/shared/seed/forms")  # the blank official forms, when present

@@ -16,9 +16,9 @@ import pytest
 from intake_support import OFFICE, ON_TIME, make_bot
 from servers import Dovecot, SmtpRelay
 
-from mailbot import mailbox
-from mailbot.mailbox import FETCH_BATCH_BYTES, FETCH_BATCH_COUNT, Mailbox, batch_uids
-from mailbot.samples import SAMPLE_STUDIOS, approval_docx
+from mailbot.demo.samples import SAMPLE_STUDIOS, approval_docx
+from mailbot.mail import imap as mailbox
+from mailbot.mail.imap import FETCH_BATCH_BYTES, FETCH_BATCH_COUNT, Mailbox, batch_uids
 
 LIMIT = 300 * 1024
 MB = 1024 * 1024

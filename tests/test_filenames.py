@@ -10,9 +10,9 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from mailbot.filenames import attachment_filename, clean_filename, decode_header_text
-from mailbot.mailfactory import STYLES, ClientStyle, build_mail
-from mailbot.message import parse_message
+from mailbot.demo.mailfactory import STYLES, ClientStyle, build_mail
+from mailbot.mail.filenames import attachment_filename, clean_filename, decode_header_text
+from mailbot.mail.parse import parse_message
 
 
 def part(headers: bytes) -> Message:

@@ -20,16 +20,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mailbot.campaign.rules import load_rules
 from mailbot.config import Settings
+from mailbot.demo.mailfactory import STYLES, build_mail
+from mailbot.demo.samples import SAMPLE_STUDIOS, approval_docx
 from mailbot.documents import read_document
-from mailbot.mailfactory import STYLES, build_mail
-from mailbot.message import parse_message
-from mailbot.poller import Runtime, record
-from mailbot.rules import load_rules
-from mailbot.safetext import valid_text
-from mailbot.samples import SAMPLE_STUDIOS, approval_docx
-from mailbot.sniff import detect_format
-from mailbot.store import RESULTS, Message
+from mailbot.intake.cycle import Runtime, record
+from mailbot.mail.parse import parse_message
+from mailbot.mail.safetext import valid_text
+from mailbot.mail.sniff import detect_format
+from mailbot.store.models import RESULTS, Message
 
 RULES = Path(__file__).resolve().parent.parent / "rules" / "laomo-gongjiang-2022.toml"
 CAMPAIGN = load_rules(RULES)

@@ -20,13 +20,13 @@ import pytest
 from intake_support import OFFICE, Bot, body, make_bot
 from servers import Dovecot, SmtpRelay
 
-from mailbot.mailfactory import build_mail
-from mailbot.samples import SAMPLE_STUDIOS, approval_docx, material_docx, summary_docx
+from mailbot.demo.mailfactory import build_mail
+from mailbot.demo.samples import SAMPLE_STUDIOS, approval_docx, material_docx, summary_docx
 
 STUDIO = SAMPLE_STUDIOS[0]
 MEASURED_POLL = """
 import sys
-from mailbot.cli import app
+from mailbot.cli.main import app
 try:
     app(["poll"])
 except SystemExit as exit:

@@ -13,12 +13,12 @@ from intake_support import OFFICE, Bot, make_bot
 from mailbox_support import TlsDovecot
 from servers import Dovecot, SmtpRelay
 
+from mailbot.cli.service import Service
 from mailbot.config import ServerSettings, Settings
-from mailbot.idle import IdleWatcher
-from mailbot.mailfactory import build_mail
-from mailbot.poller import Runtime, run_cycle
-from mailbot.samples import SAMPLE_STUDIOS, approval_docx
-from mailbot.service import Service
+from mailbot.demo.mailfactory import build_mail
+from mailbot.demo.samples import SAMPLE_STUDIOS, approval_docx
+from mailbot.intake.cycle import Runtime, run_cycle
+from mailbot.mail.idle import IdleWatcher
 
 # A bound, not a measurement: the watcher runs no scheduled poll, so any answer at all came through
 # IDLE. Generous, because two shared cores under load can take many seconds for one cycle; the

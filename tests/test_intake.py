@@ -9,15 +9,15 @@ import pytest
 from intake_support import OFFICE, ON_TIME, Bot, body, make_bot
 from servers import Dovecot, SmtpRelay
 
-from mailbot.documents import count_words
-from mailbot.mailfactory import build_auto_reply, build_bounce
-from mailbot.samples import (
+from mailbot.demo.mailfactory import build_auto_reply, build_bounce
+from mailbot.demo.samples import (
     SAMPLE_STUDIOS,
     approval_docx,
     material_docx,
     material_text,
     summary_docx,
 )
+from mailbot.documents import count_words
 from mailbot.timefmt import OFFICE_ZONE
 
 STUDIO = SAMPLE_STUDIOS[0]
@@ -230,7 +230,7 @@ def test_a_question_is_answered_with_the_facts_of_the_call(bot: Bot) -> None:
 def test_a_mail_that_breaks_the_pipeline_is_quarantined_and_the_poll_goes_on(
         bot: Bot, monkeypatch: pytest.MonkeyPatch) -> None:
     # No real mail breaks the pipeline once it is correct, so a reader failure is simulated.
-    from mailbot import intake
+    from mailbot.intake import pipeline as intake
 
     real = intake.read_document
 

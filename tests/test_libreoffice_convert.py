@@ -20,12 +20,12 @@ import pytest
 from intake_support import Bot, body, make_bot
 from servers import Dovecot, SmtpRelay
 
-from mailbot import samples
+from mailbot.campaign.rules import Campaign, load_rules
 from mailbot.checks import DOCUMENT_CHECKS, Submission, run_checks
+from mailbot.demo import samples
 from mailbot.documents import convert, read_document
 from mailbot.errors import DocumentError
-from mailbot.rules import Campaign, load_rules
-from mailbot.sniff import detect_format
+from mailbot.mail.sniff import detect_format
 from mailbot.timefmt import utcnow
 
 ROOT = Path(__file__).resolve().parents[1]

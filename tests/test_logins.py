@@ -1,4 +1,4 @@
-"""A refused login is one line, then stop (mailbot.logins): `poll` and `run` against a real
+"""A refused login is one line, then stop (mailbot.mail.logins): `poll` and `run` against a real
 Dovecot with a wrong password, an SMTP server refusing AUTH, a server out of reach at startup,
 a password changed under a running service; and a quarantined mail as one log line."""
 
@@ -23,15 +23,15 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 from intake_support import OFFICE, RULES, Bot, make_bot
 from servers import Dovecot, SmtpRelay, free_port
 
-from mailbot import intake
+from mailbot.campaign.rules import load_rules
+from mailbot.cli.service import Service
 from mailbot.config import ServerSettings
+from mailbot.demo.mailfactory import build_mail
+from mailbot.demo.samples import SAMPLE_STUDIOS, approval_docx
 from mailbot.errors import LoginRefused, MailboxLoginRefused
-from mailbot.idle import IdleWatcher
-from mailbot.logins import provider_hint
-from mailbot.mailfactory import build_mail
-from mailbot.rules import load_rules
-from mailbot.samples import SAMPLE_STUDIOS, approval_docx
-from mailbot.service import Service
+from mailbot.intake import pipeline as intake
+from mailbot.mail.idle import IdleWatcher
+from mailbot.mail.logins import provider_hint
 
 BOUND = 120.0  # seconds: a generous bound on a child process under load, never a measurement
 

@@ -13,12 +13,12 @@ from intake_support import OFFICE, Bot, make_bot
 from servers import Dovecot, SmtpRelay
 from sqlalchemy.orm import Session
 
-from mailbot import screening
 from mailbot.config import Settings
-from mailbot.mailfactory import build_mail
-from mailbot.message import parse_message
-from mailbot.samples import SAMPLE_STUDIOS, approval_docx
-from mailbot.store import Reply, open_database
+from mailbot.demo.mailfactory import build_mail
+from mailbot.demo.samples import SAMPLE_STUDIOS, approval_docx
+from mailbot.intake import screening
+from mailbot.mail.parse import parse_message
+from mailbot.store.models import Reply, open_database
 from mailbot.timefmt import utcnow
 
 ROBOT = "robot@test.example"
@@ -76,7 +76,7 @@ def test_the_reply_limit_per_sender(bot: Bot) -> None:
 def test_the_reply_limit_is_a_setting(bot: Bot) -> None:
     for n in range(3):
         bot.dovecot.deliver(OFFICE, ask(ROBOT, f"询问 {n}"))
-    from mailbot.poller import Runtime, run_cycle
+    from mailbot.intake.cycle import Runtime, run_cycle
     run_cycle(Runtime(replace(bot.settings, reply_limit_per_hour=1), bot.campaign))
     assert len(bot.dovecot.messages(ROBOT)) == 1
 
@@ -122,7 +122,7 @@ def test_older_replies_do_not_count(tmp_path: Path) -> None:
 
 
 def _reply(session: Session, n: int, when: object) -> Reply:
-    from mailbot.store import Message
+    from mailbot.store.models import Message
     message = Message(message_id=f"<m{n}@x>", received_at=when, raw_path="", result="补正",
                       processed_at=when)
     session.add(message)

@@ -15,10 +15,10 @@ from mailbox_support import ID_LOG_CONFIG, TlsDovecot, TokenInfo, oauth2_config
 from servers import Dovecot, SmtpRelay
 
 from mailbot.config import ServerSettings, Settings
+from mailbot.demo.samples import SAMPLE_STUDIOS, approval_docx, material_docx, summary_docx
 from mailbot.errors import MailboxLoginRefused
-from mailbot.mailbox import Mailbox
-from mailbot.poller import CycleReport, Runtime, run_cycle
-from mailbot.samples import SAMPLE_STUDIOS, approval_docx, material_docx, summary_docx
+from mailbot.intake.cycle import CycleReport, Runtime, run_cycle
+from mailbot.mail.imap import Mailbox
 
 STUDIO = SAMPLE_STUDIOS[0]
 APPLICANT = "unit-a@test.example"
@@ -129,7 +129,7 @@ def test_xoauth2_token_command_gives_a_fresh_token_at_every_login(
 
 
 def test_xoauth2_with_an_expired_token_is_one_clear_line(oauth_bot: Bot) -> None:
-    # A refused login stops the cycle before anything else (mailbot.logins): no retry helps.
+    # A refused login stops the cycle before anything else (mailbot.mail.logins): no retry helps.
     with pytest.raises(MailboxLoginRefused) as refused:
         poll(oauth_bot, xoauth2(oauth_bot, oauth2_token="expired"))
     line = str(refused.value)
@@ -187,7 +187,7 @@ def test_a_renumbered_folder_is_resynced_by_message_id(dovecot: Dovecot, smtp_re
 def test_handled_mail_is_moved_by_result_and_never_deleted(dovecot: Dovecot,
                                                            smtp_relay: SmtpRelay,
                                                            tmp_path: Path) -> None:
-    from mailbot.mailfactory import build_auto_reply
+    from mailbot.demo.mailfactory import build_auto_reply
     bot = make_bot(dovecot, smtp_relay, tmp_path)
     settings = replace(bot.settings, handled_folder="已处理", ignored_folder="已处理/自动邮件",
                        quarantine_folder="待人工处理")

@@ -14,10 +14,10 @@ from pathlib import Path
 
 from web_support import ON_TIME, app_for, deliver, full_set, login, make_runtime
 
-from mailbot import materials
-from mailbot.poller import Runtime
-from mailbot.samples import SAMPLE_STUDIOS, approval_docx, material_docx, summary_docx
-from mailbot.store import Document
+from mailbot.demo.samples import SAMPLE_STUDIOS, approval_docx, material_docx, summary_docx
+from mailbot.intake.cycle import Runtime
+from mailbot.office import materials
+from mailbot.store.models import Document
 
 FIRST, SECOND = SAMPLE_STUDIOS[:2]
 

@@ -25,15 +25,15 @@ from sqlalchemy import MetaData, create_engine, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailbot import intake as pipeline
-from mailbot import migrations
+from mailbot.campaign.rules import load_rules
 from mailbot.config import Settings
+from mailbot.demo.mailfactory import build_mail
+from mailbot.demo.samples import SAMPLE_STUDIOS, approval_docx, material_docx, summary_docx
 from mailbot.errors import StateError
-from mailbot.mailfactory import build_mail
-from mailbot.poller import Runtime, save_raw
-from mailbot.rules import load_rules
-from mailbot.samples import SAMPLE_STUDIOS, approval_docx, material_docx, summary_docx
-from mailbot.store import Base, Message, ReceiptCounter, next_receipt, open_database
+from mailbot.intake import pipeline
+from mailbot.intake.cycle import Runtime, save_raw
+from mailbot.store import migrations
+from mailbot.store.models import Base, Message, ReceiptCounter, next_receipt, open_database
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "tests" / "fixtures" / "v0.1-state"

@@ -13,7 +13,7 @@ from pathlib import Path
 from sqlalchemy import select
 from web_support import app_for, campaign_state, login, make_runtime
 
-from mailbot.store import Message, Reply, Unit
+from mailbot.store.models import Message, Reply, Unit
 from mailbot.timefmt import before_deadline
 from mailbot.web.wording import file_type, header_value
 

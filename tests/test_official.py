@@ -18,12 +18,8 @@ from servers import Dovecot, SmtpRelay
 from test_cli import mailbot
 from web_support import ON_TIME, app_for, campaign_state, deliver, full_set, login, make_runtime
 
-from mailbot import official
-from mailbot.documents import convert
-from mailbot.errors import ConfigError, RulesError
-from mailbot.poller import Runtime
-from mailbot.rules import Campaign, load_rules
-from mailbot.samples import (
+from mailbot.campaign.rules import Campaign, load_rules
+from mailbot.demo.samples import (
     SAMPLE_STUDIOS,
     StudioSample,
     approval_docx,
@@ -31,6 +27,10 @@ from mailbot.samples import (
     summary_docx,
     summary_xlsx,
 )
+from mailbot.documents import convert
+from mailbot.errors import ConfigError, RulesError
+from mailbot.intake.cycle import Runtime
+from mailbot.office import official
 
 RULES = Path(__file__).resolve().parent.parent / "rules" / "laomo-gongjiang-2022.toml"
 FIRST, MISSING_MATERIAL, LATE_ONE, PAIR_A, PAIR_B = SAMPLE_STUDIOS

@@ -18,8 +18,8 @@ from intake_support import OFFICE, ON_TIME, Bot, make_bot
 from prerequisites import unavailable
 from servers import Dovecot, SmtpRelay
 
-from mailbot import mailbox
-from mailbot.samples import SAMPLE_STUDIOS, approval_docx, material_docx, summary_docx
+from mailbot.demo.samples import SAMPLE_STUDIOS, approval_docx, material_docx, summary_docx
+from mailbot.mail import imap as mailbox
 
 STUDIO = SAMPLE_STUDIOS[0]
 
@@ -50,7 +50,7 @@ def test_smtp_down_for_a_while_then_everything_is_delivered_once(
         bot: Bot, caplog: pytest.LogCaptureFixture) -> None:
     senders = submit_many(bot, 3)
     bot.relay.stop()
-    with caplog.at_level(logging.WARNING, logger="mailbot.outbox"):
+    with caplog.at_level(logging.WARNING, logger="mailbot.office.outbox"):
         report = bot.poll()
     assert report.results == {"受理": 3}
     assert report.replies.pending == 3 and report.replies.sent == 0

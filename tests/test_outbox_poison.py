@@ -16,8 +16,8 @@ from outbox_support import dashboard, deliver, raw_mail
 from servers import Dovecot, SmtpRelay
 from sqlalchemy import select
 
-from mailbot import outbox
-from mailbot.store import Reply, open_database
+from mailbot.office import outbox
+from mailbot.store.models import Reply, open_database
 
 GOOD = [f"unit-{n}@test.example" for n in range(5)]
 IDN = "zhangsan@例子.中国"

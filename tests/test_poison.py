@@ -18,15 +18,15 @@ import pytest
 from intake_support import OFFICE, Bot, make_bot
 from servers import Dovecot, SmtpRelay
 
-from mailbot import intake
-from mailbot.mailfactory import build_mail
-from mailbot.samples import (
+from mailbot.demo.mailfactory import build_mail
+from mailbot.demo.samples import (
     SAMPLE_STUDIOS,
     StudioSample,
     approval_docx,
     material_docx,
     summary_docx,
 )
+from mailbot.intake import pipeline as intake
 
 POISON = (b"From: poison@test.example\r\nTo: office@test.example\r\n"
           b"Subject: =?utf-7?q?+2AA-?=\r\nMessage-ID: <poison-1@test.example>\r\n"
@@ -117,7 +117,7 @@ def test_a_mail_even_the_quarantine_cannot_record_is_retried_alone(
 
     for cycle in (1, 2):
         caplog.clear()
-        with caplog.at_level(logging.ERROR, logger="mailbot.poller"):
+        with caplog.at_level(logging.ERROR, logger="mailbot.intake.cycle"):
             report = bot.poll()
         assert report.unrecorded == 1 and not report.storage_error, cycle
         told = [r.getMessage() for r in caplog.records if "left unmarked" in r.getMessage()]

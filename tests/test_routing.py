@@ -1,4 +1,4 @@
-"""Which campaign a mail is for (mailbot.routing), decided on real parsed mail; and the rules
+"""Which campaign a mail is for (mailbot.campaign.routing), decided on real parsed mail; and the rules
 keys it reads (`opens`, `keywords`)."""
 
 from __future__ import annotations
@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from mailbot.campaign.routing import FORMS, MAILBOX, SENDER, THREAD, WORDS, Known, call_words, route
+from mailbot.campaign.rules import Campaign, load_rules
+from mailbot.demo.mailfactory import build_mail
+from mailbot.demo.samples import SAMPLE_STUDIOS, approval_docx
 from mailbot.errors import RulesError
-from mailbot.mailfactory import build_mail
-from mailbot.message import parse_message
-from mailbot.routing import FORMS, MAILBOX, SENDER, THREAD, WORDS, Known, call_words, route
-from mailbot.rules import Campaign, load_rules
-from mailbot.samples import SAMPLE_STUDIOS, approval_docx
+from mailbot.mail.parse import parse_message
 from mailbot.timefmt import OFFICE_ZONE
 
 RULES = Path(__file__).resolve().parent.parent / "rules" / "laomo-gongjiang-2022.toml"
@@ -114,8 +114,8 @@ def test_bad_opens_or_keywords_are_one_clear_line(tmp_path: Path, line: str, err
 
 def test_a_bounce_is_the_campaigns_only_when_it_returns_one_of_our_replies(
         campaign: Campaign) -> None:
-    from mailbot.mailfactory import build_bounce
-    from mailbot.routing import quoted_ids
+    from mailbot.campaign.routing import quoted_ids
+    from mailbot.demo.mailfactory import build_bounce
 
     ours = build_mail(sender="office@test.example", to="wrong@test.example",
                       subject="【需补正】你好", body="", attachments=[], style="qq",

@@ -18,12 +18,12 @@ from intake_support import ON_TIME, RULES, Bot, body
 from servers import Dovecot, SmtpRelay
 from web_support import PASSWORD, app_for, login, page_csrf
 
-from mailbot.mailfactory import build_mail
-from mailbot.poller import Runtime
-from mailbot.reminders import plan
-from mailbot.rules import Campaign, load_rules
-from mailbot.samples import SAMPLE_STUDIOS, approval_docx, material_docx, summary_docx
-from mailbot.store import Message
+from mailbot.campaign.reminders import plan
+from mailbot.campaign.rules import Campaign, load_rules
+from mailbot.demo.mailfactory import build_mail
+from mailbot.demo.samples import SAMPLE_STUDIOS, approval_docx, material_docx, summary_docx
+from mailbot.intake.cycle import Runtime
+from mailbot.store.models import Message
 from mailbot.timefmt import OFFICE_ZONE
 from mailbot.web import dashboard
 
@@ -136,7 +136,7 @@ def test_personal_mail_is_left_alone_and_listed_as_unclassified(bot: Bot) -> Non
 def test_a_dedicated_mailbox_answers_every_mail(bot: Bot) -> None:
     personal(bot, "friend@test.example", "周末一起吃饭吗", ON_TIME, "老地方见。")
     report = Runtime(replace(bot.settings, shared_mailbox=False), bot.campaign)
-    from mailbot.poller import run_cycle
+    from mailbot.intake.cycle import run_cycle
     assert run_cycle(report).results == {"咨询": 1}
 
 

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailbot.sniff import OLE_MAGIC, detect_format
+from mailbot.mail.sniff import OLE_MAGIC, detect_format
 
 KINDS = {
     "docx", "xlsx", "pptx", "docm", "xlsm", "odt", "ods", "zip", "doc", "xls", "wps", "et",

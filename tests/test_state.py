@@ -21,15 +21,16 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from mailbot import materials, screening
+from mailbot.campaign.rules import load_rules
 from mailbot.config import Settings
-from mailbot.intake import _safe_name
-from mailbot.mailfactory import build_mail
-from mailbot.materials import _safe
-from mailbot.poller import Runtime, record, save_raw
-from mailbot.rules import load_rules
-from mailbot.samples import SAMPLE_STUDIOS, approval_docx, material_docx, summary_docx
-from mailbot.store import Document, Message
+from mailbot.demo.mailfactory import build_mail
+from mailbot.demo.samples import SAMPLE_STUDIOS, approval_docx, material_docx, summary_docx
+from mailbot.intake import screening
+from mailbot.intake.cycle import Runtime, record, save_raw
+from mailbot.intake.pipeline import _safe_name
+from mailbot.office import materials
+from mailbot.office.materials import _safe
+from mailbot.store.models import Document, Message
 from mailbot.web.auth import hash_password
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -15,9 +15,9 @@ from servers import Dovecot, SmtpRelay
 from sqlalchemy import select
 from web_support import PASSWORD, full_set, login, page_csrf
 
-from mailbot.poller import Runtime
-from mailbot.samples import SAMPLE_STUDIOS
-from mailbot.store import Unit
+from mailbot.demo.samples import SAMPLE_STUDIOS
+from mailbot.intake.cycle import Runtime
+from mailbot.store.models import Unit
 from mailbot.web import create_app
 
 pytestmark = pytest.mark.dovecot

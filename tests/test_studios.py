@@ -15,10 +15,10 @@ import pytest
 from intake_support import Bot, body, make_bot
 from servers import Dovecot, SmtpRelay
 
-from mailbot import samples
+from mailbot.campaign.rules import Campaign, load_rules
 from mailbot.checks import Held, Submission, completeness
+from mailbot.demo import samples
 from mailbot.documents import studio_key
-from mailbot.rules import Campaign, load_rules
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDIOS = samples.SAMPLE_STUDIOS

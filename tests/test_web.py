@@ -29,10 +29,10 @@ from web_support import (
     page_csrf,
 )
 
+from mailbot.demo.samples import SAMPLE_STUDIOS
 from mailbot.errors import ConfigError
-from mailbot.poller import Runtime
-from mailbot.samples import SAMPLE_STUDIOS
-from mailbot.store import Document, Unit, UnitAddress
+from mailbot.intake.cycle import Runtime
+from mailbot.store.models import Document, Unit, UnitAddress
 from mailbot.web import auth, create_app
 
 NOW = datetime(2022, 10, 8, 12, 0, tzinfo=UTC)  # 2022-10-08 20:00 in Shanghai

@@ -14,11 +14,12 @@ from servers import Dovecot, SmtpRelay
 from sqlalchemy import func, select
 from web_support import OFFICE, ON_TIME, app_for, full_set, login, make_runtime, page_csrf
 
-from mailbot import intake, outbox
 from mailbot.config import ServerSettings
-from mailbot.mailfactory import build_mail
-from mailbot.poller import Runtime, record, save_raw
-from mailbot.store import QUARANTINED, FindingRow, MailboxUid, Message, Reply
+from mailbot.demo.mailfactory import build_mail
+from mailbot.intake import pipeline as intake
+from mailbot.intake.cycle import Runtime, record, save_raw
+from mailbot.office import outbox
+from mailbot.store.models import QUARANTINED, FindingRow, MailboxUid, Message, Reply
 
 SENDER = "unit-a@test.example"
 SUBJECT = "机电学院申报材料（附件有问题）"

@@ -28,7 +28,7 @@ from werkzeug.routing import Rule
 
 from mailbot.config import load_settings
 from mailbot.errors import ConfigError
-from mailbot.poller import Runtime
+from mailbot.intake.cycle import Runtime
 from mailbot.web import auth
 from mailbot.web.clients import client_address, networks
 from mailbot.web.sessions import SESSIONS_FILE

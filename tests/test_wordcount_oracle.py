@@ -22,9 +22,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mailbot import samples
+from mailbot.campaign.rules import Campaign, load_rules
+from mailbot.demo import samples
 from mailbot.documents import build, convert, count_words, read_document
-from mailbot.rules import Campaign, load_rules
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCH = 8  # documents per soffice run: its start-up is most of the cost

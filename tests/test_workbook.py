@@ -18,9 +18,9 @@ import pytest
 from prerequisites import MISSING_SOFFICE, unavailable
 from web_support import LATE, ON_TIME, campaign_state, deliver, full_set, make_runtime
 
-from mailbot import workbook
-from mailbot.poller import Runtime
-from mailbot.safetext import MAX_HEADER_CHARS
+from mailbot.intake.cycle import Runtime
+from mailbot.mail.safetext import MAX_HEADER_CHARS
+from mailbot.office import workbook
 
 HOSTILE = ("=1+1", "+SUM(A1:A9)", "@SUM(1)", "-2+3", '=HYPERLINK("http://evil.example","点我")')
 
@@ -144,7 +144,7 @@ def test_control_characters_and_huge_values_never_break_the_file(tmp_path: Path)
     deliver(runtime, "bell@test.example", [], subject="响铃\x07与退格\x08的主题\x1b")
     deliver(runtime, "huge@test.example", [], subject="长" * 40000,
             received=ON_TIME.replace(hour=11))
-    # A subject is one bounded line from the parser on (mailbot.safetext); what can still
+    # A subject is one bounded line from the parser on (mailbot.mail.safetext); what can still
     # outgrow a cell is a list: 140 attachment names of 245 characters each.
     names = [(f"{i:03d}{'名' * 238}.pdf", b"%PDF-1.4 x") for i in range(140)]
     deliver(runtime, "many@test.example", names, subject="很多附件",

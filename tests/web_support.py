@@ -12,12 +12,18 @@ from pathlib import Path
 from flask import Flask
 from flask.testing import FlaskClient
 
+from mailbot.campaign.rules import Campaign, load_rules
 from mailbot.config import Settings
-from mailbot.mailfactory import ClientStyle, build_mail
-from mailbot.poller import Runtime, record, save_raw
-from mailbot.rules import Campaign, load_rules
-from mailbot.samples import SAMPLE_STUDIOS, StudioSample, approval_docx, material_docx, summary_docx
-from mailbot.store import Message
+from mailbot.demo.mailfactory import ClientStyle, build_mail
+from mailbot.demo.samples import (
+    SAMPLE_STUDIOS,
+    StudioSample,
+    approval_docx,
+    material_docx,
+    summary_docx,
+)
+from mailbot.intake.cycle import Runtime, record, save_raw
+from mailbot.store.models import Message
 from mailbot.timefmt import OFFICE_ZONE
 from mailbot.web import create_app
 

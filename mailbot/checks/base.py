@@ -6,9 +6,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from mailbot.campaign.rules import Campaign
 from mailbot.documents import Document
 from mailbot.findings import Finding
-from mailbot.rules import Campaign
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from mailbot.campaign.rules import Campaign
 from mailbot.checks.base import Held, Submission
 from mailbot.documents import studio_key
 from mailbot.findings import Finding
-from mailbot.rules import Campaign
 
 
 def check(submission: Submission) -> list[Finding]:

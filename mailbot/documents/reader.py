@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
+from mailbot.campaign.rules import Campaign
 from mailbot.documents import convert, legacy
 from mailbot.documents.docx_reader import read_docx
 from mailbot.documents.model import DocKind, Document, StudioEntry
@@ -39,7 +40,6 @@ from mailbot.documents.wordcount import count_words
 from mailbot.documents.xlsx_reader import read_xlsx
 from mailbot.errors import DocumentError
 from mailbot.findings import Finding
-from mailbot.rules import Campaign
 
 READABLE = ("docx", "xlsx")
 # Extensions people give Office documents; a file so named that is none of them is damaged.

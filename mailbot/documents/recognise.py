@@ -27,10 +27,10 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from mailbot.campaign.rules import Campaign
 from mailbot.documents.model import DocKind
 from mailbot.documents.tables import APPROVAL_ONLY, normalise
 from mailbot.documents.wordcount import count_words
-from mailbot.rules import Campaign
 
 HEAD_LINES = 8  # how many non-empty lines count as "the first lines"
 HEAD_CHARS = 400

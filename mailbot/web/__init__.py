@@ -15,9 +15,9 @@ import secrets
 from collections.abc import Callable
 from dataclasses import replace
 
+from mailbot.campaign.rules import Campaign
 from mailbot.config import Settings
-from mailbot.poller import Runtime
-from mailbot.rules import Campaign
+from mailbot.intake.cycle import Runtime
 from mailbot.web.app import create_app
 from mailbot.web.server import DEFAULT_HOST, DEFAULT_PORT, DashboardServer, serve_until_signalled
 

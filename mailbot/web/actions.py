@@ -17,12 +17,14 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from mailbot import claims, details, inquiry, outbox
-from mailbot import intake as pipeline
+from mailbot import details
+from mailbot.campaign import claims
 from mailbot.errors import MailbotError
-from mailbot.logins import one_line
-from mailbot.poller import Runtime
-from mailbot.store import QUARANTINED, UNCLASSIFIED, MailboxUid, Message, Reply, Unit
+from mailbot.intake import inquiry, pipeline
+from mailbot.intake.cycle import Runtime
+from mailbot.mail.logins import one_line
+from mailbot.office import outbox
+from mailbot.store.models import QUARANTINED, UNCLASSIFIED, MailboxUid, Message, Reply, Unit
 from mailbot.timefmt import utcnow
 
 log = logging.getLogger(__name__)

@@ -16,9 +16,9 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter, Map
 from werkzeug.wrappers import Response
 
+from mailbot.campaign.rules import Campaign
 from mailbot.config import Settings
-from mailbot.poller import Runtime
-from mailbot.rules import Campaign
+from mailbot.intake.cycle import Runtime
 from mailbot.timefmt import show, utcnow
 from mailbot.web import auth, dashboard, downloads, status_page, views
 from mailbot.web.clients import ClientAddress, networks

@@ -1,7 +1,7 @@
 """What the dashboard shows, derived from the database: the overview, unit rows, a unit's history.
 
 Views only render these; nothing here writes. Each unit's standing comes from
-`mailbot.progress.unit_progress`, the same function the workbook and the replies use, so the
+`mailbot.campaign.dossier.unit_progress`, the same function the workbook and the replies use, so the
 page, the workbook and the mail never disagree.
 """
 
@@ -14,9 +14,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from mailbot.progress import UnitProgress, campaign_progress, unit_progress
-from mailbot.rules import Campaign
-from mailbot.store import (
+from mailbot.campaign.dossier import UnitProgress, campaign_progress, unit_progress
+from mailbot.campaign.rules import Campaign
+from mailbot.store.models import (
     ACCEPTED,
     CORRECTION,
     INQUIRY,
@@ -42,7 +42,7 @@ REPLY_KINDS = {"acknowledgement": "受理回执", "correction": "补正通知", 
                "unconfirmed": "待核实告知", "address-notice": "新邮箱告知（单位）",
                "sender-review": "核实结果"}
 REPLY_STATUS = {"pending": "待发送", "sent": "已发送", "failed": "发送失败", "held": "待放行"}
-HELD_FINDING = "sender-unverified"  # mailbot.screening.auth_hold: why a reply is held
+HELD_FINDING = "sender-unverified"  # mailbot.intake.screening.auth_hold: why a reply is held
 ATTENTION_REPLIES = 50  # failed and held replies listed on the overview, newest first
 
 

@@ -2,7 +2,7 @@
 print bundle (PDF), one stored file, one raw mail (CONTRACT.md URLs).
 
 The workbook is built from the database at the moment of the request (so a paper copy marked a
-second ago is in it); materials.zip is streamed as it is written (mailbot.materials).
+second ago is in it); materials.zip is streamed as it is written (mailbot.office.materials).
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from urllib.parse import quote
 from flask import Blueprint, abort, request, send_file, stream_with_context
 from werkzeug.wrappers import Response
 
-from mailbot import bundle, materials, official, workbook
 from mailbot.errors import ConfigError, DocumentError
-from mailbot.store import Document, Message, Unit
+from mailbot.office import bundle, materials, official, workbook
+from mailbot.store.models import Document, Message, Unit
 from mailbot.timefmt import local
 from mailbot.web.views import now, runtime, session_scope
 

@@ -1,6 +1,6 @@
 """A unit's own status page, `/s/<token>`: open without a login, showing that unit and no other.
 
-The token in the link is the only credential (mailbot.statuslink); a wrong, malformed or revoked
+The token in the link is the only credential (campaign.statuslink); a wrong, malformed or revoked
 token is a plain 404 that says nothing about whether such a unit exists. The page reads the same
 dossier (`UnitProgress`) as the workbook and the dashboard, so it never disagrees with them.
 """
@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from flask import Blueprint, Response, abort, current_app, make_response, render_template
 from sqlalchemy import select
 
-from mailbot import statuslink
+from mailbot.campaign import statuslink
+from mailbot.campaign.dossier import held_of, unit_progress
 from mailbot.checks.completeness import missing
 from mailbot.findings import Finding
-from mailbot.poller import Runtime
-from mailbot.progress import held_of, unit_progress
-from mailbot.store import Document, FindingRow, Message, Unit
+from mailbot.intake.cycle import Runtime
+from mailbot.store.models import Document, FindingRow, Message, Unit
 
 bp = Blueprint("status", __name__)
 

@@ -13,9 +13,10 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
-from mailbot import claims, inquiry, statuslink
-from mailbot.poller import Runtime
-from mailbot.store import QUARANTINED, Message, Reply, Unit
+from mailbot.campaign import claims, statuslink
+from mailbot.intake import inquiry
+from mailbot.intake.cycle import Runtime
+from mailbot.store.models import QUARANTINED, Message, Reply, Unit
 from mailbot.timefmt import OFFICE_ZONE, local
 from mailbot.web import actions, dashboard
 from mailbot.web.wording import file_type, header_value

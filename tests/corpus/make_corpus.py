@@ -3,8 +3,8 @@
     .venv/bin/python tests/corpus/make_corpus.py            # writes the files that are missing
     .venv/bin/python tests/corpus/make_corpus.py --force    # rewrites every generated file
 
-The mails are built by the project's own client-faithful writers (mailbot.mailfactory,
-mailbot.wrappers, mailbot.machinemail) or written here by hand (broken/), and the expectations
+The mails are built by the project's own client-faithful writers (mailbot.demo.mailfactory,
+mailbot.demo.wrappers, mailbot.demo.machinemail) or written here by hand (broken/), and the expectations
 come from what went *in* — the names chosen, the sha256 of the bytes attached — never from what
 the parser makes of the result. Every quirk met in real mail gets a case here: add it to CASES,
 run this script, commit both files. Files written by hand (no entry in CASES) are left alone.
@@ -30,9 +30,15 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any
 
-from mailbot import machinemail, wrappers
-from mailbot.mailfactory import ClientStyle, build_auto_reply, build_bounce, build_mail
-from mailbot.samples import SAMPLE_STUDIOS, approval_docx, material_docx, summary_docx, summary_xlsx
+from mailbot.demo import machinemail, wrappers
+from mailbot.demo.mailfactory import ClientStyle, build_auto_reply, build_bounce, build_mail
+from mailbot.demo.samples import (
+    SAMPLE_STUDIOS,
+    approval_docx,
+    material_docx,
+    summary_docx,
+    summary_xlsx,
+)
 
 HERE = Path(__file__).resolve().parent
 OFFICE = "litiantian@sztu.edu.cn"  # the submission mailbox and the bot's From in the corpus
@@ -81,7 +87,7 @@ class Case:
 
 
 def files_of(named: list[tuple[str, bytes]], source: str = "") -> list[dict[str, str]]:
-    from mailbot.sniff import detect_format
+    from mailbot.mail.sniff import detect_format
     return [{"name": name.rsplit("/", 1)[-1], "format": detect_format(data, name),
              "sha256": sha(data), "source": f"{source}/{name}" if source else ""}
             for name, data in named]

@@ -15,9 +15,9 @@ import base64
 
 from make_corpus import OFFICE, PDF, S1, S2, S3, WHEN, Case, _tnef_mail, files_of, sha, summary
 
-from mailbot import wrappers
-from mailbot.mailfactory import build_mail
-from mailbot.samples import approval_docx, material_docx
+from mailbot.demo import wrappers
+from mailbot.demo.mailfactory import build_mail
+from mailbot.demo.samples import approval_docx, material_docx
 
 DATE = b"Date: Sun, 09 Oct 2022 16:20:05 +0800\r\n"
 

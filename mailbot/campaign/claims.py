@@ -1,0 +1,131 @@
+"""A new address speaking for a unit: told to the unit, and for a roster unit held (待核实).
+
+CONTRACT "Replies": a sender not yet known to a unit that the roster lists with addresses does
+not change that unit's set on its own. Its forms are recorded `unconfirmed` (they count for
+nothing, see `progress.pick_latest`), its mail is `review = 待核实`, and the unit's known
+addresses are told. The office then confirms (the address joins the unit, the forms count) or
+rejects (they never count) on the dashboard. Without addresses in the roster a second address
+counts at once — colleagues send pieces — and the unit's earlier addresses are only told.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailbot.campaign.dossier import latest_documents
+from mailbot.campaign.rules import Campaign
+from mailbot.campaign.units import Claim, confirm_address
+from mailbot.findings import Finding
+from mailbot.office import outbox
+from mailbot.office.replies import Composer
+from mailbot.store.models import (
+    REVIEW_CONFIRMED,
+    REVIEW_PENDING,
+    REVIEW_REJECTED,
+    Document,
+    Message,
+    Reply,
+    Unit,
+)
+from mailbot.timefmt import show, utcnow
+
+if TYPE_CHECKING:
+    from mailbot.intake.pipeline import Intake
+
+MAX_NOTICED = 3  # of a unit's earlier addresses, told of a new one
+NOTICE_PAUSE = timedelta(hours=1)  # between two notices to one address
+
+
+def unconfirmed_finding(sender: str, unit: Unit) -> Finding:
+    return Finding(
+        code="unconfirmed-sender",
+        message=f"发件地址 {sender or '（无）'} 不是{unit.display_name}登记的邮箱，"
+                "本邮件中的材料待核实，经校工会办公室确认后才计入该单位。",
+        fix="请由单位登记的邮箱发送，或等待办公室与单位核实；无需重复发送。")
+
+
+def tell_unit(session: Session, intake: Intake, message: Message, unit: Unit,
+              claim: Claim) -> None:
+    """A notice to the unit's earlier addresses (the first MAX_NOTICED, roster ones first):
+    a new address sent forms for it.
+
+    Once per (unit, new address): an address that joined is known from then on, and one
+    still awaiting the office does not set off a notice with every mail it sends. At most one
+    notice an hour reaches one address, so a flood of new senders cannot flood the unit."""
+    sender = message.from_addr
+    earlier = session.scalar(select(Message.id).where(
+        Message.unit_id == unit.id, Message.from_addr == sender, Message.id != message.id,
+        Message.review.in_((REVIEW_PENDING, REVIEW_REJECTED))))
+    if earlier is not None or not sender:
+        return
+    context = {"office": intake.campaign.office, "campaign": intake.campaign.campaign,
+               "unit_name": unit.display_name, "sender": sender,
+               "received_at": show(message.received_at), "subject": message.subject,
+               "files": [name or "（未命名附件）" for name in session.scalars(
+                   select(Document.filename).where(Document.message_pk == message.id)
+                   .order_by(Document.position))],
+               "pending": claim.unconfirmed}
+    since = utcnow() - NOTICE_PAUSE
+    for address in claim.earlier[:MAX_NOTICED]:
+        if session.scalar(select(Reply.id).where(
+                Reply.kind == "address-notice", Reply.to_addr == address,
+                Reply.created_at >= since).limit(1)) is not None:
+            continue  # told within the hour already: many new addresses are one alarm
+        mail = intake.composer.compose(
+            "address_notice.txt.j2", context, to=address,
+            subject=f"【告知】{unit.display_name}收到来自新邮箱 {sender} 的申报材料",
+            auto_submitted="auto-generated")
+        outbox.queue(session, mail, kind="address-notice", message_pk=message.id)
+
+
+def awaiting_review(session: Session) -> list[Message]:
+    """Mails whose sender the office still has to confirm or reject, oldest first."""
+    return list(session.scalars(select(Message).where(Message.review == REVIEW_PENDING)
+                                .order_by(Message.received_at, Message.id)))
+
+
+def review(session: Session, campaign: Campaign, composer: Composer, message: Message,
+           accept: bool) -> str:
+    """The office's decision on a 待核实 mail; the sender is told. Returns the flash text."""
+    unit = message.unit
+    if message.review != REVIEW_PENDING or unit is None:
+        return "这封邮件已经处理过了。"
+    documents = session.scalars(select(Document).where(Document.message_pk == message.id)).all()
+    if accept:
+        confirm_address(session, unit, message.from_addr)
+        for document in documents:
+            document.unconfirmed = False
+        # Other mail held from the same address for the same unit counts from now on too.
+        for other in session.scalars(select(Message).where(
+                Message.unit_id == unit.id, Message.from_addr == message.from_addr,
+                Message.review == REVIEW_PENDING, Message.id != message.id)):
+            other.review = REVIEW_CONFIRMED
+            for document in session.scalars(select(Document)
+                                            .where(Document.message_pk == other.id)):
+                document.unconfirmed = False
+    message.review = REVIEW_CONFIRMED if accept else REVIEW_REJECTED
+    session.flush()
+    held = [f"{_label(campaign, d.kind)}：{d.filename}"
+            for d in latest_documents(session, unit, campaign)]
+    context = {"office": campaign.office, "campaign": campaign.campaign, "accepted": accept,
+               "unit_name": unit.display_name, "received_at": show(message.received_at),
+               "held": held}
+    to = message.reply_to or message.from_addr
+    if to:
+        mail = composer.compose("review_result.txt.j2", context, to=to,
+                                subject=f"【{'已确认' if accept else '未能确认'}】"
+                                        f"{message.subject or campaign.campaign.title}",
+                                in_reply_to=message.message_id,
+                                references=message.references.split())
+        outbox.queue(session, mail, kind="sender-review", message_pk=message.id)
+    if accept:
+        return f"已确认：{message.from_addr} 为{unit.display_name}的邮箱，材料已计入。"
+    return f"已驳回：{message.from_addr} 发送的材料不计入{unit.display_name}。"
+
+
+def _label(campaign: Campaign, kind: str) -> str:
+    return campaign.spec(kind).display if campaign.has(kind) else "未识别"

@@ -1,0 +1,172 @@
+"""Who a mail is from: the roster of the rules, the addresses units wrote from, new senders.
+
+A sender is matched to a unit by address; else by the unit named in its 附件1/附件2 (推荐单位,
+所在单位) against the roster's names and aliases and the names of units already known; else it
+becomes a new unit, flagged as not on the roster. A unit may write from several addresses: each
+one that is matched by name is remembered, so the next mail from it matches by address —
+except for a roster unit the rules list WITH addresses: a new address claiming it is not
+believed on its own (`Claim.unconfirmed`, 待核实) until the office confirms it.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from mailbot.campaign.rules import Campaign
+from mailbot.errors import ConfigError
+from mailbot.store.models import Document, Unit, UnitAddress
+from mailbot.timefmt import utcnow
+
+ROSTER_PREFIX = "roster:"
+ADDRESS_PREFIX = "address:"
+
+
+def name_key(name: str) -> str:
+    """Unit names compared tolerantly: width, case and spaces do not matter."""
+    folded = unicodedata.normalize("NFKC", name).lower()
+    return "".join(ch for ch in folded if not ch.isspace())
+
+
+def sync_roster(session: Session, campaign: Campaign) -> None:
+    """Make sure every roster unit and roster address exists (rules may change between runs)."""
+    for entry in campaign.units:
+        key = ROSTER_PREFIX + entry.name
+        unit = session.scalar(select(Unit).where(Unit.key == key))
+        if unit is None:
+            unit = Unit(key=key, name=entry.name, name_key=name_key(entry.name), on_roster=True,
+                        created_at=utcnow())
+            session.add(unit)
+            session.flush()
+        for address in entry.emails:
+            _remember(session, unit, address)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The unit a mail is for, and how the sender came to be its."""
+
+    unit: Unit
+    unconfirmed: bool = False  # 待核实: a new address for a roster unit with addresses
+    earlier: tuple[str, ...] = ()  # the unit's addresses before this new one; () if not new
+
+
+def known_unit(session: Session, sender: str) -> Unit | None:
+    """The unit `sender` is a known address of (the roster's, or one that wrote before)."""
+    return session.scalar(select(Unit).join(UnitAddress)
+                          .where(UnitAddress.address == sender.lower()))
+
+
+def find_unit(session: Session, campaign: Campaign, sender: str, named: Iterable[str],
+              studios: Iterable[str], display_name: str) -> Unit:
+    """`claim_unit(...).unit`."""
+    return claim_unit(session, campaign, sender, named, studios, display_name).unit
+
+
+def claim_unit(session: Session, campaign: Campaign, sender: str, named: Iterable[str],
+               studios: Iterable[str], display_name: str) -> Claim:
+    """The unit a mail from `sender` belongs to: by address, else by the unit its documents
+    name (`named`), else by a studio (`studios`, tolerant keys) an earlier 附件1/附件2 of a
+    unit nominated — a colleague sending only the 附件3 — else a new unit."""
+    sender = sender.lower()
+    known = known_unit(session, sender) if sender else None
+    if known is not None:
+        return Claim(known)
+    named = list(named)
+    unit = (_by_name(session, campaign, [n for n in named if n.strip()])
+            or _by_studio(session, {k for k in studios if k}))
+    if unit is not None:
+        earlier = tuple(a.address for a in unit.addresses)
+        if _roster_addresses(campaign, unit):
+            return Claim(unit, unconfirmed=True, earlier=earlier)  # the office decides
+        if sender:
+            session.add(UnitAddress(unit=unit, address=sender))
+            session.flush()
+        return Claim(unit, earlier=earlier)
+    return Claim(_new_unit(session, sender, named, display_name))
+
+
+def _roster_addresses(campaign: Campaign, unit: Unit) -> tuple[str, ...]:
+    """The addresses the rules list for a roster unit; () for any other unit."""
+    if not unit.on_roster:
+        return ()
+    entry = next((u for u in campaign.units if ROSTER_PREFIX + u.name == unit.key), None)
+    return tuple(entry.emails) if entry is not None else ()
+
+
+def confirm_address(session: Session, unit: Unit, address: str) -> None:
+    """The office confirmed `address` as the unit's: its next mail matches by address."""
+    _remember(session, unit, address)
+
+
+def _new_unit(session: Session, sender: str, named: list[str], display_name: str) -> Unit:
+    first_named = next((n.strip() for n in named if n.strip()), "")
+    name = first_named or display_name or sender
+    key = ADDRESS_PREFIX + (sender or "unknown")
+    existing = session.scalar(select(Unit).where(Unit.key == key))
+    if existing is not None:  # an address that was detached from its unit by hand
+        return existing
+    unit = Unit(key=key, on_roster=False, name=name, name_key=name_key(name),
+                created_at=utcnow())
+    session.add(unit)
+    session.flush()
+    if sender:  # not known, as asked in claim_unit
+        session.add(UnitAddress(unit=unit, address=sender))
+        session.flush()
+    return unit
+
+
+def _by_name(session: Session, campaign: Campaign, names: list[str]) -> Unit | None:
+    wanted = {name_key(n) for n in names}
+    if not wanted:
+        return None
+    for entry in campaign.units:
+        if wanted & {name_key(n) for n in (entry.name, *entry.aliases)}:
+            return session.scalar(select(Unit).where(Unit.key == ROSTER_PREFIX + entry.name))
+    return session.scalar(select(Unit).where(Unit.on_roster.is_(False),
+                                             Unit.name_key.in_(wanted)).order_by(Unit.id))
+
+
+def _by_studio(session: Session, keys: set[str]) -> Unit | None:
+    if not keys:
+        return None
+    listed = or_(*(Document.studio_keys.contains(f"|{key}|", autoescape=True) for key in keys))
+    owners = set(session.scalars(select(Document.unit_id).where(
+        or_(Document.studio_key.in_(keys), listed), Document.kind != "unknown",
+        Document.unconfirmed.is_(False),
+        Document.unit_id.is_not(None))))
+    # Only an unambiguous owner: two units nominating the same studio is for a person to sort.
+    return session.get(Unit, owners.pop()) if len(owners) == 1 else None
+
+
+def _remember(session: Session, unit: Unit, address: str) -> None:
+    address = address.lower()
+    if session.scalar(select(UnitAddress).where(UnitAddress.address == address)) is None:
+        session.add(UnitAddress(unit=unit, address=address))
+        session.flush()
+
+
+def named_unit(session: Session, campaign: Campaign, which: str) -> Unit:
+    """The unit named or addressed by `which` (its name, a roster alias, or one of its
+    addresses); anything else is a ConfigError listing the known units."""
+    units = session.scalars(select(Unit)).all()
+    by_name = _by_name(session, campaign, [which])
+    matches = [by_name] if by_name is not None else [
+        u for u in units if which.strip().lower() in {a.address for a in u.addresses}]
+    if len(matches) != 1:
+        known = "、".join(u.display_name for u in units) or "（还没有任何单位）"
+        problem = "没有找到" if not matches else "找到多个"
+        raise ConfigError(f"{problem}单位“{which}”；已知单位：{known}")
+    return matches[0]
+
+
+def mark_paper(session: Session, campaign: Campaign, which: str, when: datetime | None) -> str:
+    """Record (or with None, clear) the paper copy of the unit named or addressed by `which`."""
+    unit = named_unit(session, campaign, which)
+    unit.paper_received_at = when
+    return unit.display_name

@@ -1,0 +1,148 @@
+"""`mailbot run`: the service — APScheduler jobs until SIGTERM or SIGINT.
+
+    poll       every `poll_seconds`: the intake cycle (fetch, record, workbook, replies)
+    outbox     every minute: retry replies that could not be sent (SMTP down…)
+    reminders  every minute: the reminders due now, if any (each sent once, ever)
+    report     every minute: after the deadline, the final report to the office, once
+    imap-idle  a thread waiting with IMAP IDLE (mailbot.mail.idle): new mail runs `poll` at once
+
+All jobs share one lock, so a cycle never overlaps another job (one writer for SQLite, one
+IMAP session at a time); each is coalesced, so a slow job delays the next instead of piling up.
+A failing job is logged and retried at its next tick: it never ends the service — except a
+refused login (mailbot.mail.logins), which no retry can fix: the service stops and `mailbot run`
+exits 2 with one line. Before anything starts, the logins are checked; a server out of reach
+is tried again, 1 s, 2 s, 4 s… apart.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from types import FrameType
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from mailbot import details
+from mailbot.campaign.rules import Campaign
+from mailbot.cli import schedule
+from mailbot.config import Settings
+from mailbot.errors import LoginRefused, MailbotError
+from mailbot.intake.cycle import Runtime, run_cycle
+from mailbot.mail.idle import IdleWatcher
+from mailbot.mail.logins import one_line, wait_for_logins
+from mailbot.office import outbox
+from mailbot.timefmt import utcnow
+
+log = logging.getLogger(__name__)
+
+HOUSEKEEPING_SECONDS = 60
+
+
+class Service:
+    def __init__(self, settings: Settings, campaign: Campaign) -> None:
+        self.runtime = Runtime(settings, campaign)
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.halt = threading.Event()  # set when the service must end: a signal, a refusal
+        self.refused: LoginRefused | None = None
+        self.scheduler = BackgroundScheduler(timezone=UTC)
+        # IMAP IDLE: a new mail runs the same guarded cycle within seconds (mailbot.mail.idle).
+        self.idle = IdleWatcher(settings, self.guarded("poll", self.cycle),
+                                on_refused=self.refuse)
+        self.idle_thread = threading.Thread(target=self.idle.run, name="imap-idle", daemon=True)
+
+    def cycle(self) -> None:
+        report = run_cycle(self.runtime)
+        for problem in (report.mailbox_error, report.storage_error):
+            if problem:
+                log.error("%s (retrying at the next tick)", problem)
+        log.info("cycle: %d fetched, results %s, replies sent %d, pending %d", report.fetched,
+                 dict(report.results), report.replies.sent, report.replies.pending)
+
+    def send_outbox(self) -> None:
+        sent = outbox.send_pending(self.runtime.sessions, self.runtime.settings)
+        if sent.sent or sent.failed:
+            log.info("outbox: %d sent, %d failed, %d pending", sent.sent, sent.failed,
+                     sent.pending)
+
+    def remind(self) -> None:
+        schedule.remind(self.runtime, utcnow())
+
+    def report(self) -> None:
+        schedule.report_if_due(self.runtime, utcnow())
+
+    def guarded(self, name: str, job: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            if self.stopping.is_set():
+                return
+            with self.lock:
+                try:
+                    job()
+                except LoginRefused as exc:  # no retry can help: end the service
+                    self.refuse(exc)
+                except MailbotError as exc:  # a known condition: one clear line
+                    log.error("job %s: %s (retrying at its next tick)", name, exc)
+                except Exception as exc:  # the service outlives any one bad job
+                    # One line in the journal; the traceback goes to state/mailbot.log.
+                    where = details.keep(self.runtime.settings.state_dir, f"job {name}", exc)
+                    log.error("job %s failed (%s: %s; details in %s); retrying at its next tick",
+                              name, type(exc).__name__, one_line(str(exc)), where)
+        return run
+
+    def refuse(self, exc: LoginRefused) -> None:
+        """A server refused our login: stop everything; `run` reports it (one line, exit 2)."""
+        if self.refused is None:
+            self.refused = exc
+        self.halt.set()
+
+    def start(self) -> None:
+        now = datetime.now(UTC)
+        jobs = [("poll", self.cycle, self.runtime.settings.poll_seconds),
+                ("outbox", self.send_outbox, HOUSEKEEPING_SECONDS),
+                ("reminders", self.remind, HOUSEKEEPING_SECONDS)]
+        if self.runtime.settings.office_email:
+            jobs.append(("report", self.report, HOUSEKEEPING_SECONDS))
+        else:
+            log.warning("no MAILBOT_OFFICE_EMAIL: the final report after the deadline is off")
+        for name, job, seconds in jobs:
+            self.scheduler.add_job(self.guarded(name, job), "interval", seconds=seconds, id=name,
+                                   max_instances=1, coalesce=True, next_run_time=now)
+        self.scheduler.start()
+        if self.runtime.settings.idle:
+            self.idle_thread.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.idle.stop()
+        self.scheduler.shutdown(wait=True)
+        if self.idle_thread.is_alive():
+            self.idle_thread.join(timeout=10)
+
+
+def serve_forever(settings: Settings, campaign: Campaign) -> None:
+    """Run until SIGTERM/SIGINT. Raises LoginRefused (one line, exit 2) when a server refuses
+    the configured login, at startup or later."""
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per job run is noise
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("received %s, stopping after the current job", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    if not wait_for_logins(settings, stop):  # nothing is written before the logins hold
+        return
+    service = Service(settings, campaign)
+    service.halt = stop  # a signal or a refusal: the same way out
+    service.start()
+    log.info("mailbot running: polling %s every %d s", settings.imap_folder,
+             settings.poll_seconds)
+    stop.wait()
+    service.stop()
+    if service.refused is not None:
+        raise service.refused
+    log.info("mailbot stopped")

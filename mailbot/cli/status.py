@@ -1,0 +1,28 @@
+"""Counts for `mailbot status`: messages by result, units by progress.
+
+Units are counted in the status words of CONTRACT.md (已齐全, 未齐全, 未提交), every word shown
+even at zero, so the office reads the same vocabulary as on the dashboard and the status pages.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING
+
+from sqlalchemy import func, select
+
+from mailbot.campaign.dossier import UNIT_WORDS, campaign_progress
+from mailbot.store.models import RESULTS, Message
+
+if TYPE_CHECKING:
+    from mailbot.intake.cycle import Runtime
+
+
+def counts(runtime: Runtime) -> tuple[dict[str, int], dict[str, int]]:
+    with runtime.sessions() as session:
+        rows = session.execute(select(Message.result, func.count()).group_by(Message.result))
+        found = {result: number for result, number in rows}
+        by_result = {result: found.get(result, 0) for result in RESULTS}
+        progress = Counter(entry.status
+                           for entry in campaign_progress(session, runtime.campaign))
+    return by_result, {word: progress.get(word, 0) for word in UNIT_WORDS}

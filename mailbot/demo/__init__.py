@@ -1,0 +1,1 @@
+"""The demo and its builders (also the tests'): sample forms, mail, a mail server."""

@@ -1,0 +1,241 @@
+"""One intake cycle: fetch new mail, process it, send due replies, write the workbook.
+
+The order inside the cycle is what makes it safe to kill at any moment:
+  1. the raw mail is written to `state/raw/` before anything else;
+  2. it is processed and recorded in one database transaction (with its reply in the outbox);
+  3. only after that commit is it marked handled on the server;
+  4. the outbox is sent; 5. the workbook is rewritten atomically.
+Replies go before the workbook because rewriting it grows with the campaign, and an applicant's
+reply must not wait for that; the workbook is derived from the database, so it can always be
+written later (the next cycle, or `mailbot export`).
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import logging
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from mailbot import details
+from mailbot.campaign.rules import Campaign
+from mailbot.campaign.units import sync_roster
+from mailbot.config import Settings
+from mailbot.errors import LoginRefused, MailbotError, MailboxError, StateError
+from mailbot.intake import pipeline
+from mailbot.intake.resync import adopt_renumbered
+from mailbot.mail.imap import Mailbox, note_omission
+from mailbot.mail.parse import BrokenMail
+from mailbot.mail.safetext import one_line
+from mailbot.office import outbox, workbook
+from mailbot.office.replies import Composer
+from mailbot.store import statedir
+from mailbot.store.models import UNCLASSIFIED, MailboxUid, Message, open_database
+
+log = logging.getLogger(__name__)
+
+# Failures of our own storage: never the mail's fault, so never a reason to quarantine it.
+_STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO})
+
+
+def _is_storage_failure(exc: BaseException) -> bool:
+    if isinstance(exc, OperationalError):  # disk full, database locked, I/O error
+        return True
+    return isinstance(exc, OSError) and exc.errno in _STORAGE_ERRNOS
+
+
+@dataclass
+class CycleReport:
+    fetched: int = 0
+    duplicates: int = 0
+    results: Counter[str] = field(default_factory=Counter)
+    replies: outbox.SendReport = field(default_factory=outbox.SendReport)
+    workbook: Path | None = None
+    mailbox_error: str = ""
+    storage_error: str = ""
+    handled: list[int] = field(default_factory=list)  # Message primary keys, in order
+    unrecorded: int = 0  # mails that could not even be quarantined: unmarked, tried next cycle
+
+
+class Runtime:
+    """Everything a cycle needs, built once: settings, campaign, database, composer."""
+
+    def __init__(self, settings: Settings, campaign: Campaign) -> None:
+        statedir.guard(settings.state_dir, settings.database)  # before anything is written
+        statedir.prepare(settings.state_dir)
+        self.settings = settings
+        self.campaign = campaign
+        self.sessions: sessionmaker[Session] = open_database(settings.database,
+                                                             campaign.campaign.key)
+        composer = Composer(settings.templates_dir, settings.from_address or "mailbot@localhost",
+                            campaign.office.name)
+        self.intake = pipeline.Intake(settings, campaign, composer)
+        with self.sessions.begin() as session:
+            sync_roster(session, campaign)
+
+    def write_workbook(self, path: Path | None = None) -> Path:
+        target = path or self.settings.workbook_path
+        try:
+            with self.sessions() as session:
+                return workbook.write(session, self.campaign, target)
+        except OSError as exc:
+            raise StateError(f"cannot write the workbook {target}: {exc.strerror or exc}"
+                             ) from exc
+
+
+def run_cycle(runtime: Runtime) -> CycleReport:
+    """One cycle. A server or disk problem stops the fetching, not the rest: what is queued is
+    still sent and the workbook still written where possible. The caller reports the errors
+    (one line from `poll`, a log line from `run`)."""
+    report = CycleReport()
+    try:
+        _fetch_and_process(runtime, report)
+    except LoginRefused:
+        raise  # retrying cannot help: the caller stops with one line (mailbot.mail.logins)
+    except MailboxError as exc:
+        report.mailbox_error = str(exc)
+    except StateError as exc:
+        report.storage_error = str(exc)
+    try:
+        report.replies = outbox.send_pending(runtime.sessions, runtime.settings)
+    except StateError as exc:
+        report.storage_error = report.storage_error or str(exc)
+    try:
+        report.workbook = runtime.write_workbook()
+    except StateError as exc:
+        report.storage_error = report.storage_error or str(exc)
+    return report
+
+
+def _fetch_and_process(runtime: Runtime, report: CycleReport) -> None:
+    settings = runtime.settings
+    with Mailbox(settings) as box:
+        uidvalidity = box.open_folder()
+        pending = box.pending_uids()
+        adopt_renumbered(runtime.sessions, box, uidvalidity, pending)  # new UIDVALIDITY
+        recorded = recorded_uids(runtime, box.folder, uidvalidity)
+        for uid in pending:
+            # Recorded by a run that stopped before marking it; 未归类 mail is never marked.
+            if uid in recorded and recorded[uid] != UNCLASSIFIED:
+                box.mark_handled(uid)
+        # Several mails per round trip; one removed from the server meanwhile is left out.
+        for fetched in box.fetch_all([uid for uid in pending if uid not in recorded],
+                                     header_only_before=header_only_before(runtime)):
+            uid = fetched.uid
+            report.fetched += 1
+            raw_path = save_raw(settings.state_dir, fetched.raw)
+            note_omission(settings.state_dir, raw_path, fetched, box.folder)  # too large
+            try:
+                message, new = record(runtime, fetched.raw, raw_path, fetched.received_at,
+                                      place=(box.folder, uidvalidity, uid),
+                                      omitted=fetched.omitted)
+            except NotRecorded as exc:
+                # One line each cycle it happens: never a silent loop, never the others' loss.
+                log.error("could not record UID %d (%s), left unmarked, tried again next "
+                          "cycle: %s", uid, raw_path, exc)
+                report.unrecorded += 1
+                continue
+            if new:
+                report.results[message.result] += 1
+                report.handled.append(message.id)
+            else:
+                report.duplicates += 1
+            if message.result != UNCLASSIFIED:
+                box.mark_handled(uid, message.result)
+
+
+def header_only_before(runtime: Runtime) -> datetime | None:
+    """In a shared mailbox, mail received before the campaign opened is nobody's: only its
+    header is fetched (enough to list it as 未归类)."""
+    return runtime.campaign.campaign.opens_at if runtime.settings.shared_mailbox else None
+
+
+class NotRecorded(MailbotError):
+    """Not even the quarantine could record a mail (a bug of ours, not the mail's fault); the
+    mail stays unmarked on the server and is tried again next cycle."""
+
+
+def record(runtime: Runtime, raw: bytes, raw_path: str, received_at: datetime,
+           place: tuple[str, int, int] | None = None, omitted: int = 0) -> tuple[Message, bool]:
+    """Process and commit one mail; (its Message, whether it is new).
+
+    Raises StateError when our own storage fails, NotRecorded when even quarantining the mail
+    failed; never for what the mail holds."""
+    try:
+        with runtime.sessions.begin() as session:
+            message, new = pipeline.handle(session, runtime.intake, raw, raw_path, received_at,
+                                           omitted)
+            _remember_place(session, message, place)
+            return message, new
+    except Exception as exc:
+        if _is_storage_failure(exc):
+            # Our own disk or database failed, not the mail: stop, leave it unmarked, retry.
+            raise StateError(f"cannot record the mail ({raw_path}): {exc}") from exc
+        reason = f"处理时出错（{type(exc).__name__}: {exc}）"
+        if isinstance(exc, BrokenMail):
+            reason = f"无法自动处理：{exc}"
+        # An expected outcome: one line; the traceback goes to state/mailbot.log.
+        where = details.keep(runtime.settings.state_dir, f"quarantined {raw_path}: {reason}", exc)
+        log.warning("quarantined %s: %s (details in %s)", raw_path, one_line(reason), where)
+    try:
+        with runtime.sessions.begin() as session:
+            message = pipeline.quarantine(session, runtime.intake, raw, raw_path, received_at,
+                                          reason)
+            _remember_place(session, message, place)
+            return message, True
+    except Exception as exc:
+        if _is_storage_failure(exc):
+            raise StateError(f"cannot record the mail ({raw_path}): {exc}") from exc
+        raise NotRecorded(one_line(f"{type(exc).__name__}: {exc}")) from exc
+
+
+def _remember_place(session: Session, message: Message,
+                    place: tuple[str, int, int] | None) -> None:
+    if place is None:
+        return
+    folder, uidvalidity, uid = place
+    known = session.scalar(select(MailboxUid).where(
+        MailboxUid.folder == folder, MailboxUid.uidvalidity == uidvalidity, MailboxUid.uid == uid))
+    if known is None:
+        session.add(MailboxUid(folder=folder, uidvalidity=uidvalidity, uid=uid,
+                               message_pk=message.id))
+
+
+def recorded_uids(runtime: Runtime, folder: str, uidvalidity: int) -> dict[int, str]:
+    """UIDs of this folder already recorded, with their results. Read once per cycle, not once
+    per mail: a mail another process records meanwhile is still known by its Message-ID
+    (`intake.handle`), so the set going stale costs a fetch, never a second record or reply."""
+    with runtime.sessions() as session:
+        return {uid: result for uid, result in session.execute(
+            select(MailboxUid.uid, Message.result).join(Message)
+            .where(MailboxUid.folder == folder, MailboxUid.uidvalidity == uidvalidity))}
+
+
+def save_raw(state_dir: Path, raw: bytes) -> str:
+    """Keep the mail exactly as received, named by its content; returns the relative path."""
+    digest = hashlib.sha256(raw).hexdigest()
+    relative = Path("raw") / digest[:2] / f"{digest}.eml"
+    target = state_dir / relative
+    if not target.exists():
+        temporary = target.with_suffix(".tmp")
+        try:
+            target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            with open(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600),
+                      "wb") as out:
+                out.write(raw)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temporary, target)
+        except OSError as exc:
+            temporary.unlink(missing_ok=True)
+            raise StateError(f"cannot keep the raw mail in {state_dir}: "
+                             f"{exc.strerror or exc}") from exc
+    return str(relative)

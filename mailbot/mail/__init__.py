@@ -1,0 +1,1 @@
+"""Mail in: IMAP and IDLE, parsing, file names, containers, automatic mail."""

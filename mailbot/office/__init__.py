@@ -1,0 +1,1 @@
+"""What the office and the applicants receive: replies, outbox, workbook, reports."""

@@ -1,0 +1,172 @@
+"""The rows of the form sent upward: one per nominated studio, its cells from the units' forms.
+
+The studios and the versions that count come from `progress` (as the workbook's 汇总 sheet reads
+them); the values are read again from the stored files of those versions — the 附件1 row of the
+studio and the studio's 附件2 — because the database keeps only what the checks need. Which
+column takes which value is the campaign's `[official]` section, not code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, contains_eager, selectinload
+
+from mailbot.campaign.dossier import StudioProgress, UnitProgress, all_progress
+from mailbot.campaign.rules import Campaign, OfficialColumn, OfficialForm, source_parts
+from mailbot.checks.formats import SCAN_FORMATS
+from mailbot.documents import read_document, studio_key
+from mailbot.documents.tables import match_label, normalise
+from mailbot.errors import ConfigError
+from mailbot.store.models import Document, Message, Unit
+
+FORM_KINDS = ("summary", "approval", "material")
+
+
+@dataclass(frozen=True)
+class OfficialRow:
+    unit: str  # the nominating unit, as the office knows it
+    studio: str
+    complete: bool  # every form of the studio received, none with an error
+    values: tuple[str, ...]  # one per column of the form, as printed
+
+
+@dataclass(frozen=True)
+class OfficialTable:
+    form: OfficialForm
+    rows: tuple[OfficialRow, ...]
+
+    @property
+    def headers(self) -> list[str]:
+        return [column.header for column in self.form.columns]
+
+    @property
+    def shares(self) -> list[float]:
+        """Each column's share of the printed width: the rules' `width`, else by its header."""
+        return [c.width or max(2.0, len(c.header) * 1.2) for c in self.form.columns]
+
+
+def official_form(campaign: Campaign) -> OfficialForm:
+    if campaign.official is None:
+        raise ConfigError(f"规则文件没有 [official] 部分，无法生成上报用的汇总表（活动 "
+                          f"{campaign.campaign.key}）：请在规则文件中写明表头和各列的来源。")
+    return campaign.official
+
+
+def collect(session: Session, campaign: Campaign, state_dir: Path, *,
+            include_incomplete: bool = False) -> OfficialTable:
+    """The form's rows: every complete studio of every unit, in unit order and, within a unit,
+    in the order of its 附件1; with `include_incomplete`, the others too, marked."""
+    form = official_form(campaign)
+    files = _Files(campaign, state_dir)
+    rows: list[OfficialRow] = []
+    for unit in _progress(session, campaign):
+        for studio in unit.studios:
+            complete = studio_complete(studio, campaign)
+            if not complete and not include_incomplete:
+                continue
+            sources = {"summary": files.summary_row(unit, studio),
+                       "approval": files.fields(_editable(unit, studio, "approval")),
+                       "material": files.fields(_editable(unit, studio, "material"))}
+            values = [_value(column, sources, len(rows) + 1, unit.unit.display_name)
+                      for column in form.columns]
+            if not complete and form.mark_column is not None:
+                at = [c.header for c in form.columns].index(form.mark_column)
+                values[at] = "；".join(v for v in (values[at], form.incomplete_mark) if v)
+            rows.append(OfficialRow(unit.unit.display_name, studio.name, complete,
+                                    tuple(values)))
+    return OfficialTable(form, tuple(rows))
+
+
+def studio_complete(studio: StudioProgress, campaign: Campaign) -> bool:
+    """Each form the campaign asks for is there for this studio, and none has an error."""
+    kinds = [kind for kind in FORM_KINDS if campaign.has(kind)]
+    docs = [studio.doc(kind) for kind in kinds]
+    return all(doc is not None and doc.ok for doc in docs)
+
+
+def _value(column: OfficialColumn, sources: Mapping[str, Mapping[str, str]], number: int,
+           unit: str) -> str:
+    """The first of the column's sources that is filled in."""
+    for source in column.source:
+        values = []
+        for part in source_parts(source):
+            if part == "seq":
+                values.append(str(number))
+            elif part == "unit":
+                values.append(unit)
+            else:
+                kind, name = part.split(":", 1)
+                values.append(lookup(sources.get(kind, {}), name))
+        value = " ".join(v.strip() for v in values if v.strip())
+        if value:
+            return value
+    return ""
+
+
+def lookup(fields: Mapping[str, str], name: str) -> str:
+    """The value under `name`, compared as the reader compares labels: width and spaces do not
+    matter, and a header with a note in brackets (团队人数（人）) still answers to 团队人数."""
+    wanted = normalise(name)
+    for key, value in fields.items():
+        if normalise(key) == wanted:
+            return value
+    for key, value in fields.items():
+        if match_label(key, [name], inline=False) is not None:
+            return value
+    return ""
+
+
+def _editable(unit: UnitProgress, studio: StudioProgress, kind: str) -> Document | None:
+    """The studio's form of `kind` to read values from: never a scan, which has no text."""
+    doc = studio.doc(kind)
+    if doc is None or doc.format not in SCAN_FORMATS:
+        return doc
+    key = studio_key(studio.name)
+    return next((d for d in unit.latest if d.kind == kind and d.format not in SCAN_FORMATS
+                 and d.studio_key == key), None)
+
+
+class _Files:
+    """Stored files read once each (a unit's 附件1 serves every one of its studios)."""
+
+    def __init__(self, campaign: Campaign, state_dir: Path) -> None:
+        self._campaign = campaign
+        self._state_dir = state_dir
+        self._read: dict[int, tuple[dict[str, str], list[tuple[str, dict[str, str]]]]] = {}
+
+    def _load(self, doc: Document) -> tuple[dict[str, str], list[tuple[str, dict[str, str]]]]:
+        if doc.id not in self._read:
+            try:
+                data = (self._state_dir / doc.stored_path).read_bytes()
+            except OSError:
+                data = b""  # gone from disk: its cells stay empty, the rest of the form is made
+            read = read_document(doc.filename, data, doc.format, self._campaign)
+            self._read[doc.id] = (dict(read.fields),
+                                  [(entry.name, dict(entry.fields)) for entry in read.studios])
+        return self._read[doc.id]
+
+    def fields(self, doc: Document | None) -> dict[str, str]:
+        return self._load(doc)[0] if doc is not None else {}
+
+    def summary_row(self, unit: UnitProgress, studio: StudioProgress) -> dict[str, str]:
+        """The studio's row of the unit's 附件1 (header → cell), found by its tolerant key."""
+        summary = next((d for d in unit.latest
+                        if d.kind == "summary" and d.format not in SCAN_FORMATS), None)
+        if summary is None:
+            return {}
+        key = studio_key(studio.name)
+        return next((row for name, row in self._load(summary)[1] if studio_key(name) == key), {})
+
+
+def _progress(session: Session, campaign: Campaign) -> Sequence[UnitProgress]:
+    """Every unit's progress, as the workbook's 汇总 sheet computes it: a few flat queries."""
+    documents = session.scalars(
+        select(Document).join(Message, Document.message_pk == Message.id)
+        .options(contains_eager(Document.message)).order_by(Document.id)).all()
+    units = session.scalars(select(Unit).order_by(Unit.id)
+                            .options(selectinload(Unit.addresses))).all()
+    return all_progress(units, documents, campaign)

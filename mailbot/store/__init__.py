@@ -1,0 +1,1 @@
+"""What mailbot remembers: the only package that speaks SQL."""
