@@ -214,14 +214,16 @@ HOSTILE_FORM = {"date": ["9999-12-31", "0001-01-01", "2022-13-45", "\x00", "９"
 
 
 def _urls(rule: Rule) -> list[str]:
-    """The rule's path with each argument replaced by each hostile value (the others: 1)."""
-    if not rule.arguments:
+    """The rule's path with each argument replaced by each hostile value (the others: 1).
+    Arguments given by the rule's defaults (`/bundle.pdf`: unit_id=None) are not in its path."""
+    in_path = set(rule.arguments) - set(rule.defaults or {})
+    if not in_path:
         return [rule.rule]
     urls = []
-    for name in sorted(rule.arguments):
+    for name in sorted(in_path):
         for value in HOSTILE:
             path = rule.rule
-            for other in rule.arguments:
+            for other in in_path:
                 shown = value if other == name else "1"
                 path = _fill(path, other, shown)
             urls.append(path)
