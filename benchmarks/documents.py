@@ -31,8 +31,9 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
+from mailbot.demo import docx_build as build
 from mailbot.demo import samples
-from mailbot.documents import build, convert
+from mailbot.documents import convert
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -16,8 +16,9 @@ import pytest
 
 from mailbot.campaign.rules import Campaign, load_rules
 from mailbot.checks import DOCUMENT_CHECKS, Submission, run_checks
+from mailbot.demo import docx_build as build
 from mailbot.demo import samples
-from mailbot.documents import build, read_document
+from mailbot.documents import read_document
 from mailbot.findings import Severity
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -22,9 +22,10 @@ from docx.opc.exceptions import PackageNotFoundError
 from docx.oxml.parser import parse_xml
 
 from mailbot.campaign.rules import load_rules
+from mailbot.demo import docx_build as build
 from mailbot.demo import samples
-from mailbot.documents import build, read_document
 from mailbot.documents import docx_reader as reader
+from mailbot.documents import read_document
 from mailbot.documents.ooxml import PACKAGE_ERRORS, check_package
 from mailbot.documents.tables import APPROVAL_LABELS, Content, key_values, summary_entries
 from mailbot.errors import DocumentError

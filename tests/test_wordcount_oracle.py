@@ -23,8 +23,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mailbot.campaign.rules import Campaign, load_rules
+from mailbot.demo import docx_build as build
 from mailbot.demo import samples
-from mailbot.documents import build, convert, count_words, read_document
+from mailbot.documents import convert, count_words, read_document
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCH = 8  # documents per soffice run: its start-up is most of the cost
