@@ -149,8 +149,11 @@ def _process(session: Session, intake: Intake, parsed: ParsedMessage, raw: bytes
         return inquiry.record(session, intake, message, parsed, raw)
 
     documents = tuple(reader.document(a) for a in parsed.attachments)
-    named = [doc.unit_name or "" for doc in documents if doc.kind in ("summary", "approval")]
-    studios = [_studio_key(doc) for doc in documents]
+    campaign = intake.campaign
+    # The forms that name the applying unit (推荐单位, 所在单位): by the rules, whatever the key.
+    named = [doc.unit_name or "" for doc in documents
+             if campaign.has(doc.kind) and campaign.spec(doc.kind).unit_label is not None]
+    studios = [_studio_key(campaign, doc) for doc in documents]
     claim = claim_unit(session, intake.campaign, parsed.from_addr or parsed.reply_to, named,
                        studios, parsed.from_name)
     unit = claim.unit
@@ -252,9 +255,10 @@ def _new_message(parsed: ParsedMessage, raw: bytes, raw_path: str,
                    result=QUARANTINED, processed_at=utcnow())
 
 
-def _studio_key(doc: ReadDocument) -> str:
+def _studio_key(campaign: Campaign, doc: ReadDocument) -> str:
     """The studio a form other than 附件1 is for, as a tolerant key ("" if it names none)."""
-    return studio_key(doc.studios[0].name) if doc.kind != "summary" and doc.studios else ""
+    listing = campaign.lists_studios(doc.kind)
+    return studio_key(doc.studios[0].name) if not listing and doc.studios else ""
 
 
 def _keep_attachment(session: Session, intake: Intake, message: Message, position: int,
@@ -277,7 +281,8 @@ def _keep_attachment(session: Session, intake: Intake, message: Message, positio
             os.replace(temporary, target)
         finally:
             temporary.unlink(missing_ok=True)  # a full disk mid-write leaves no half file
-    studio = doc.studios[0] if doc.kind != "summary" and doc.studios else None
+    listing = intake.campaign.lists_studios(doc.kind)
+    studio = doc.studios[0] if not listing and doc.studios else None
     row = Document(message_pk=message.id, unit=unit, ok=ok, position=position,
                    unconfirmed=unconfirmed,
                    filename=attachment.filename, format=attachment.format, kind=doc.kind,
@@ -285,12 +290,12 @@ def _keep_attachment(session: Session, intake: Intake, message: Message, positio
                    stored_path=str(relative), size=len(attachment.data),
                    word_count=doc.word_count,
                    studio_name=studio.name if studio else "",
-                   studio_key=_studio_key(doc),
+                   studio_key=_studio_key(intake.campaign, doc),
                    unit_name=doc.unit_name or "",
                    leader=studio.leader if studio else "", phone=studio.phone if studio else "",
                    studio_keys="".join(f"|{studio_key(s.name)}" for s in doc.studios) + "|"
-                   if doc.kind == "summary" and doc.studios else "",
-                   studios_json=json.dumps([s.name for s in doc.studios] if doc.kind == "summary"
+                   if listing and doc.studios else "",
+                   studios_json=json.dumps([s.name for s in doc.studios] if listing
                                            else [], ensure_ascii=False))
     session.add(row)
     return row
@@ -361,8 +366,11 @@ def _label(campaign: Campaign, kind: str) -> str:
 
 
 def _held_line(campaign: Campaign, row: Document) -> str:
-    studio = f"（{row.studio_name}）" if row.studio_name and row.kind != "summary" else ""
-    counted = row.kind == "material" and row.word_count is not None
+    listing = campaign.lists_studios(row.kind)
+    studio = f"（{row.studio_name}）" if row.studio_name and not listing else ""
+    # The 字数 is stated for the texts it is limited for (附件3), whatever their key.
+    limited = campaign.has(row.kind) and campaign.spec(row.kind).max_words is not None
+    counted = limited and row.word_count is not None
     words = f"，{row.word_count} 字" if counted else ""
     state = "" if row.ok else "，待更正"
     return f"{_label(campaign, row.kind)}{studio}：{row.filename}{words}{state}"
