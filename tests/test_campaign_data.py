@@ -15,7 +15,9 @@ from intake_support import Bot, body
 from servers import Dovecot, SmtpRelay
 
 from mailbot.campaign.rules import load_rules
+from mailbot.cli.check import check_files
 from mailbot.demo.samples import recommendation_docx
+from mailbot.errors import RulesError
 from mailbot.timefmt import OFFICE_ZONE
 
 RULES = Path(__file__).resolve().parent.parent / "rules" / "examples" / "youxiu-gonghui-2023.toml"
@@ -83,3 +85,43 @@ def test_mail_of_the_other_call_is_not_this_campaigns(bot: Bot) -> None:
     assert "受理" not in report.results and "补正" not in report.results
     assert bot.replies(UNIT_A) == []
     assert bot.sheet("收件记录") == []  # in no workbook
+
+
+@pytest.mark.parametrize(("change", "error"), [
+    (('key = "recommendation"', 'key = "unknown"'), "field `documents.0.key`: .*unknown"),
+    (('key = "recommendation"', 'key = "Recommendation Form"'), "field `documents.0.key`"),
+    (('key = "recommendation"', 'key = "a_key_longer_than_16"'), "field `documents.0.key`"),
+    (('timezone = "Asia/Shanghai"', 'timezone = "Asia/Shenzhen"'),
+     "field `campaign.timezone`: .*unknown time zone 'Asia/Shenzhen'"),
+    (("deadline = 2023-04-28T17:00:00", "deadline = 2023-04-28"),
+     "field `campaign.deadline`: .*no time of day"),
+    (("opens = 2023-04-10T09:00:00", "opens = 2023-04-29T09:00:00"),
+     "field `campaign`: .*opens \\(2023-04-29 09:00:00\\) must be before the deadline"),
+    (('per = "unit"', 'per = "unit"\nstudio_column = "工作室名称"'), None),
+    (('per = "unit"', 'per = "studio"\nstudio_column = "工作室名称"'),
+     "field `documents.0`: .*studio_column .* needs per"),
+])
+def test_the_second_rules_file_is_validated_field_by_field(
+        tmp_path: Path, change: tuple[str, str], error: str | None) -> None:
+    text = RULES.read_text(encoding="utf-8")
+    assert change[0] in text
+    path = tmp_path / "rules.toml"
+    path.write_text(text.replace(change[0], change[1], 1), encoding="utf-8")
+    if error is None:  # a list of studios per unit is allowed: it makes the campaign one of studios
+        assert load_rules(path).has_studios
+        return
+    with pytest.raises(RulesError, match=error):
+        load_rules(path)
+
+
+def test_check_command_judges_the_second_campaigns_form(tmp_path: Path) -> None:
+    """`mailbot check` with these rules: the kind is the rules' key, the verdict its limits."""
+    good, long = tmp_path / "推荐表.docx", tmp_path / "推荐表-长.docx"
+    good.write_bytes(recommendation_docx("王芳", "计算机学院", 1500))
+    long.write_bytes(recommendation_docx("张伟", "机电工程学院", 1501))
+    campaign = load_rules(RULES)
+    [result] = check_files([good], campaign)
+    assert (result["kind"], result["word_count"], result["problems"]) == \
+        ("recommendation", 1500, [])
+    [result] = check_files([long], campaign)
+    assert [p["code"] for p in result["problems"]] == ["word-limit"]

@@ -52,7 +52,8 @@ class CampaignInfo(_Strict):
     @model_validator(mode="after")
     def _opens_before_deadline(self) -> CampaignInfo:
         if self.opens_at is not None and self.opens_at >= self.deadline_at:
-            raise ValueError("opens must be before the deadline")
+            raise ValueError(f"opens ({self.opens}) must be before the deadline "
+                             f"({self.deadline})")
         return self
 
     @field_validator("opens", "deadline", mode="before")
