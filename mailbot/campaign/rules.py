@@ -315,8 +315,8 @@ class Campaign(_Strict):
             for part in [p for source in column.source for p in source_parts(source)]:
                 kind = part.split(":", 1)[0]
                 if ":" in part and kind not in keys:
-                    raise ValueError(f"official column {column.header!r} reads {kind!r}, "
-                                     "which is not one of the documents")
+                    raise ValueError(f"official column {column.header!r}: source {part!r} "
+                                     f"reads {kind!r}, which is not one of the documents")
         return self
 
     def spec(self, key: str) -> DocumentSpec:
@@ -374,3 +374,23 @@ def default_rules_path(rules_dir: Path) -> Path:
         raise RulesError(f"no campaign rules file (*.toml) in {rules_dir}; set MAILBOT_RULES")
     names = ", ".join(f.name for f in files)
     raise RulesError(f"several rules files in {rules_dir} ({names}); set MAILBOT_RULES to one")
+
+
+def load_campaigns(path: Path) -> list[Campaign]:
+    """Every campaign `path` holds: a rules file, or a directory whose every *.toml is one
+    (in name order). Two campaigns may not share a key or a receipt prefix."""
+    if not path.is_dir():
+        return [load_rules(path)]
+    files = sorted(path.glob("*.toml"))
+    if not files:
+        raise RulesError(f"no campaign rules file (*.toml) in {path}; set MAILBOT_RULES")
+    campaigns = [load_rules(file) for file in files]
+    for field in ("key", "receipt_prefix"):
+        seen: dict[str, Path] = {}
+        for file, campaign in zip(files, campaigns, strict=True):
+            value = str(getattr(campaign.campaign, field))
+            if value in seen:
+                raise RulesError(f"rules files {seen[value].name} and {file.name}: "
+                                 f"field `campaign.{field}` {value!r} is the same")
+            seen[value] = file
+    return campaigns

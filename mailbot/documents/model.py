@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+
 from mailbot.findings import Finding
 
 # A document key of the campaign's rules ("summary", "recommendation"…), or "unknown".

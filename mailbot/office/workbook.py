@@ -1,8 +1,9 @@
 """The consolidated workbook (汇总表.xlsx): three sheets, derived from the database.
 
 Sheets and columns are fixed by CONTRACT.md for this campaign; another campaign's columns follow
-its rules (one 单位进度 column per form label; without studios, one 汇总 row per unit). The file is written to a temporary file beside the
-target and renamed over it, so a reader never sees half a workbook. Every cell from mail is
+its rules (one 单位进度 column per form label; without studios, one 汇总 row per unit). The
+file is written to a temporary file beside the target and renamed over it, so a reader never
+sees half a workbook. Every cell from mail is
 written as text, never as a formula (a sender can name a file "=HYPERLINK(…)").
 """
 

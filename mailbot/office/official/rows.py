@@ -23,6 +23,7 @@ from mailbot.documents.tables import match_label, normalise
 from mailbot.errors import ConfigError
 from mailbot.store.models import Document, Message, Unit
 
+
 @dataclass(frozen=True)
 class OfficialRow:
     unit: str  # the nominating unit, as the office knows it
