@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 from mailbot.campaign.rules import Campaign, load_campaigns
 from mailbot.cli.main import app
 from mailbot.demo.mailfactory import build_mail
+from mailbot.errors import RulesError
 from mailbot.demo.samples import (
     SAMPLE_STUDIOS,
     approval_docx,
@@ -77,7 +78,7 @@ def sheet(bot: Bot, key: str, name: str) -> list[dict[str, Any]]:
 def test_a_directory_of_rules_is_every_campaign(rules_dir: Path) -> None:
     assert [c.campaign.key for c in load_campaigns(rules_dir)] == [LAOMO, YOUXIU]
     (rules_dir / "copy.toml").write_text(RULES.read_text(encoding="utf-8"), encoding="utf-8")
-    with pytest.raises(Exception, match="campaign.key"):
+    with pytest.raises(RulesError, match=r"field `campaign\.key` 'laomo-gongjiang-2022'"):
         load_campaigns(rules_dir)
 
 
