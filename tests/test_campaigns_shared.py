@@ -22,7 +22,6 @@ from typer.testing import CliRunner
 from mailbot.campaign.rules import Campaign, load_campaigns
 from mailbot.cli.main import app
 from mailbot.demo.mailfactory import build_mail
-from mailbot.errors import RulesError
 from mailbot.demo.samples import (
     SAMPLE_STUDIOS,
     approval_docx,
@@ -30,6 +29,7 @@ from mailbot.demo.samples import (
     recommendation_docx,
     summary_docx,
 )
+from mailbot.errors import RulesError
 from mailbot.intake.cycle import CycleReport, Runtime, run_cycle
 from mailbot.store.models import Message, Unit
 from mailbot.store.scoping import ACROSS_CAMPAIGNS
