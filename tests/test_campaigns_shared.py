@@ -8,7 +8,9 @@ question is answered with its own campaign's deadline; personal mail is left alo
 
 from __future__ import annotations
 
+import io
 import shutil
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ import pytest
 from intake_support import OFFICE, RULES, Bot, body
 from servers import Dovecot, SmtpRelay
 from typer.testing import CliRunner
+from web_support import PASSWORD, app_for, login, page_csrf
 
 from mailbot.campaign.rules import Campaign, load_campaigns
 from mailbot.cli.main import app
@@ -34,6 +37,7 @@ from mailbot.intake.cycle import CycleReport, Runtime, run_cycle
 from mailbot.store.models import Message, Unit
 from mailbot.store.scoping import ACROSS_CAMPAIGNS
 from mailbot.timefmt import OFFICE_ZONE
+from mailbot.web import dashboard
 
 SECOND = RULES.parent / "examples" / "youxiu-gonghui-2023.toml"
 LAOMO, YOUXIU = "laomo-gongjiang-2022", "youxiu-gonghui-2023"
@@ -159,3 +163,41 @@ def test_commands_ask_which_campaign(bot: Bot, rules_dir: Path, campaigns: list[
     assert [c.value for c in book["单位进度"][1]][2] == "附件"
     result = runner.invoke(app, ["status", "--campaign", "nope"], env=env)
     assert result.exit_code == 2 and LAOMO in result.output
+
+
+def test_the_dashboard_switches_campaigns_and_hands_mail_to_one(
+        bot: Bot, campaigns: list[Campaign]) -> None:
+    friend = "friend@test.example"
+    raw = build_mail(sender=friend, to=OFFICE, subject="你好", body="附上一份文件，请看看。",
+                     date=RECEIVED)
+    bot.dovecot.append(OFFICE, raw, internaldate=RECEIVED)
+    bot.submit("cs@test.example", [("推荐表.docx", recommendation_docx("王芳", "计算机学院", 900))],
+               received=RECEIVED.replace(minute=5), subject="优秀工会工作者推荐")
+    assert poll(bot, campaigns).results == {"未归类": 1, "受理": 1}
+
+    runtime = Runtime(replace(bot.settings, office_password=PASSWORD), campaigns[0],
+                      campaigns=campaigns)
+    client = login(app_for(runtime).test_client())
+    first = client.get("/units").get_data(as_text=True)
+    assert "计算机学院" not in first  # the first campaign's units only
+    assert "优秀工会工作者推荐" in first  # a link to switch to the other one
+    switched = client.get(f"/units?campaign={YOUXIU}").get_data(as_text=True)
+    assert "计算机学院" in switched
+    assert "计算机学院" in client.get("/units").get_data(as_text=True)  # remembered
+    assert client.get("/units?campaign=nope").status_code == 404
+    with client.get("/workbook.xlsx") as download:  # the campaign shown's workbook
+        book = openpyxl.load_workbook(io.BytesIO(download.data))
+    assert [c.value for c in book["单位进度"][1]][2] == "附件"
+
+    # 未归类 is the mailbox's: listed whichever campaign is shown, handed to the one shown.
+    inbox = client.get("/inbox").get_data(as_text=True)
+    assert "你好" in inbox
+    with runtime.sessions() as session:
+        [mail] = dashboard.unclassified(session)
+    done = client.post(f"/messages/{mail.id}/assign",
+                       data={"csrf_token": page_csrf(client, "/inbox")})
+    assert done.status_code == 302
+    [answer] = bot.replies(friend)
+    assert "2022-10-20 17:00" in body(answer)  # the 优秀工会工作者 call's facts (a 咨询)
+    assert [r["发件人"] for r in sheet(bot, YOUXIU, "收件记录")] == [friend, "cs@test.example"]
+    assert [r["发件人"] for r in sheet(bot, LAOMO, "收件记录")] == []

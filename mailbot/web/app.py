@@ -75,7 +75,7 @@ def create_app(settings: Settings, campaign: Campaign, *, runtime: Runtime | Non
 
 def _campaign_context() -> dict[str, Any]:
     """What the pages say about the campaign shown: the one this request is for."""
-    shown = views.runtime()
+    shown = views.runtime(strict=False)
     campaign = shown.campaign
     return {"campaign": campaign.campaign, "office": campaign.office,
             "campaign_has_roster": bool(campaign.units),

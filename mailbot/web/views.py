@@ -40,16 +40,18 @@ def everyone() -> Runtime:
     return found
 
 
-def runtime() -> Runtime:
+def runtime(*, strict: bool = True) -> Runtime:
     """The campaign this request is for: `?campaign=KEY` (then remembered in the session),
-    else the one remembered, else the first. An unknown key is a 404."""
+    else the one remembered, else the first. An unknown key is a 404 (`strict`; the error
+    page itself shows the campaign remembered)."""
     whole = everyone()
     if len(whole.lanes) == 1:
         return whole
     asked = request.args.get("campaign")
-    if asked is not None:
-        if asked not in whole.lanes:
+    if asked is not None and asked not in whole.lanes:
+        if strict:
             abort(404)
+    elif asked is not None:
         cookie[CAMPAIGN_KEY] = asked
     return whole.lanes.get(cookie.get(CAMPAIGN_KEY) or "", whole)
 
