@@ -82,6 +82,10 @@ def _campaign_context() -> dict[str, Any]:
             "has_official": campaign.official is not None,
             "label_of": lambda kind: campaign.spec(kind).label if campaign.has(kind)
             else "未识别",
+            "campaign_has_studios": campaign.has_studios,
+            # the 字数 is shown for the texts the rules limit (附件3), whatever their key
+            "counts_words": lambda kind: campaign.has(kind)
+            and campaign.spec(kind).max_words is not None,
             "campaign_choices": [(key, lane.campaign.campaign.title) for key, lane
                                  in views.everyone().lanes.items()]}
 
