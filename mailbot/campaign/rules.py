@@ -365,17 +365,6 @@ def load_rules(path: Path) -> Campaign:
         raise RulesError(f"rules file {path}: field `{where}`: {first['msg']}{more}") from None
 
 
-def default_rules_path(rules_dir: Path) -> Path:
-    """The one campaign file in `rules/`; several files need MAILBOT_RULES to choose."""
-    files = sorted(rules_dir.glob("*.toml"))
-    if len(files) == 1:
-        return files[0]
-    if not files:
-        raise RulesError(f"no campaign rules file (*.toml) in {rules_dir}; set MAILBOT_RULES")
-    names = ", ".join(f.name for f in files)
-    raise RulesError(f"several rules files in {rules_dir} ({names}); set MAILBOT_RULES to one")
-
-
 def load_campaigns(path: Path) -> list[Campaign]:
     """Every campaign `path` holds: a rules file, or a directory whose every *.toml is one
     (in name order). Two campaigns may not share a key or a receipt prefix."""
