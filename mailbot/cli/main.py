@@ -374,13 +374,13 @@ app.add_typer(db_app, name="db")
 @friendly
 def db_upgrade(config: ConfigOption = None) -> None:
     """Bring the database to the current schema (every command also does it when it starts)."""
+    from mailbot.intake.cycle import legacy_owner
     from mailbot.store.models import upgrade_database
     from mailbot.store.statedir import prepare
 
     settings, campaigns = load_all(config)
-    campaign = campaigns[0]  # rows of release 0.1 are filed under it
     prepare(settings.state_dir)
-    before, now = upgrade_database(settings.database, campaign.campaign.key)
+    before, now = upgrade_database(settings.database, legacy_owner(campaigns))
     if before == now:
         console.print(f"数据库已是最新结构（版本 {now}），无需升级。", highlight=False)
     else:

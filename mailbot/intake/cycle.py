@@ -39,7 +39,13 @@ from mailbot.mail.safetext import one_line
 from mailbot.office import outbox, workbook
 from mailbot.office.replies import Composer
 from mailbot.store import statedir
-from mailbot.store.models import UNCLASSIFIED, MailboxUid, Message, open_database
+from mailbot.store.models import (
+    DEFAULT_CAMPAIGN,
+    UNCLASSIFIED,
+    MailboxUid,
+    Message,
+    open_database,
+)
 from mailbot.store.scoping import ACROSS_CAMPAIGNS, scope
 
 log = logging.getLogger(__name__)
@@ -85,7 +91,7 @@ class Runtime:
         self.campaign = campaign
         self.campaigns = tuple(campaigns) or (campaign,)
         key = campaign.campaign.key
-        base = database or open_database(settings.database, key)
+        base = database or open_database(settings.database, legacy_owner(self.campaigns))
         self.sessions: sessionmaker[Session] = scope(base, key) if self.several else base
         composer = Composer(settings.templates_dir, settings.from_address or "mailbot@localhost",
                             campaign.office.name)
@@ -128,6 +134,14 @@ class Runtime:
         except OSError as exc:
             raise StateError(f"cannot write the workbook {target}: {exc.strerror or exc}"
                              ) from exc
+
+
+def legacy_owner(campaigns: Sequence[Campaign]) -> str:
+    """The campaign rows of release 0.1 (one campaign, no key stored) are filed under when the
+    database is upgraded: that release's campaign when it is configured, else the first —
+    never whichever one a command happens to be asked about."""
+    keys = [c.campaign.key for c in campaigns]
+    return DEFAULT_CAMPAIGN if DEFAULT_CAMPAIGN in keys else keys[0]
 
 
 def run_cycle(runtime: Runtime) -> CycleReport:
