@@ -24,6 +24,7 @@ from web_support import PASSWORD, app_for, login, page_csrf
 
 from mailbot.campaign.rules import Campaign, load_campaigns
 from mailbot.cli.main import app
+from mailbot.config import Settings
 from mailbot.demo.mailfactory import build_mail
 from mailbot.demo.samples import (
     SAMPLE_STUDIOS,
@@ -201,3 +202,20 @@ def test_the_dashboard_switches_campaigns_and_hands_mail_to_one(
     assert "2022-10-20 17:00" in body(answer)  # the 优秀工会工作者 call's facts (a 咨询)
     assert [r["发件人"] for r in sheet(bot, YOUXIU, "收件记录")] == [friend, "cs@test.example"]
     assert [r["发件人"] for r in sheet(bot, LAOMO, "收件记录")] == []
+
+
+def test_a_release_0_1_state_opened_with_two_campaigns_stays_its_campaigns(
+        tmp_path: Path, campaigns: list[Campaign]) -> None:
+    """Upgrading files the old rows under release 0.1's campaign, even when a command is
+    asked about the other one; the other starts empty, with its own first receipt."""
+    state = tmp_path / "old-state"
+    shutil.copytree(RULES.parent.parent / "tests" / "fixtures" / "v0.1-state", state)
+    youxiu = next(c for c in campaigns if c.campaign.key == YOUXIU)
+    runtime = Runtime(Settings(from_address=OFFICE, state_dir=state), youxiu,
+                      campaigns=[youxiu, *[c for c in campaigns if c is not youxiu]])
+    with runtime.sessions() as session:
+        assert session.query(Message).count() == 0  # the new call has nothing yet
+        everything = session.query(Message).execution_options(**ACROSS_CAMPAIGNS).all()
+    assert everything and {m.campaign for m in everything} == {LAOMO}
+    with runtime.lane(LAOMO).sessions() as session:
+        assert session.query(Message).count() == len(everything)
