@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mailbot.campaign.rules import default_rules_path, load_rules
+from mailbot.campaign.rules import load_campaigns, load_rules
 from mailbot.config import load_settings
 from mailbot.errors import ConfigError, RulesError
 
@@ -74,7 +74,7 @@ def test_the_campaign_rules_load() -> None:
     assert campaign.spec("material").max_words == 2000
     assert campaign.spec("approval").display == "附件2《推荐审批表》"
     assert campaign.office.room == "C3行政楼1307"
-    assert default_rules_path(RULES.parent) == RULES
+    assert [c.campaign.key for c in load_campaigns(RULES.parent)] == [campaign.campaign.key]
 
 
 @pytest.mark.parametrize(("change", "field"), [
@@ -98,8 +98,17 @@ def test_a_wrong_rules_file_names_the_field(tmp_path: Path, change: tuple[str, s
         load_rules(broken)
 
 
-def test_several_rules_files_need_a_choice(tmp_path: Path) -> None:
-    for name in ("a.toml", "b.toml"):
-        (tmp_path / name).write_text(RULES.read_text(encoding="utf-8"), encoding="utf-8")
-    with pytest.raises(RulesError, match="set MAILBOT_RULES"):
-        default_rules_path(tmp_path)
+def test_a_rules_directory_is_every_campaign_in_it(tmp_path: Path) -> None:
+    """MAILBOT_RULES may be a directory: each *.toml a campaign, none sharing a key."""
+    text = RULES.read_text(encoding="utf-8")
+    (tmp_path / "a.toml").write_text(text, encoding="utf-8")
+    (tmp_path / "b.toml").write_text(text.replace('key = "laomo-gongjiang-2022"', 'key = "b"')
+                                     .replace('"GZS2022"', '"B2022"'), encoding="utf-8")
+    assert [c.campaign.key for c in load_campaigns(tmp_path)] == ["laomo-gongjiang-2022", "b"]
+    (tmp_path / "b.toml").write_text(text, encoding="utf-8")
+    with pytest.raises(RulesError, match="same"):
+        load_campaigns(tmp_path)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(RulesError, match=r"no campaign rules file \(\*\.toml\)"):
+        load_campaigns(empty)

@@ -103,7 +103,7 @@ def held_of(doc: Document) -> Held:
 
 def latest_documents(session: Session, unit: Unit,
                      campaign: Campaign) -> list[Document]:
-    """The version of each form that counts: one summary, one per studio for the rest.
+    """The version of each form that counts: one of a per-unit form, one per studio of the rest.
 
     That is the latest version received by the deadline (plus grace); a form that only came
     late counts too, flagged, unless the rules refuse late mail. Older versions stay in the
@@ -129,7 +129,7 @@ def pick_latest(rows: Iterable[Document], campaign: Campaign) -> list[Document]:
         if row.unconfirmed:
             continue  # 待核实: nothing counts until the office confirms the sender
         # A scan (the stamped copy) sits beside the editable file, never replaces it.
-        key = (row.kind, "" if row.kind == "summary" else row.studio_key,
+        key = (row.kind, "" if campaign.per_unit(row.kind) else row.studio_key,
                row.format in SCAN_FORMATS)
         on_time = row.message.received_at <= campaign.cutoff
         current = latest.get(key)
@@ -185,24 +185,24 @@ def progress_of(unit: Unit, latest: list[Document], campaign: Campaign,
     by_held = dict(zip(held, latest, strict=True))
     names = nominated(held)
     studios = [StudioProgress(name) for name in names]
-    for kind in {h.kind for h in held} - {"summary"}:
+    for kind in {h.kind for h in held if not campaign.per_unit(h.kind)}:
         matched = match_studios(names, [h for h in held if h.kind == kind])
         for studio in studios:
             if studio.name in matched:
                 studio.documents[kind] = by_held[matched[studio.name]]
     if not names:  # no usable 附件1 yet: show each named studio form on its own
         for doc in latest:
-            if doc.kind != "summary":
+            if not campaign.per_unit(doc.kind):
                 name = doc.studio_name or "（未注明工作室名称）"
                 existing = next((s for s in studios if s.name == name), None)
                 if existing is None:
                     existing = StudioProgress(name)
                     studios.append(existing)
                 existing.documents[doc.kind] = doc
-    summary = next((d for d in latest if d.kind == "summary"), None)
+    summary = next((d for d in latest if campaign.lists_studios(d.kind)), None)
     for studio in studios:
         if summary is not None:
-            studio.documents.setdefault("summary", summary)
+            studio.documents.setdefault(summary.kind, summary)
     complete = bool(latest) and all(h.ok for h in held) and not missing(campaign, held)
     received = [d.message.received_at for d in latest]
     return UnitProgress(unit=unit, latest=latest, studios=studios, complete=complete,

@@ -74,12 +74,17 @@ def route(parsed: ParsedMessage, received_at: datetime, campaigns: Sequence[Camp
                                       tuple(quoted) if parsed.automatic else ())),
         (FORMS, lambda c: any(recognise(a, c) for a in parsed.attachments)),
         (SENDER, lambda c: _sender_known(parsed, c, known)),
-        (WORDS, lambda c: _names_the_call(parsed, c)),
     ]
     for why, test in tests:
         for campaign in open_:
             if test(campaign):
                 return Decision(campaign, why)
+    # Words last, and the most specific wins: "优秀工会工作者推荐" names that call by its title
+    # even though another call's keyword "推荐" is in it too.
+    named = [(_named_length(parsed, c), -i, c) for i, c in enumerate(open_)]
+    best = max(named, key=lambda entry: entry[:2], default=None)
+    if best is not None and best[0] > 0:
+        return Decision(best[2], WORDS)
     if not shared and campaigns:
         return Decision(open_[0] if open_ else campaigns[0], MAILBOX)
     return Decision(None, "")
@@ -123,6 +128,8 @@ def call_words(campaign: Campaign) -> tuple[str, ...]:
     return tuple(dict.fromkeys(w for w in (fold(word) for word in words) if w))
 
 
-def _names_the_call(parsed: ParsedMessage, campaign: Campaign) -> bool:
+def _named_length(parsed: ParsedMessage, campaign: Campaign) -> int:
+    """How specifically the mail names the call: the length of the longest of its words in
+    the subject or body (0: none)."""
     text = fold(parsed.subject + "\n" + parsed.body_text[:BODY_CHARS])
-    return any(word in text for word in call_words(campaign))
+    return max((len(word) for word in call_words(campaign) if word in text), default=0)

@@ -19,7 +19,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from mailbot.errors import RulesError
 
-DocKey = Literal["summary", "approval", "material"]
+# A document's key is any identifier the rules file chooses ("summary", "recommendation"…);
+# what the code does with a document follows its spec (per, studio_column, studio_field, …).
+# At most 16 characters: the store keeps it in documents.kind.
+DocKey = str
+KEY_PATTERN = r"^[a-z][a-z0-9_]{0,15}$"
 
 
 class _Strict(BaseModel):
@@ -48,7 +52,8 @@ class CampaignInfo(_Strict):
     @model_validator(mode="after")
     def _opens_before_deadline(self) -> CampaignInfo:
         if self.opens_at is not None and self.opens_at >= self.deadline_at:
-            raise ValueError("opens must be before the deadline")
+            raise ValueError(f"opens ({self.opens}) must be before the deadline "
+                             f"({self.deadline})")
         return self
 
     @field_validator("opens", "deadline", mode="before")
@@ -99,7 +104,7 @@ class OfficeInfo(_Strict):
 
 
 class DocumentSpec(_Strict):
-    key: DocKey
+    key: DocKey = Field(pattern=KEY_PATTERN)  # "unknown" is taken: an unrecognised file
     label: str  # 附件1
     title: str  # 推荐汇总表
     per: Literal["unit", "studio"]
@@ -112,6 +117,9 @@ class DocumentSpec(_Strict):
     studio_column: str | None = None  # summary: header of the studio-name column
     studio_field: str | None = None  # approval: label of the studio-name field
     unit_label: str | None = None  # label that precedes the applying unit's name
+    # A form that carries a stamp, so a scan of it is the signed copy beside the file (not a
+    # warning); unset: every form without a 字数 limit or outline (a table, not a text).
+    signed: bool | None = None
 
     @field_validator("name_patterns")
     @classmethod
@@ -122,6 +130,35 @@ class DocumentSpec(_Strict):
             except re.error as exc:
                 raise ValueError(f"bad regular expression {pattern!r}: {exc}") from None
         return patterns
+
+    @field_validator("key")
+    @classmethod
+    def _not_unknown(cls, key: str) -> str:
+        if key == "unknown":
+            raise ValueError("'unknown' names an unrecognised file; choose another key")
+        return key
+
+    @model_validator(mode="after")
+    def _studio_list_per_unit(self) -> DocumentSpec:
+        if self.studio_column is not None and self.per != "unit":
+            raise ValueError("studio_column (a table listing the studios) needs per = \"unit\"")
+        return self
+
+    @property
+    def lists_studios(self) -> bool:
+        """A table of the unit's nominated studios (the 推荐汇总表): per unit, by its column."""
+        return self.studio_column is not None
+
+    @property
+    def is_signed(self) -> bool:
+        if self.signed is not None:
+            return self.signed
+        return self.max_words is None and not self.outline
+
+    @property
+    def about_studio(self) -> bool:
+        """One form per nominated studio (per = "studio")."""
+        return self.per == "studio"
 
     @property
     def display(self) -> str:
@@ -180,7 +217,7 @@ class ReminderPolicy(_Strict):
         return sorted(moments, key=lambda pair: pair[1])
 
 
-_SOURCE = re.compile(r"^(seq|unit|(summary|approval|material):\S.*)$")
+_SOURCE = re.compile(r"^(seq|unit|[a-z][a-z0-9_]*:\S.*)$")
 JOIN = " + "  # "approval:所在单位 + approval:职务/职称": the values side by side
 
 
@@ -272,12 +309,14 @@ class Campaign(_Strict):
         keys = [d.key for d in self.documents]
         if len(keys) != len(set(keys)):
             raise ValueError("each documents.key may appear only once")
+        if sum(1 for d in self.documents if d.lists_studios) > 1:
+            raise ValueError("only one document may list the studios (studio_column)")
         for column in self.official.columns if self.official else []:
             for part in [p for source in column.source for p in source_parts(source)]:
                 kind = part.split(":", 1)[0]
                 if ":" in part and kind not in keys:
-                    raise ValueError(f"official column {column.header!r} reads {kind!r}, "
-                                     "which is not one of the documents")
+                    raise ValueError(f"official column {column.header!r}: source {part!r} "
+                                     f"reads {kind!r}, which is not one of the documents")
         return self
 
     def spec(self, key: str) -> DocumentSpec:
@@ -288,6 +327,23 @@ class Campaign(_Strict):
 
     def has(self, key: str) -> bool:
         return any(spec.key == key for spec in self.documents)
+
+    @property
+    def studio_list(self) -> DocumentSpec | None:
+        """The document that lists the unit's studios (附件1), if the campaign has studios."""
+        return next((spec for spec in self.documents if spec.lists_studios), None)
+
+    @property
+    def has_studios(self) -> bool:
+        """Whether a unit nominates studios (some form is per studio, or lists them)."""
+        return any(spec.about_studio or spec.lists_studios for spec in self.documents)
+
+    def per_unit(self, kind: str) -> bool:
+        """One copy per unit of this kind (an unknown kind counts as per unit: it names none)."""
+        return not self.has(kind) or self.spec(kind).per == "unit"
+
+    def lists_studios(self, kind: str) -> bool:
+        return self.has(kind) and self.spec(kind).lists_studios
 
 
 def load_rules(path: Path) -> Campaign:
@@ -309,12 +365,21 @@ def load_rules(path: Path) -> Campaign:
         raise RulesError(f"rules file {path}: field `{where}`: {first['msg']}{more}") from None
 
 
-def default_rules_path(rules_dir: Path) -> Path:
-    """The one campaign file in `rules/`; several files need MAILBOT_RULES to choose."""
-    files = sorted(rules_dir.glob("*.toml"))
-    if len(files) == 1:
-        return files[0]
+def load_campaigns(path: Path) -> list[Campaign]:
+    """Every campaign `path` holds: a rules file, or a directory whose every *.toml is one
+    (in name order). Two campaigns may not share a key or a receipt prefix."""
+    if not path.is_dir():
+        return [load_rules(path)]
+    files = sorted(path.glob("*.toml"))
     if not files:
-        raise RulesError(f"no campaign rules file (*.toml) in {rules_dir}; set MAILBOT_RULES")
-    names = ", ".join(f.name for f in files)
-    raise RulesError(f"several rules files in {rules_dir} ({names}); set MAILBOT_RULES to one")
+        raise RulesError(f"no campaign rules file (*.toml) in {path}; set MAILBOT_RULES")
+    campaigns = [load_rules(file) for file in files]
+    for field in ("key", "receipt_prefix"):
+        seen: dict[str, Path] = {}
+        for file, campaign in zip(files, campaigns, strict=True):
+            value = str(getattr(campaign.campaign, field))
+            if value in seen:
+                raise RulesError(f"rules files {seen[value].name} and {file.name}: "
+                                 f"field `campaign.{field}` {value!r} is the same")
+            seen[value] = file
+    return campaigns

@@ -63,9 +63,9 @@ def unlisted_findings(campaign: Campaign, all_held: Sequence[Held]) -> list[Find
     """A 附件2/附件3 about a studio that the unit's 附件1 does not list (when there is one)."""
     held = [h for h in all_held if not h.scan]
     studios = nominated(held)
-    if not studios or not campaign.has("summary"):
+    summary = campaign.studio_list
+    if not studios or summary is None:
         return []
-    summary = campaign.spec("summary")
     findings = []
     for spec in campaign.documents:
         if spec.per != "studio":
@@ -87,7 +87,7 @@ def nominated(held: Sequence[Held]) -> list[str]:
     """Studio names from the unit's latest summary table, in its order, without repeats."""
     names: dict[str, str] = {}
     for doc in held:
-        if doc.kind == "summary" and not doc.scan:
+        if doc.listed_studios and not doc.scan:
             for name in doc.listed_studios:
                 names.setdefault(studio_key(name), name)
     return list(names.values())

@@ -16,8 +16,6 @@ from mailbot.findings import Finding, Severity
 
 # Scans and photos of a stamped form are welcome beside the editable file, never instead of it.
 SCAN_FORMATS = frozenset({"pdf", "png", "jpeg", "gif", "bmp", "tiff", "webp"})
-# Forms that carry a stamp or signature (推荐单位（盖章）, 单位意见（盖章）).
-SIGNED_KINDS = frozenset({"summary", "approval"})
 
 
 def check(submission: Submission) -> list[Finding]:
@@ -29,7 +27,7 @@ def check(submission: Submission) -> list[Finding]:
             findings.append(Finding(
                 code="unrecognised",
                 message=f"附件“{doc.filename}”未能识别为本次申报的表格或材料，已作为佐证材料保存。",
-                fix="如果它是附件1、附件2或附件3，请在文件名中注明（例如“附件2-推荐审批表.docx”）后重新发送。",
+                fix=_name_it(submission),
                 severity=Severity.WARNING,
                 document=doc.filename,
             ))
@@ -38,7 +36,8 @@ def check(submission: Submission) -> list[Finding]:
         if doc.format in spec.formats or doc.converted:
             continue
         allowed = "、".join(f".{fmt}" for fmt in spec.formats)
-        if doc.format in SCAN_FORMATS and doc.kind in SIGNED_KINDS:
+        # Forms that carry a stamp or signature (推荐单位（盖章）, 单位意见（盖章）).
+        if doc.format in SCAN_FORMATS and spec.is_signed:
             findings.append(Finding(
                 code="signed-copy",
                 message=f"“{doc.filename}”是{spec.display}的盖章扫描件（或照片），已存档。",
@@ -63,3 +62,13 @@ def check(submission: Submission) -> list[Finding]:
             document=doc.filename,
         ))
     return findings
+
+
+def _name_it(submission: Submission) -> str:
+    """如果它是附件1、附件2或附件3，请在文件名中注明（例如“附件2-推荐审批表.docx”）…"""
+    specs = submission.campaign.documents
+    labels = "、".join(spec.label for spec in specs[:-1])
+    labels = f"{labels}或{specs[-1].label}" if labels else specs[-1].label
+    example = specs[1] if len(specs) > 1 else specs[0]
+    return (f"如果它是{labels}，请在文件名中注明（例如“{example.label}-{example.title}."
+            f"{example.formats[0]}”）后重新发送。")

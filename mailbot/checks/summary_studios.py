@@ -9,10 +9,11 @@ from mailbot.findings import Finding
 def check(submission: Submission) -> list[Finding]:
     findings: list[Finding] = []
     for doc in submission.documents:
-        if doc.kind != "summary" or not content_read(doc, submission.campaign):
+        if (not submission.campaign.lists_studios(doc.kind)
+                or not content_read(doc, submission.campaign)):
             continue
         if not doc.studios:
-            spec = submission.campaign.spec("summary")
+            spec = submission.campaign.spec(doc.kind)
             column = spec.studio_column or "工作室名称"
             findings.append(Finding(
                 code="summary-empty",

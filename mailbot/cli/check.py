@@ -9,7 +9,7 @@ Lateness is not checked: it depends on when the mailbox receives the mail.
 
 JSON (CONTRACT.md), one object per file, in the order given::
 
-    {"file": str, "kind": "summary"|"approval"|"material"|"unknown", "format": str,
+    {"file": str, "kind": <a document key of the rules>|"unknown", "format": str,
      "word_count": int|null,
      "problems": [{"code": str, "message": str, "severity": "error"|"warning"}]}
 
@@ -35,7 +35,7 @@ from rich.text import Text
 
 from mailbot.campaign.rules import Campaign
 from mailbot.checks import DOCUMENT_CHECKS, Held, Submission, completeness, run_checks
-from mailbot.checks.formats import SCAN_FORMATS, SIGNED_KINDS
+from mailbot.checks.formats import SCAN_FORMATS
 from mailbot.documents import Document, read_document, studio_key
 from mailbot.errors import DocumentError
 from mailbot.findings import Finding, Severity
@@ -95,12 +95,14 @@ def check_set(paths: list[Path], campaign: Campaign) -> tuple[list[dict[str, Any
     # No time check offline: lateness is decided by when the mailbox receives the mail.
     findings = run_checks(DOCUMENT_CHECKS, Submission(campaign, utcnow(), documents, ()))
     whole_set = _set_findings(campaign, documents, findings)
-    if any(doc.kind == "summary" and doc.studios for doc in documents):
+    # A campaign with a studio list: the files are a whole set when they include that list.
+    if campaign.studio_list is None or any(campaign.lists_studios(doc.kind) and doc.studios
+                                           for doc in documents):
         findings += whole_set
     else:
         findings += _lone_scans(campaign, documents)
     results = []
-    summaries = [doc.filename for doc in documents if doc.kind == "summary"]
+    summaries = [doc.filename for doc in documents if campaign.lists_studios(doc.kind)]
     for path, doc, failure in read:
         if doc is None:
             assert failure is not None
@@ -138,7 +140,7 @@ def _read(path: Path, campaign: Campaign) -> tuple[Document | None, Finding | No
 def _set_findings(campaign: Campaign, documents: tuple[Document, ...],
                   document_findings: list[Finding]) -> list[Finding]:
     """Completeness across the given files, as the intake judges a unit's set."""
-    held = tuple(_held(doc, document_findings) for doc in documents
+    held = tuple(_held(campaign, doc, document_findings) for doc in documents
                  if doc.kind != "unknown" and campaign.has(doc.kind))
     return completeness.check(Submission(campaign, utcnow(), documents, held))
 
@@ -148,7 +150,8 @@ def _lone_scans(campaign: Campaign, documents: tuple[Document, ...]) -> list[Fin
     intake says it through the completeness check)."""
     findings = []
     for doc in documents:
-        if doc.format not in SCAN_FORMATS or doc.kind not in SIGNED_KINDS:
+        if (doc.format not in SCAN_FORMATS or not campaign.has(doc.kind)
+                or not campaign.spec(doc.kind).is_signed):
             continue
         if any(other.kind == doc.kind and other.format not in SCAN_FORMATS
                for other in documents):
@@ -163,14 +166,15 @@ def _lone_scans(campaign: Campaign, documents: tuple[Document, ...]) -> list[Fin
     return findings
 
 
-def _held(doc: Document, findings: list[Finding]) -> Held:
-    studio = doc.studios[0] if doc.kind != "summary" and doc.studios else None
+def _held(campaign: Campaign, doc: Document, findings: list[Finding]) -> Held:
+    lists = campaign.lists_studios(doc.kind)
+    studio = doc.studios[0] if not lists and doc.studios else None
     return Held(kind=doc.kind, filename=doc.filename,
                 studio_key=studio_key(studio.name) if studio else "",
                 studio_name=studio.name if studio else "",
                 ok=not any(f.is_error and f.document == doc.filename for f in findings),
-                listed_studios=tuple(s.name for s in doc.studios) if doc.kind == "summary"
-                else (), earlier=False, scan=doc.format in SCAN_FORMATS)
+                listed_studios=tuple(s.name for s in doc.studios) if lists else (),
+                earlier=False, scan=doc.format in SCAN_FORMATS)
 
 
 def _result(path: Path, kind: str, fmt: str, words: int | None,

@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from mailbot.campaign.rules import Campaign, default_rules_path, load_rules
+from mailbot.campaign.rules import Campaign, load_campaigns
 from mailbot.config import DEFAULT_RULES_DIR, Settings, load_settings
 from mailbot.errors import ConfigError, MailbotError
 from mailbot.timefmt import OFFICE_ZONE, before_deadline, show, utcnow
@@ -30,6 +30,8 @@ console = Console()
 
 ConfigOption = Annotated[Path | None, typer.Option(
     "--config", "-c", help="TOML config file (else $MAILBOT_CONFIG, else ./mailbot.toml).")]
+CampaignOption = Annotated[str | None, typer.Option(
+    "--campaign", help="The campaign's key, when several are configured.")]
 F = TypeVar("F", bound=Callable[..., Any])
 # Commands import their modules lazily, so `mailbot --help` stays fast.
 
@@ -47,18 +49,48 @@ def friendly(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def load(config: Path | None) -> tuple[Settings, Campaign]:
+def load(config: Path | None, key: str | None = None) -> tuple[Settings, Campaign]:
+    """The settings and the one campaign the command works on: `key` (--campaign), or the
+    only one configured; with several and no key, the error lists the keys."""
+    settings, campaigns = load_all(config)
+    return settings, pick(campaigns, key)
+
+
+def load_all(config: Path | None) -> tuple[Settings, list[Campaign]]:
+    """The settings and every configured campaign (MAILBOT_RULES: a file or a directory)."""
     from mailbot.store.statedir import guard
 
     settings = load_settings(config)
-    campaign = load_rules(settings.rules_path or _rules_file())
+    campaigns = load_campaigns(settings.rules_path or _rules_file())
     guard(settings.state_dir, settings.database)  # a database that lost its history: stop
-    return settings, campaign
+    return settings, campaigns
+
+
+def pick(campaigns: list[Campaign], key: str | None) -> Campaign:
+    for campaign in campaigns:
+        if (key is None and len(campaigns) == 1) or campaign.campaign.key == key:
+            return campaign
+    keys = "、".join(c.campaign.key for c in campaigns)
+    if key is None:
+        raise ConfigError(f"配置了多个活动，请用 --campaign 指定其一：{keys}")
+    raise ConfigError(f"没有活动 {key!r}；已配置的活动：{keys}")
+
+
+def runtime_for(config: Path | None, key: str | None) -> tuple[Settings, Campaign, Any]:
+    """The Runtime of the campaign a command works on (all campaigns open, so that the
+    database is scoped per campaign when there are several)."""
+    from mailbot.intake.cycle import Runtime
+
+    settings, campaigns = load_all(config)
+    campaign = pick(campaigns, key)
+    ordered = [campaign, *[c for c in campaigns if c is not campaign]]
+    return settings, campaign, Runtime(settings, campaign, campaigns=ordered)
 
 
 def _rules_file() -> Path:
+    """The rules/ directory here, else the one shipped: every campaign in it."""
     local = Path("rules")
-    return default_rules_path(local if local.is_dir() else DEFAULT_RULES_DIR)
+    return local if local.is_dir() else DEFAULT_RULES_DIR
 
 
 def _logging(verbose: bool) -> None:
@@ -78,18 +110,21 @@ def poll(config: ConfigOption = None,
     from mailbot.mail.logins import check as check_logins
 
     _logging(verbose)
-    settings, campaign = load(config)
+    settings, campaigns = load_all(config)
     settings.require_imap()
     check_logins(settings)  # a refused login: one line, exit 2, before anything is written
+    runtime = Runtime(settings, campaigns[0], campaigns=campaigns)  # each mail to one of them
     if dry_run:
-        _print_preview(Runtime(settings, campaign))
+        _print_preview(runtime)
         return
-    report = run_cycle(Runtime(settings, campaign))
+    report = run_cycle(runtime)
     counts = "，".join(f"{k} {v}" for k, v in sorted(report.results.items())) or "无新邮件"
     console.print(f"本次收取 {report.fetched} 封（{counts}；重复投递 {report.duplicates}）；"
                   f"回复已发送 {report.replies.sent}，待发送 {report.replies.pending}，"
                   f"失败 {report.replies.failed}。", highlight=False)
-    console.print(f"汇总表：{report.workbook}", highlight=False)
+    shown: list[Path | None] = [*report.workbooks] or [report.workbook]
+    for path in shown:
+        console.print(f"汇总表：{path}", highlight=False)
     for problem in (report.mailbox_error, report.storage_error):
         if problem:
             typer.echo(f"mailbot: {problem}", err=True)
@@ -119,9 +154,9 @@ def run(config: ConfigOption = None,
     from mailbot.cli.service import serve_forever
 
     _logging(verbose)
-    settings, campaign = load(config)
+    settings, campaigns = load_all(config)
     settings.require_imap()
-    serve_forever(settings, campaign)
+    serve_forever(settings, campaigns[0], campaigns)
 
 
 @app.command()
@@ -129,11 +164,11 @@ def run(config: ConfigOption = None,
 def check(files: Annotated[list[Path], typer.Argument(
               help="Files or folders (searched recursively) to check, offline.")],
           as_json: Annotated[bool, typer.Option("--json", help="JSON array on stdout.")] = False,
-          config: ConfigOption = None) -> None:
+          campaign_key: CampaignOption = None, config: ConfigOption = None) -> None:
     """Check local files exactly as the bot would, before sending them; the verdict is last."""
     from mailbot.cli.check import check_set, expand, render
 
-    _settings, campaign = load(config)
+    _settings, campaign = load(config, campaign_key)
     results, verdict = check_set(expand(files), campaign)
     if as_json:
         sys.stdout.write(json.dumps(results, ensure_ascii=False, indent=2) + "\n")
@@ -177,13 +212,11 @@ def export(out: Annotated[Path, typer.Option("--out", "-o", help="Where to write
            include_incomplete: Annotated[bool, typer.Option(
                "--include-incomplete", help="With --official: list incomplete studios too, "
                "marked.")] = False,
-           config: ConfigOption = None) -> None:
+           campaign_key: CampaignOption = None, config: ConfigOption = None) -> None:
     """Write the consolidated workbook (汇总表), or with --official the form sent upward."""
-    from mailbot.intake.cycle import Runtime
     from mailbot.office import official as form
 
-    settings, campaign = load(config)
-    runtime = Runtime(settings, campaign)
+    settings, campaign, runtime = runtime_for(config, campaign_key)
     if not official:
         if include_incomplete:
             raise ConfigError("--include-incomplete 只能与 --official 一起使用")
@@ -201,13 +234,12 @@ def export(out: Annotated[Path, typer.Option("--out", "-o", help="Where to write
 def bundle(out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the PDF.")],
            unit: Annotated[str | None, typer.Option(
                "--unit", help="One unit (name or address); default: every unit.")] = None,
-           config: ConfigOption = None) -> None:
+           campaign_key: CampaignOption = None, config: ConfigOption = None) -> None:
     """A print-ready PDF of the materials, in the order of the forms, with a cover page."""
-    from mailbot.intake.cycle import Runtime
     from mailbot.office import bundle as pdf
 
-    settings, campaign = load(config)
-    with Runtime(settings, campaign).sessions() as session:
+    settings, campaign, runtime = runtime_for(config, campaign_key)
+    with runtime.sessions() as session:
         made = pdf.write(session, campaign, settings.state_dir, out, unit=unit)
     console.print(f"打印用材料 PDF 已生成：{made.path}（{made.documents} 份文件，共 {made.pages} "
                   f"页）", highlight=False, soft_wrap=True)  # a path is never wrapped
@@ -217,13 +249,12 @@ def bundle(out: Annotated[Path, typer.Option("--out", "-o", help="Where to write
 
 @app.command()
 @friendly
-def status(config: ConfigOption = None) -> None:
+def status(campaign_key: CampaignOption = None, config: ConfigOption = None) -> None:
     """Counts by result and by unit progress."""
     from mailbot.cli.status import counts
-    from mailbot.intake.cycle import Runtime
 
-    settings, campaign = load(config)
-    by_result, by_progress = counts(Runtime(settings, campaign))
+    _settings, _campaign, runtime = runtime_for(config, campaign_key)
+    by_result, by_progress = counts(runtime)
     table = Table("类别", "项目", "数量")
     for name, number in by_result.items():
         table.add_row("处理结果", name, str(number))
@@ -256,6 +287,8 @@ def serve_command(
         hash_password: Annotated[bool, typer.Option(
             "--hash-password", help="Read a password, print its hash for "
             "MAILBOT_OFFICE_PASSWORD, and exit.")] = False,
+        campaign_key: Annotated[str | None, typer.Option(
+            "--campaign", help="The campaign shown first (the dashboard switches).")] = None,
         config: ConfigOption = None) -> None:
     """The office dashboard (default http://127.0.0.1:8025/), behind the office password."""
     from mailbot.web import serve
@@ -266,8 +299,10 @@ def serve_command(
         typer.echo(make_hash(typer.prompt("办公室密码", hide_input=True, err=True,
                                           confirmation_prompt=sys.stdin.isatty())))
         return
-    settings, campaign = load(config)
-    serve(settings, campaign, host=host, port=port, announce=_announce)
+    settings, campaigns = load_all(config)
+    campaign = pick(campaigns, campaign_key or campaigns[0].campaign.key)
+    serve(settings, campaign, host=host, port=port, announce=_announce,
+          campaigns=[campaign, *[c for c in campaigns if c is not campaign]])
 
 
 def _announce(line: str) -> None:
@@ -282,16 +317,15 @@ def remind(dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list, s
            at: Annotated[str | None, typer.Option(
                "--at", help="The moment, ISO-8601 (default: now; no zone: Asia/Shanghai).")]
            = None,
-           config: ConfigOption = None) -> None:
+           campaign_key: CampaignOption = None, config: ConfigOption = None) -> None:
     """Send (or only list) the deadline reminders due at that moment."""
     from mailbot.cli.schedule import remind as due_reminders
-    from mailbot.intake.cycle import Runtime
 
-    settings, campaign = load(config)
+    settings, _campaign, runtime = runtime_for(config, campaign_key)
     moment = parse_moment(at)
     if not dry_run:
         settings.require_smtp()
-    planned = due_reminders(Runtime(settings, campaign), moment, dry_run=dry_run)
+    planned = due_reminders(runtime, moment, dry_run=dry_run)
     if not planned:
         console.print(f"{show(moment)}：没有需要发送的提醒。", highlight=False)
         return
@@ -310,13 +344,11 @@ def remind(dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list, s
 @friendly
 def paper(unit: Annotated[str, typer.Argument(help="The unit's name or one of its addresses.")],
           undo: Annotated[bool, typer.Option("--undo", help="Mark as not received.")] = False,
-          config: ConfigOption = None) -> None:
+          campaign_key: CampaignOption = None, config: ConfigOption = None) -> None:
     """Record that a unit's paper copies (纸质版) arrived at the office."""
     from mailbot.campaign.units import mark_paper
-    from mailbot.intake.cycle import Runtime
 
-    settings, campaign = load(config)
-    runtime = Runtime(settings, campaign)
+    _settings, campaign, runtime = runtime_for(config, campaign_key)
     with runtime.sessions.begin() as session:
         name = mark_paper(session, campaign, unit, None if undo else utcnow())
     runtime.write_workbook()
@@ -342,12 +374,13 @@ app.add_typer(db_app, name="db")
 @friendly
 def db_upgrade(config: ConfigOption = None) -> None:
     """Bring the database to the current schema (every command also does it when it starts)."""
+    from mailbot.intake.cycle import legacy_owner
     from mailbot.store.models import upgrade_database
     from mailbot.store.statedir import prepare
 
-    settings, campaign = load(config)
+    settings, campaigns = load_all(config)
     prepare(settings.state_dir)
-    before, now = upgrade_database(settings.database, campaign.campaign.key)
+    before, now = upgrade_database(settings.database, legacy_owner(campaigns))
     if before == now:
         console.print(f"数据库已是最新结构（版本 {now}），无需升级。", highlight=False)
     else:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from types import FrameType
 
@@ -42,8 +42,9 @@ HOUSEKEEPING_SECONDS = 60
 
 
 class Service:
-    def __init__(self, settings: Settings, campaign: Campaign) -> None:
-        self.runtime = Runtime(settings, campaign)
+    def __init__(self, settings: Settings, campaign: Campaign,
+                 campaigns: Sequence[Campaign] = ()) -> None:
+        self.runtime = Runtime(settings, campaign, campaigns=campaigns)
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.halt = threading.Event()  # set when the service must end: a signal, a refusal
@@ -69,10 +70,12 @@ class Service:
                      sent.pending)
 
     def remind(self) -> None:
-        schedule.remind(self.runtime, utcnow())
+        for lane in self.runtime.lanes.values():  # each campaign its own reminders
+            schedule.remind(lane, utcnow())
 
     def report(self) -> None:
-        schedule.report_if_due(self.runtime, utcnow())
+        for lane in self.runtime.lanes.values():  # and its own final report
+            schedule.report_if_due(lane, utcnow())
 
     def guarded(self, name: str, job: Callable[[], None]) -> Callable[[], None]:
         def run() -> None:
@@ -122,7 +125,8 @@ class Service:
             self.idle_thread.join(timeout=10)
 
 
-def serve_forever(settings: Settings, campaign: Campaign) -> None:
+def serve_forever(settings: Settings, campaign: Campaign,
+                  campaigns: Sequence[Campaign] = ()) -> None:
     """Run until SIGTERM/SIGINT. Raises LoginRefused (one line, exit 2) when a server refuses
     the configured login, at startup or later."""
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per job run is noise
@@ -136,7 +140,7 @@ def serve_forever(settings: Settings, campaign: Campaign) -> None:
     signal.signal(signal.SIGINT, request_stop)
     if not wait_for_logins(settings, stop):  # nothing is written before the logins hold
         return
-    service = Service(settings, campaign)
+    service = Service(settings, campaign, campaigns)
     service.halt = stop  # a signal or a refusal: the same way out
     service.start()
     log.info("mailbot running: polling %s every %d s", settings.imap_folder,

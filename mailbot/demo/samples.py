@@ -414,3 +414,44 @@ def outline_template_docx() -> bytes:
     for index, (heading, note) in enumerate(zip(OUTLINE, _OUTLINE_NOTES, strict=True)):
         document.add_paragraph(f"{_NUMERALS[index]}、{heading}。{note}")
     return _bytes_of(document)
+
+
+# The second campaign's form (rules/examples/youxiu-gonghui-2023.toml): 优秀工会工作者推荐表,
+# one per unit, a table of labels and values whose 主要事迹 cell is the long text.
+RECOMMENDATION_TITLE = "优秀工会工作者推荐表"
+_DEEDS = (
+    "长期坚持在工会工作一线，认真履行工会各项职能。",
+    "组织开展职工技能竞赛和劳动竞赛，参与职工超过三百人次。",
+    "积极推进厂务公开和民主管理，定期收集职工意见建议。",
+    "关心困难职工生活，建立帮扶档案，做好送温暖工作。",
+    "组织文体活动和读书活动，丰富职工精神文化生活。",
+)
+
+
+def recommendation_docx(name: str, unit: str, words: int, *,
+                        blank: Sequence[str] = ()) -> bytes:
+    """附件《优秀工会工作者推荐表》for `name` of `unit`, 字数 exactly `words` (by
+    count_document_words, as the reader counts it); the labels in `blank` are left empty."""
+    values = {"姓名": name, "性别": "女", "所在单位": unit, "职务": "分工会主席",
+              "联系电话": "0755-23256571", "主要事迹": ""}
+    unknown = set(blank) - set(values)
+    if unknown:
+        raise ValueError(f"not labels of the 推荐表: {sorted(unknown)}")
+    shown = {label: "" if label in blank else value for label, value in values.items()}
+    fixed = count_document_words(["附件", RECOMMENDATION_TITLE, *shown, *shown.values()])
+    if "主要事迹" not in blank:
+        if words <= fixed + 2:
+            raise ValueError(f"{words} 字 leaves no room for 主要事迹 (the rest is {fixed})")
+        shown["主要事迹"] = _prose(words - fixed, _DEEDS, f"{name}同志")
+        total = count_document_words(["附件", RECOMMENDATION_TITLE, *shown, *shown.values()])
+        if total != words:
+            raise AssertionError(f"recommendation_docx produced {total} 字, wanted {words}")
+    document = docx.Document()
+    document.add_paragraph("附件")
+    document.add_paragraph().add_run(RECOMMENDATION_TITLE).bold = True
+    table = document.add_table(rows=len(shown), cols=2)
+    table.style = "Table Grid"
+    for row, (label, value) in enumerate(shown.items()):
+        table.cell(row, 0).text = label
+        table.cell(row, 1).text = value
+    return _bytes_of(document)

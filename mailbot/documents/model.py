@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
 
 from mailbot.findings import Finding
 
-DocKind = Literal["summary", "approval", "material", "unknown"]
+# A document key of the campaign's rules ("summary", "recommendation"…), or "unknown".
+DocKind = str
 
 
 @dataclass(frozen=True)

@@ -20,12 +20,12 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from mailbot.campaign.rules import Campaign
+from mailbot.campaign.rules import Campaign, DocumentSpec
 from mailbot.documents import convert, legacy
 from mailbot.documents.docx_reader import read_docx
 from mailbot.documents.model import DocKind, Document, StudioEntry
 from mailbot.documents.ooxml import is_encrypted_ooxml
-from mailbot.documents.recognise import Evidence, outline_covered, recognise
+from mailbot.documents.recognise import Evidence, outline_covered, recognise, text_outline
 from mailbot.documents.tables import (
     APPROVAL_LABELS,
     APPROVAL_ONLY,
@@ -120,13 +120,15 @@ def _fix(code: str, fmt: str) -> str:
 
 
 def _labels(campaign: Campaign) -> list[str]:
+    """Every label a form of the campaign is read by: the printed ones, and the rules' own."""
     labels = list(APPROVAL_LABELS)
-    if campaign.has("approval"):
-        spec = campaign.spec("approval")
+    for spec in campaign.documents:
+        if spec.lists_studios:
+            continue  # read by its header row and the line above it, not as label–value pairs
         extra = [*spec.required_fields, spec.studio_field or "", spec.unit_label or ""]
+        if campaign.official is not None:  # the fields the form sent upward is filled from
+            extra += campaign.official.labels(spec.key)
         labels += [label for label in extra if label and label not in labels]
-    if campaign.official is not None:  # the fields the form sent upward is filled from
-        labels += [label for label in campaign.official.labels("approval") if label not in labels]
     return labels
 
 
@@ -146,10 +148,9 @@ def _build(filename: str, fmt: str, content: Content, campaign: Campaign) -> Doc
     counted: dict[str, int] = {}
     labels = _labels(campaign)
     fields = key_values(content.tables, labels)
-    summary_spec = campaign.spec("summary") if campaign.has("summary") else None
+    summary_spec = campaign.studio_list
     studio_column = (summary_spec.studio_column if summary_spec else None) or "工作室名称"
-    outline = campaign.spec("material").outline if campaign.has("material") else []
-    covered = outline_covered(text, outline)
+    covered = outline_covered(text, text_outline(campaign))
     evidence = Evidence(
         summary_table=has_summary_table(content.tables, studio_column),
         approval_labels=sum(1 for label in APPROVAL_ONLY if label in fields),
@@ -159,19 +160,25 @@ def _build(filename: str, fmt: str, content: Content, campaign: Campaign) -> Doc
     kind: DocKind = recognise(filename, text, campaign, evidence=evidence)
     word_count = _words(content.paragraphs, counted)
     base = Document(filename, fmt, kind, text, word_count)
-    if kind == "summary":
-        return _summary(base, content, campaign, studio_column)
-    if kind == "approval":
-        return _approval(base, fields, campaign)
-    if kind == "material":
+    if not campaign.has(kind):
+        return base
+    # What is taken out follows the spec, whatever its key: the table of studios (附件1), a
+    # form about one studio (附件2), a text about one (附件3), or a form of the unit's own.
+    spec = campaign.spec(kind)
+    if spec.lists_studios:
+        return _summary(base, content, spec, studio_column)
+    if spec.studio_field is not None:
+        return _approval(base, fields, spec)
+    if spec.about_studio:
         studio = _material_studio(content, fields)
         studios = (studio,) if studio is not None else ()
         return replace(base, studios=studios, outline_covered=covered)
-    return base
+    unit = clean_name(fields.get(spec.unit_label, "")) if spec.unit_label else ""
+    return replace(base, fields=fields, unit_name=unit or None,
+                   outline_covered=covered if spec.outline else ())
 
 
-def _summary(base: Document, content: Content, campaign: Campaign, column: str) -> Document:
-    spec = campaign.spec("summary")
+def _summary(base: Document, content: Content, spec: DocumentSpec, column: str) -> Document:
     unit_label = spec.unit_label or "推荐单位"
     # The line above the table in .docx; in .xlsx it is a cell (whole line, or label + value).
     line = label_line(content.body or content.paragraphs, unit_label)
@@ -183,8 +190,7 @@ def _summary(base: Document, content: Content, campaign: Campaign, column: str) 
     return replace(base, fields=fields, studios=studios, unit_name=unit or None)
 
 
-def _approval(base: Document, fields: dict[str, str], campaign: Campaign) -> Document:
-    spec = campaign.spec("approval")
+def _approval(base: Document, fields: dict[str, str], spec: DocumentSpec) -> Document:
     studio_field = spec.studio_field or "工作室名称"
     unit_label = spec.unit_label or "所在单位"
     name = clean_name(fields.get(studio_field, ""))

@@ -13,10 +13,12 @@ Content evidence, per spec:
   lines, where a form's title is; a marker deep in the text proves little (the approval form has
   a 工作室基本情况 row, and the material is about exactly that);
 * 附件N line (1): the first line is just the attachment label, as the official forms begin;
-* structure (3): a table headed by the spec's `studio_column` with a row below it → summary;
-  at least three labels only the approval form has (所在单位, 性别, 出生年月…) as table keys →
-  approval; four or more outline headings → material (two or three: 1);
-* length (1): 800 字 or more of prose outside tables → material.
+* structure (3): a table headed by the spec's `studio_column` with a row below it → the form
+  that lists the studios (summary); at least three labels only the approval form has (所在单位,
+  性别, 出生年月…) as table keys → the form with a `studio_field` (approval); four or more
+  outline headings → the spec with that `outline` (material; two or three: 1);
+* length (1): 800 字 or more of prose outside tables → a spec with an outline or a 字数 limit
+  and no required fields (a text, not a form).
 
 Content is unambiguous at 3 points or more with a lead of 2; it merely leans at 2 with any lead.
 """
@@ -71,15 +73,21 @@ def outline_covered(text: str, outline: Sequence[str]) -> tuple[str, ...]:
     return tuple(heading for heading in outline if normalise(heading) in folded)
 
 
+def text_outline(campaign: Campaign) -> list[str]:
+    """The outline headings of the campaign's text (the first spec with an outline)."""
+    return next((spec.outline for spec in campaign.documents if spec.outline), [])
+
+
 def evidence_from_text(text: str, campaign: Campaign) -> Evidence:
     """Evidence guessed from plain text, when no reader saw the tables: each table cell is a
     line of its own in `Document.text`, so a line that is exactly a label is a label cell."""
     lines = {normalise(line) for line in text.splitlines()}
     summary = False
-    if campaign.has("summary"):
-        column = campaign.spec("summary").studio_column or "工作室名称"
+    listing = campaign.studio_list
+    if listing is not None:
+        column = listing.studio_column or "工作室名称"
         summary = normalise(column) in lines and any(h in lines for h in _SUMMARY_ONLY)
-    outline = campaign.spec("material").outline if campaign.has("material") else []
+    outline = text_outline(campaign)
     return Evidence(
         summary_table=summary,
         approval_labels=sum(1 for label in APPROVAL_ONLY if label in lines),
@@ -100,12 +108,13 @@ def content_scores(text: str, campaign: Campaign, evidence: Evidence) -> dict[Do
             score += 2
         if len(first) <= 6 and any(p.fullmatch(first) for p in spec.compiled_patterns):
             score += 1
-        if spec.key == "summary" and evidence.summary_table:
+        if spec.lists_studios and evidence.summary_table:
             score += 3
-        if spec.key == "approval" and evidence.approval_labels >= 3:
+        if spec.studio_field is not None and evidence.approval_labels >= 3:
             score += 3
-        if spec.key == "material":
+        if spec.outline:
             score += 3 if evidence.outline_hits >= 4 else 1 if evidence.outline_hits >= 2 else 0
+        if (spec.outline or spec.max_words) and not spec.required_fields:
             score += 1 if evidence.prose_words >= PROSE_WORDS else 0
         scores[spec.key] = score
     return scores
@@ -114,7 +123,7 @@ def content_scores(text: str, campaign: Campaign, evidence: Evidence) -> dict[Do
 def recognise(
     filename: str, text: str, campaign: Campaign, *, evidence: Evidence | None = None
 ) -> DocKind:
-    """The kind of one attachment: "summary", "approval", "material" or "unknown".
+    """The kind of one attachment: a document key of the rules, or "unknown".
 
     `text` may be empty (formats we do not read): then only the name decides. Readers pass the
     `evidence` they saw; without it, structure is guessed from `text`.

@@ -17,6 +17,7 @@ import hashlib
 import logging
 import os
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -29,7 +30,7 @@ from mailbot import details
 from mailbot.campaign.rules import Campaign
 from mailbot.campaign.units import sync_roster
 from mailbot.config import Settings
-from mailbot.errors import LoginRefused, MailbotError, MailboxError, StateError
+from mailbot.errors import ConfigError, LoginRefused, MailbotError, MailboxError, StateError
 from mailbot.intake import pipeline
 from mailbot.intake.resync import adopt_renumbered
 from mailbot.mail.imap import Mailbox, note_omission
@@ -38,7 +39,14 @@ from mailbot.mail.safetext import one_line
 from mailbot.office import outbox, workbook
 from mailbot.office.replies import Composer
 from mailbot.store import statedir
-from mailbot.store.models import UNCLASSIFIED, MailboxUid, Message, open_database
+from mailbot.store.models import (
+    DEFAULT_CAMPAIGN,
+    UNCLASSIFIED,
+    MailboxUid,
+    Message,
+    open_database,
+)
+from mailbot.store.scoping import ACROSS_CAMPAIGNS, scope
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +66,8 @@ class CycleReport:
     duplicates: int = 0
     results: Counter[str] = field(default_factory=Counter)
     replies: outbox.SendReport = field(default_factory=outbox.SendReport)
-    workbook: Path | None = None
+    workbook: Path | None = None  # the first campaign's
+    workbooks: list[Path] = field(default_factory=list)  # one per campaign
     mailbox_error: str = ""
     storage_error: str = ""
     handled: list[int] = field(default_factory=list)  # Message primary keys, in order
@@ -66,29 +75,73 @@ class CycleReport:
 
 
 class Runtime:
-    """Everything a cycle needs, built once: settings, campaign, database, composer."""
+    """Everything a cycle needs, built once: settings, campaign, database, composer.
 
-    def __init__(self, settings: Settings, campaign: Campaign) -> None:
-        statedir.guard(settings.state_dir, settings.database)  # before anything is written
-        statedir.prepare(settings.state_dir)
+    With several campaigns on the mailbox (`campaigns`), this is the first one's and `lanes`
+    holds one Runtime per campaign, each seeing only its campaign's rows (store.scoping); the
+    intake routes each mail to one of them."""
+
+    def __init__(self, settings: Settings, campaign: Campaign, *,
+                 campaigns: Sequence[Campaign] = (),
+                 database: sessionmaker[Session] | None = None) -> None:
+        if database is None:
+            statedir.guard(settings.state_dir, settings.database)  # before anything is written
+            statedir.prepare(settings.state_dir)
         self.settings = settings
         self.campaign = campaign
-        self.sessions: sessionmaker[Session] = open_database(settings.database,
-                                                             campaign.campaign.key)
+        self.campaigns = tuple(campaigns) or (campaign,)
+        key = campaign.campaign.key
+        base = database or open_database(settings.database, legacy_owner(self.campaigns))
+        self.sessions: sessionmaker[Session] = scope(base, key) if self.several else base
         composer = Composer(settings.templates_dir, settings.from_address or "mailbot@localhost",
                             campaign.office.name)
-        self.intake = pipeline.Intake(settings, campaign, composer)
+        self.intake = pipeline.Intake(settings, campaign, composer, campaigns=self.campaigns)
         with self.sessions.begin() as session:
             sync_roster(session, campaign)
+        self.lanes: dict[str, Runtime] = {key: self}
+        if database is None:
+            for other in self.campaigns:
+                if other.campaign.key != key:
+                    self.lanes[other.campaign.key] = Runtime(
+                        settings, other, campaigns=self.campaigns, database=base)
+
+    @property
+    def several(self) -> bool:
+        return len(self.campaigns) > 1
+
+    def lane(self, key: str | None) -> Runtime:
+        """The campaign `key`'s Runtime (None: this one, when it is the only campaign)."""
+        if key is None and not self.several:
+            return self
+        if key is not None and key in self.lanes:
+            return self.lanes[key]
+        keys = "、".join(self.lanes)
+        if key is None:
+            raise ConfigError(f"配置了多个活动，请用 --campaign 指定其一：{keys}")
+        raise ConfigError(f"没有活动 {key!r}；已配置的活动：{keys}")
+
+    @property
+    def workbook_path(self) -> Path:
+        """state/汇总表.xlsx, or with several campaigns state/<key>/汇总表.xlsx."""
+        path = self.settings.workbook_path
+        return path.parent / self.campaign.campaign.key / path.name if self.several else path
 
     def write_workbook(self, path: Path | None = None) -> Path:
-        target = path or self.settings.workbook_path
+        target = path or self.workbook_path
         try:
             with self.sessions() as session:
                 return workbook.write(session, self.campaign, target)
         except OSError as exc:
             raise StateError(f"cannot write the workbook {target}: {exc.strerror or exc}"
                              ) from exc
+
+
+def legacy_owner(campaigns: Sequence[Campaign]) -> str:
+    """The campaign rows of release 0.1 (one campaign, no key stored) are filed under when the
+    database is upgraded: that release's campaign when it is configured, else the first —
+    never whichever one a command happens to be asked about."""
+    keys = [c.campaign.key for c in campaigns]
+    return DEFAULT_CAMPAIGN if DEFAULT_CAMPAIGN in keys else keys[0]
 
 
 def run_cycle(runtime: Runtime) -> CycleReport:
@@ -104,14 +157,20 @@ def run_cycle(runtime: Runtime) -> CycleReport:
         report.mailbox_error = str(exc)
     except StateError as exc:
         report.storage_error = str(exc)
-    try:
-        report.replies = outbox.send_pending(runtime.sessions, runtime.settings)
-    except StateError as exc:
-        report.storage_error = report.storage_error or str(exc)
-    try:
-        report.workbook = runtime.write_workbook()
-    except StateError as exc:
-        report.storage_error = report.storage_error or str(exc)
+    for lane in runtime.lanes.values():  # each campaign's replies, then each one's workbook
+        try:
+            sent = outbox.send_pending(lane.sessions, lane.settings)
+            for name in ("sent", "failed", "pending", "waiting"):
+                setattr(report.replies, name, getattr(report.replies, name) + getattr(sent, name))
+        except StateError as exc:
+            report.storage_error = report.storage_error or str(exc)
+    for lane in runtime.lanes.values():
+        try:
+            written = lane.write_workbook()
+            report.workbook = report.workbook or written
+            report.workbooks.append(written)
+        except StateError as exc:
+            report.storage_error = report.storage_error or str(exc)
     return report
 
 
@@ -153,9 +212,12 @@ def _fetch_and_process(runtime: Runtime, report: CycleReport) -> None:
 
 
 def header_only_before(runtime: Runtime) -> datetime | None:
-    """In a shared mailbox, mail received before the campaign opened is nobody's: only its
+    """In a shared mailbox, mail received before every campaign opened is nobody's: only its
     header is fetched (enough to list it as 未归类)."""
-    return runtime.campaign.campaign.opens_at if runtime.settings.shared_mailbox else None
+    opens = [c.campaign.opens_at for c in runtime.campaigns]
+    if not runtime.settings.shared_mailbox or any(moment is None for moment in opens):
+        return None
+    return min(moment for moment in opens if moment is not None)
 
 
 class NotRecorded(MailbotError):
@@ -216,7 +278,8 @@ def recorded_uids(runtime: Runtime, folder: str, uidvalidity: int) -> dict[int, 
     with runtime.sessions() as session:
         return {uid: result for uid, result in session.execute(
             select(MailboxUid.uid, Message.result).join(Message)
-            .where(MailboxUid.folder == folder, MailboxUid.uidvalidity == uidvalidity))}
+            .where(MailboxUid.folder == folder, MailboxUid.uidvalidity == uidvalidity)
+            .execution_options(**ACROSS_CAMPAIGNS))}
 
 
 def save_raw(state_dir: Path, raw: bytes) -> str:

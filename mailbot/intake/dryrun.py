@@ -66,7 +66,10 @@ def _one(runtime: Runtime, intake: pipeline.Intake, fetched: FetchedMail) -> Pre
         if message.result == UNCLASSIFIED:
             return Preview(show(fetched.received_at), message.from_addr, message.subject,
                            UNCLASSIFIED, LEFT_ALONE, ())
-        return Preview(show(fetched.received_at), message.from_addr, message.subject, title,
+        # With several campaigns, the one the mail was routed to (its row is filed under it).
+        titles = {c.campaign.key: c.campaign.title for c in runtime.campaigns}
+        return Preview(show(fetched.received_at), message.from_addr, message.subject,
+                       titles.get(message.campaign or "", title),
                        message.result if new else DUPLICATE, problems)
     finally:
         session.rollback()  # nothing of it stays

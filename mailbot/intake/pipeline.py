@@ -60,6 +60,7 @@ from mailbot.store.models import (
     next_receipt,
     written_with,
 )
+from mailbot.store.scoping import ACROSS_CAMPAIGNS, file_under
 from mailbot.timefmt import show, utcnow
 
 UNRECOGNISED_LABEL = "未识别"
@@ -73,28 +74,36 @@ class Intake:
     campaign: Campaign
     composer: Composer
     dry_run: bool = False  # `poll --dry-run`: the caller rolls back; no file is written either
+    # Every campaign open on the mailbox (empty: `campaign` alone); a mail goes to one of them.
+    campaigns: tuple[Campaign, ...] = ()
+
+    @property
+    def open_campaigns(self) -> tuple[Campaign, ...]:
+        return self.campaigns or (self.campaign,)
 
 
 class _Reader:
     """Each attachment read once, whether routing or the checks ask first."""
 
     def __init__(self, campaign: Campaign) -> None:
-        self.campaign = campaign
-        self._read: dict[int, ReadDocument] = {}
-        self._formats = {f for spec in campaign.documents for f in spec.formats}
+        self.campaign = campaign  # the one the checks read for (the mail's, once routed)
+        self._read: dict[tuple[int, str], ReadDocument] = {}
 
-    def document(self, attachment: Attachment) -> ReadDocument:
-        if id(attachment) not in self._read:
-            self._read[id(attachment)] = read_document(attachment.filename, attachment.data,
-                                                       attachment.format, self.campaign)
-        return self._read[id(attachment)]
+    def document(self, attachment: Attachment, campaign: Campaign | None = None) -> ReadDocument:
+        campaign = campaign or self.campaign
+        key = (id(attachment), campaign.campaign.key)
+        if key not in self._read:
+            self._read[key] = read_document(attachment.filename, attachment.data,
+                                            attachment.format, campaign)
+        return self._read[key]
 
     def recognise(self, attachment: Attachment, campaign: Campaign) -> bool:
         if routing.by_name(attachment, campaign):
             return True
         # Content only of files in the forms' formats: a personal .pdf or photo is not read.
-        return (campaign is self.campaign and attachment.format in self._formats
-                and self.document(attachment).kind != "unknown")
+        formats = {f for spec in campaign.documents for f in spec.formats}
+        return (attachment.format in formats
+                and self.document(attachment, campaign).kind != "unknown")
 
 
 def handle(session: Session, intake: Intake, raw: bytes, raw_path: str,
@@ -106,19 +115,25 @@ def handle(session: Session, intake: Intake, raw: bytes, raw_path: str,
     after the server renumbered its UIDs) is not processed again. A mail for no campaign is
     recorded as 未归类 and nothing else; `assigned`: the office handed it to the campaign."""
     parsed = parse_message(raw, intake.settings.own_addresses)
-    existing = session.scalar(select(Message).where(Message.message_id == parsed.message_id))
+    existing = session.scalar(select(Message).where(Message.message_id == parsed.message_id)
+                              .execution_options(**ACROSS_CAMPAIGNS))  # in any campaign
     if existing is not None:
         return existing, False
     parsed = screening.screen(session, intake.settings, parsed, omitted)  # own mail, too large
     reader = _Reader(intake.campaign)
     quoted = routing.quoted_ids(raw) if parsed.automatic else ()
-    if not assigned and route(session, intake, parsed, received_at, reader,
-                              quoted).campaign is None:
-        message = _new_message(parsed, raw, raw_path, received_at)
-        message.result, message.reason = UNCLASSIFIED, "不属于本次申报（共用邮箱中的其他邮件）"
-        session.add(message)
-        session.flush()
-        return message, True
+    if not assigned:
+        decision = route(session, intake, parsed, received_at, reader, quoted)
+        if decision.campaign is None:
+            message = _new_message(parsed, raw, raw_path, received_at)
+            message.result, message.reason = UNCLASSIFIED, "不属于本次申报（共用邮箱中的其他邮件）"
+            session.add(message)
+            session.flush()
+            return message, True
+        if decision.campaign is not intake.campaign:  # another campaign on the same mailbox
+            intake = replace(intake, campaign=decision.campaign)
+            reader.campaign = decision.campaign
+            file_under(session, decision.campaign.campaign.key)
     return _process(session, intake, parsed, raw, raw_path, received_at, reader), True
 
 
@@ -126,12 +141,21 @@ def route(session: Session, intake: Intake, parsed: ParsedMessage, received_at: 
           reader: _Reader | None = None, quoted: tuple[str, ...] = ()) -> routing.Decision:
     """Which campaign the mail is for (routing.route), with what the database knows."""
     key = intake.campaign.campaign.key
-    known = routing.Known(
-        thread=lambda mid: key if session.scalar(
-            select(Reply.id).where(Reply.smtp_message_id == mid)) is not None else None,
-        senders=lambda address: {key} if session.scalar(
-            select(UnitAddress.id).where(UnitAddress.address == address)) is not None else set())
-    return routing.route(parsed, received_at, (intake.campaign,), known,
+    several = len(intake.open_campaigns) > 1
+
+    def thread(mid: str) -> str | None:  # whichever campaign sent the reply
+        found = session.scalar(select(Reply.campaign).where(Reply.smtp_message_id == mid)
+                               .execution_options(**ACROSS_CAMPAIGNS))
+        return None if found is None else found if several else key
+
+    def senders(address: str) -> set[str]:  # the campaigns whose units write from there
+        found = set(session.scalars(select(UnitAddress.campaign)
+                                    .where(UnitAddress.address == address)
+                                    .execution_options(**ACROSS_CAMPAIGNS)))
+        return found if several else {key} & {key for _ in found}
+
+    known = routing.Known(thread=thread, senders=senders)
+    return routing.route(parsed, received_at, intake.open_campaigns, known,
                          shared=intake.settings.shared_mailbox,
                          recognise=(reader or _Reader(intake.campaign)).recognise,
                          quoted=quoted)
@@ -149,8 +173,11 @@ def _process(session: Session, intake: Intake, parsed: ParsedMessage, raw: bytes
         return inquiry.record(session, intake, message, parsed, raw)
 
     documents = tuple(reader.document(a) for a in parsed.attachments)
-    named = [doc.unit_name or "" for doc in documents if doc.kind in ("summary", "approval")]
-    studios = [_studio_key(doc) for doc in documents]
+    campaign = intake.campaign
+    # The forms that name the applying unit (推荐单位, 所在单位): by the rules, whatever the key.
+    named = [doc.unit_name or "" for doc in documents
+             if campaign.has(doc.kind) and campaign.spec(doc.kind).unit_label is not None]
+    studios = [_studio_key(campaign, doc) for doc in documents]
     claim = claim_unit(session, intake.campaign, parsed.from_addr or parsed.reply_to, named,
                        studios, parsed.from_name)
     unit = claim.unit
@@ -252,9 +279,10 @@ def _new_message(parsed: ParsedMessage, raw: bytes, raw_path: str,
                    result=QUARANTINED, processed_at=utcnow())
 
 
-def _studio_key(doc: ReadDocument) -> str:
+def _studio_key(campaign: Campaign, doc: ReadDocument) -> str:
     """The studio a form other than 附件1 is for, as a tolerant key ("" if it names none)."""
-    return studio_key(doc.studios[0].name) if doc.kind != "summary" and doc.studios else ""
+    listing = campaign.lists_studios(doc.kind)
+    return studio_key(doc.studios[0].name) if not listing and doc.studios else ""
 
 
 def _keep_attachment(session: Session, intake: Intake, message: Message, position: int,
@@ -277,7 +305,8 @@ def _keep_attachment(session: Session, intake: Intake, message: Message, positio
             os.replace(temporary, target)
         finally:
             temporary.unlink(missing_ok=True)  # a full disk mid-write leaves no half file
-    studio = doc.studios[0] if doc.kind != "summary" and doc.studios else None
+    listing = intake.campaign.lists_studios(doc.kind)
+    studio = doc.studios[0] if not listing and doc.studios else None
     row = Document(message_pk=message.id, unit=unit, ok=ok, position=position,
                    unconfirmed=unconfirmed,
                    filename=attachment.filename, format=attachment.format, kind=doc.kind,
@@ -285,12 +314,12 @@ def _keep_attachment(session: Session, intake: Intake, message: Message, positio
                    stored_path=str(relative), size=len(attachment.data),
                    word_count=doc.word_count,
                    studio_name=studio.name if studio else "",
-                   studio_key=_studio_key(doc),
+                   studio_key=_studio_key(intake.campaign, doc),
                    unit_name=doc.unit_name or "",
                    leader=studio.leader if studio else "", phone=studio.phone if studio else "",
                    studio_keys="".join(f"|{studio_key(s.name)}" for s in doc.studios) + "|"
-                   if doc.kind == "summary" and doc.studios else "",
-                   studios_json=json.dumps([s.name for s in doc.studios] if doc.kind == "summary"
+                   if listing and doc.studios else "",
+                   studios_json=json.dumps([s.name for s in doc.studios] if listing
                                            else [], ensure_ascii=False))
     session.add(row)
     return row
@@ -361,8 +390,11 @@ def _label(campaign: Campaign, kind: str) -> str:
 
 
 def _held_line(campaign: Campaign, row: Document) -> str:
-    studio = f"（{row.studio_name}）" if row.studio_name and row.kind != "summary" else ""
-    counted = row.kind == "material" and row.word_count is not None
+    listing = campaign.lists_studios(row.kind)
+    studio = f"（{row.studio_name}）" if row.studio_name and not listing else ""
+    # The 字数 is stated for the texts it is limited for (附件3), whatever their key.
+    limited = campaign.has(row.kind) and campaign.spec(row.kind).max_words is not None
+    counted = limited and row.word_count is not None
     words = f"，{row.word_count} 字" if counted else ""
     state = "" if row.ok else "，待更正"
     return f"{_label(campaign, row.kind)}{studio}：{row.filename}{words}{state}"

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mailbot.mail.imap import Mailbox
 from mailbot.store.models import MailboxUid, Message
+from mailbot.store.scoping import ACROSS_CAMPAIGNS
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,8 @@ def adopt_renumbered(sessions: sessionmaker[Session], box: Mailbox, uidvalidity:
     with sessions.begin() as session:
         known = {message_id: pk for message_id, pk in session.execute(
             select(Message.message_id, Message.id).where(
-                Message.message_id.in_(set(ids.values()))))}
+                Message.message_id.in_(set(ids.values())))
+            .execution_options(**ACROSS_CAMPAIGNS))}
         for uid, message_id in ids.items():
             if message_id in known:
                 session.add(MailboxUid(folder=box.folder, uidvalidity=uidvalidity, uid=uid,

@@ -40,6 +40,7 @@ from mailbot.mail.automatic import automatic_reason
 from mailbot.mail.filenames import raw_header_values
 from mailbot.mail.parse import BrokenMail, ParsedMessage
 from mailbot.store.models import Reply
+from mailbot.store.scoping import ACROSS_CAMPAIGNS
 
 REPLY_WINDOW = timedelta(hours=1)
 _MACHINE_ADDRESS = re.compile(
@@ -65,7 +66,8 @@ def screen(session: Session, settings: Settings, parsed: ParsedMessage,
 
 
 def is_own_reply(session: Session, message_id: str) -> bool:
-    return session.scalar(select(Reply.id).where(Reply.smtp_message_id == message_id)) is not None
+    return session.scalar(select(Reply.id).where(Reply.smtp_message_id == message_id)
+                          .execution_options(**ACROSS_CAMPAIGNS)) is not None
 
 
 def too_large(size: int, limit: int) -> Finding:
@@ -156,4 +158,5 @@ def recent_replies(session: Session, address: str, now: datetime) -> int:
             # Notices about a unit's new address and the office's own answers are not
             # automatic answers to the recipient's mail: they must not use up its limit.
             Reply.kind.not_in(("address-notice", "office-answer", "sender-review")),
-            Reply.created_at >= now - REPLY_WINDOW)) or 0
+            Reply.created_at >= now - REPLY_WINDOW)
+        .execution_options(**ACROSS_CAMPAIGNS)) or 0  # one mailbox, whichever campaign

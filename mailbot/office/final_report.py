@@ -38,7 +38,8 @@ def queue(session: Session, composer: Composer, campaign: Campaign, office_email
     for entry in progress:
         name = entry.unit.display_name
         if entry.status == COMPLETE:
-            complete.append(f"{name}（{len(entry.studios)} 个工作室）")
+            studios = f"（{len(entry.studios)} 个工作室）" if campaign.has_studios else ""
+            complete.append(f"{name}{studios}")
         elif entry.status == NOT_SUBMITTED:
             if entry.unit.on_roster and not entry.unit.messages:
                 silent.append(name)

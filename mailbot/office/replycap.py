@@ -25,6 +25,7 @@ from mailbot.config import Settings
 from mailbot.mail import addresses
 from mailbot.office.replies import Composer
 from mailbot.store.models import Milestone, Reply
+from mailbot.store.scoping import ACROSS_CAMPAIGNS
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,8 @@ NOTICE_SENDER_NAME = "申报收件系统"
 def sent_recently(session: Session, now: datetime) -> int:
     """Mail sent in the hour before `now`, the cap's own notices aside."""
     return session.scalar(select(func.count()).select_from(Reply).where(
-        Reply.sent_at >= now - WINDOW, Reply.kind != NOTICE_KIND)) or 0
+        Reply.sent_at >= now - WINDOW, Reply.kind != NOTICE_KIND)
+        .execution_options(**ACROSS_CAMPAIGNS)) or 0  # the bot as a whole, every campaign
 
 
 def plan(session: Session, settings: Settings, pending: list[int],

@@ -1,7 +1,9 @@
 """The consolidated workbook (汇总表.xlsx): three sheets, derived from the database.
 
-Sheets and columns are fixed by CONTRACT.md. The file is written to a temporary file beside the
-target and renamed over it, so a reader never sees half a workbook. Every cell from mail is
+Sheets and columns are fixed by CONTRACT.md for this campaign; another campaign's columns follow
+its rules (one 单位进度 column per form label; without studios, one 汇总 row per unit). The
+file is written to a temporary file beside the target and renamed over it, so a reader never
+sees half a workbook. Every cell from mail is
 written as text, never as a formula (a sender can name a file "=HYPERLINK(…)").
 """
 
@@ -15,7 +17,7 @@ import os
 import tempfile
 import unicodedata
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from copy import copy
 from datetime import datetime
@@ -30,8 +32,15 @@ from openpyxl.worksheet.worksheet import Worksheet
 from sqlalchemy import select
 from sqlalchemy.orm import Session, contains_eager, selectinload
 
-from mailbot.campaign.dossier import NOT_RECEIVED, TO_CORRECT, UnitProgress, all_progress
-from mailbot.campaign.rules import Campaign
+from mailbot.campaign.dossier import (
+    NOT_RECEIVED,
+    TO_CORRECT,
+    StudioProgress,
+    UnitProgress,
+    all_progress,
+)
+from mailbot.campaign.rules import Campaign, DocumentSpec
+from mailbot.checks.formats import SCAN_FORMATS
 from mailbot.store.models import (
     ACCEPTED,
     UNCLASSIFIED,
@@ -42,9 +51,14 @@ from mailbot.store.models import (
 )
 from mailbot.timefmt import local, show
 
+# The columns of a campaign with studios (this one: CONTRACT "The workbook"); a campaign whose
+# units send forms of their own has one 汇总 row per unit (`summary_columns`).
 SUMMARY_COLUMNS = ("序号", "推荐单位", "工作室名称", "领衔人", "联系电话", "材料字数", "状态",
                    "是否逾期", "最后收件时间", "回执编号")
-PROGRESS_COLUMNS = ("单位", "联系邮箱", "附件1", "附件2", "附件3", "状态", "最后收件时间", "纸质版")
+UNIT_SUMMARY_TAIL = ("状态", "是否逾期", "最后收件时间", "回执编号")
+# 单位进度: one column per form of the rules, by its label, between these.
+PROGRESS_HEAD, PROGRESS_TAIL = ("单位", "联系邮箱"), ("状态", "最后收件时间", "纸质版")
+PROGRESS_COLUMNS = (*PROGRESS_HEAD, "附件1", "附件2", "附件3", *PROGRESS_TAIL)  # this campaign's
 RECORD_COLUMNS = ("收件时间", "发件人", "主题", "附件", "识别", "处理结果", "是否逾期", "问题",
                   "回执编号")
 TIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
@@ -104,9 +118,12 @@ def _build(session: Session, campaign: Campaign) -> Workbook:
                             .options(selectinload(Unit.addresses))).all()
     progress = all_progress(units, documents, campaign)
     book = Workbook()
-    _sheet(book.active, "汇总", SUMMARY_COLUMNS,
-           _summary_rows(progress, campaign, _receipts(messages)))
-    _sheet(book.create_sheet(), "单位进度", PROGRESS_COLUMNS, _progress_rows(progress, campaign))
+    receipts = _receipts(messages)
+    summary = (_summary_rows(progress, campaign, receipts) if campaign.has_studios
+               else _unit_summary_rows(progress, campaign, receipts))
+    _sheet(book.active, "汇总", summary_columns(campaign), summary)
+    _sheet(book.create_sheet(), "单位进度", progress_columns(campaign),
+           _progress_rows(progress, campaign))
     _sheet(book.create_sheet(), "收件记录", RECORD_COLUMNS,
            _record_rows(messages, files, problems, campaign))
     for sheet in book.worksheets:
@@ -134,16 +151,49 @@ def write(session: Session, campaign: Campaign, path: Path) -> Path:
     return path
 
 
+def summary_columns(campaign: Campaign) -> tuple[str, ...]:
+    """汇总's header: one row per studio, or (no studios) one per unit with each text's 字数."""
+    if campaign.has_studios:
+        return SUMMARY_COLUMNS
+    counted = [f"{spec.title}字数" for spec in campaign.documents if spec.max_words is not None]
+    return ("序号", "推荐单位", "联系邮箱", *counted, *UNIT_SUMMARY_TAIL)
+
+
+def progress_columns(campaign: Campaign) -> tuple[str, ...]:
+    """单位进度's header: one column per form, named by its label, in the rules' order."""
+    return (*PROGRESS_HEAD, *[spec.label for spec in campaign.documents], *PROGRESS_TAIL)
+
+
+def _unit_summary_rows(progress: Sequence[UnitProgress], campaign: Campaign,
+                       receipts: dict[int, str]) -> Iterable[list[Any]]:
+    """One row per unit that sent something (a campaign without studios)."""
+    counted = [spec.key for spec in campaign.documents if spec.max_words is not None]
+    number = 0
+    for unit in progress:
+        if not unit.latest:
+            continue  # 未提交: in 单位进度, not among what was sent
+        number += 1
+        words = {d.kind: d.word_count for d in unit.latest if d.format not in SCAN_FORMATS}
+        problems = [d for d in unit.latest if not d.ok]
+        status = TO_CORRECT if problems else unit.status
+        yield [number, unit.unit.display_name, unit.unit.email,
+               *[words.get(key) for key in counted], status,
+               "是" if unit.late else "否",
+               _time(unit.last_received) if unit.last_received else None,
+               receipts.get(unit.unit.id, "")]
+
+
 def _summary_rows(progress: Sequence[UnitProgress], campaign: Campaign,
                   receipts: dict[int, str]) -> Iterable[list[Any]]:
     number = 0
     for unit in progress:
         for studio in unit.studios:
             number += 1
-            approval, material = studio.doc("approval"), studio.doc("material")
+            # The form about the studio (附件2) and its text with a 字数 limit (附件3), by rules.
+            approval = _studio_form(campaign, studio, lambda spec: spec.studio_field is not None)
+            material = _studio_form(campaign, studio, lambda spec: spec.max_words is not None)
             docs = [d for d in studio.documents.values()]
-            missing = [campaign.spec(k).label for k in ("summary", "approval", "material")
-                       if campaign.has(k) and studio.doc(k) is None]
+            missing = [spec.label for spec in campaign.documents if studio.doc(spec.key) is None]
             problems = [d for d in docs if not d.ok]
             if missing:
                 status = NOT_RECEIVED + "、".join(missing)
@@ -169,7 +219,7 @@ def _progress_rows(progress: Sequence[UnitProgress], campaign: Campaign) -> Iter
         flag = "（名单外）" if campaign.units and not unit.unit.on_roster else ""
         paper = unit.unit.paper_received_at
         yield [unit.unit.display_name + flag, unit.unit.email,
-               *[_form_cell(unit, key) for key in ("summary", "approval", "material")],
+               *[_form_cell(unit, spec.key) for spec in campaign.documents],
                unit.status, _time(unit.last_received) if unit.last_received else None,
                f"已收到（{show(paper)[:10]}）" if paper else PAPER_NOT_RECEIVED]
 
@@ -185,6 +235,13 @@ def _record_rows(messages: Sequence[Message], files: dict[int, list[Document]],
                message.result, "是" if message.late else "否",
                "\n".join([message.reason] if message.reason else problems.get(message.id, [])),
                message.receipt_no]
+
+
+def _studio_form(campaign: Campaign, studio: StudioProgress,
+                 wanted: Callable[[DocumentSpec], bool]) -> Document | None:
+    """The studio's latest form of the first kind the rules describe as `wanted`."""
+    return next((studio.doc(spec.key) for spec in campaign.documents
+                 if wanted(spec) and studio.doc(spec.key) is not None), None)
 
 
 def _form_cell(unit: UnitProgress, key: str) -> str:

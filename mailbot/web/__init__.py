@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from mailbot.campaign.rules import Campaign
@@ -23,9 +23,11 @@ from mailbot.web.server import DEFAULT_HOST, DEFAULT_PORT, DashboardServer, serv
 
 
 def serve(settings: Settings, campaign: Campaign, *, host: str = DEFAULT_HOST,
-          port: int = DEFAULT_PORT, announce: Callable[[str], None] = print) -> None:
-    """Serve the dashboard for this configuration until SIGINT/SIGTERM."""
-    server = DashboardServer(create_app(settings, campaign), host, port)
+          port: int = DEFAULT_PORT, announce: Callable[[str], None] = print,
+          campaigns: Sequence[Campaign] = ()) -> None:
+    """Serve the dashboard for this configuration until SIGINT/SIGTERM (`campaign` first,
+    the others a click away)."""
+    server = DashboardServer(create_app(settings, campaign, campaigns=campaigns), host, port)
     serve_until_signalled(server, lambda url: announce(f"办公室网页已启动：{url}（Ctrl+C 停止）"))
 
 

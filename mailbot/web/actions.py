@@ -25,6 +25,7 @@ from mailbot.intake.cycle import Runtime
 from mailbot.mail.logins import one_line
 from mailbot.office import outbox
 from mailbot.store.models import QUARANTINED, UNCLASSIFIED, MailboxUid, Message, Reply, Unit
+from mailbot.store.scoping import ACROSS_CAMPAIGNS
 from mailbot.timefmt import utcnow
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,7 @@ def assign(runtime: Runtime, message_id: int) -> Outcome:
     """Hand a 未归类 mail to the campaign: processed as if just received, and answered. The
     poller marks it on the server at its next cycle (it is recorded with a result now)."""
     with runtime.sessions() as session:
-        old = session.get(Message, message_id)
+        old = session.get(Message, message_id, execution_options=ACROSS_CAMPAIGNS)
         if old is None or old.result != UNCLASSIFIED:
             return Outcome(False, message_id, "这封邮件不是未归类邮件。")
         raw_path = old.raw_path
@@ -98,7 +99,8 @@ def assign(runtime: Runtime, message_id: int) -> Outcome:
         return Outcome(False, message_id, f"处理失败（{type(exc).__name__}: {exc}），"
                                           "邮件仍为未归类。")
     runtime.write_workbook()
-    return Outcome(True, new_id, f"已交给本次申报处理，结果：{result}。{_send(runtime)}")
+    title = runtime.campaign.campaign.title
+    return Outcome(True, new_id, f"已交给“{title}”处理，结果：{result}。{_send(runtime)}")
 
 
 def review_sender(runtime: Runtime, message_id: int, *, accept: bool) -> Outcome:
@@ -128,7 +130,8 @@ def answer(runtime: Runtime, message_id: int, text: str) -> Outcome:
 
 def _replace(session: Session, runtime: Runtime, message_id: int, raw: bytes, *,
              expected: str = QUARANTINED) -> tuple[int, str, bool]:
-    old = session.get(Message, message_id)
+    across = ACROSS_CAMPAIGNS if expected == UNCLASSIFIED else {}  # 未归类: the mailbox's
+    old = session.get(Message, message_id, execution_options=across)
     if old is None or old.result != expected:  # handled meanwhile by another click
         raise MailbotError("这封邮件已被处理。")
     raw_path, received_at = old.raw_path, old.received_at

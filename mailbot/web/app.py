@@ -6,7 +6,7 @@ key in the state dir, and wires the guard that refuses every request without an 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,14 +34,16 @@ ERROR_TITLES = {400: "请求无效", 401: "需要登录", 403: "没有权限", 4
 
 
 def create_app(settings: Settings, campaign: Campaign, *, runtime: Runtime | None = None,
-               clock: Callable[[], datetime] = utcnow) -> Flask:
-    """The dashboard for this state dir. Raises ConfigError when no office password is set."""
+               clock: Callable[[], datetime] = utcnow,
+               campaigns: Sequence[Campaign] = ()) -> Flask:
+    """The dashboard for this state dir. Raises ConfigError when no office password is set.
+    With several `campaigns`, every page is one campaign's (`?campaign=KEY`, remembered)."""
     key = auth.secret_key(settings.state_dir)
     gate = auth.Gate.configured(settings.office_password, key, settings.state_dir,
                                 SESSION_LIFETIME.total_seconds())
     settings = replace(settings, office_password="")  # the plain password goes no further
     if runtime is None:
-        runtime = Runtime(settings, campaign)
+        runtime = Runtime(settings, campaign, campaigns=campaigns)
     app = Flask(__name__, static_folder=None)
     # Before the blueprints: their <int:…> rules take this converter (ids the database can hold).
     app.url_map.converters["int"] = DatabaseId
@@ -64,14 +66,28 @@ def create_app(settings: Settings, campaign: Campaign, *, runtime: Runtime | Non
     app.register_error_handler(HTTPException, _error)
     app.jinja_env.globals.update(
         csrf_token=auth.csrf_token, csrf_field=auth.CSRF_FIELD, show=show,
-        campaign=campaign.campaign, office=campaign.office,
         state_labels=dashboard.STATE_LABELS, reply_kinds=dashboard.REPLY_KINDS,
         reply_status=dashboard.REPLY_STATUS, result_class=dashboard.result_class,
-        reply_reason=dashboard.reply_reason,
-        campaign_has_roster=bool(campaign.units), public_url=settings.public_url,
-        has_official=campaign.official is not None,
-        label_of=lambda kind: campaign.spec(kind).label if campaign.has(kind) else "未识别")
+        reply_reason=dashboard.reply_reason, public_url=settings.public_url)
+    app.context_processor(_campaign_context)
     return app
+
+
+def _campaign_context() -> dict[str, Any]:
+    """What the pages say about the campaign shown: the one this request is for."""
+    shown = views.runtime(strict=False)
+    campaign = shown.campaign
+    return {"campaign": campaign.campaign, "office": campaign.office,
+            "campaign_has_roster": bool(campaign.units),
+            "has_official": campaign.official is not None,
+            "label_of": lambda kind: campaign.spec(kind).label if campaign.has(kind)
+            else "未识别",
+            "campaign_has_studios": campaign.has_studios,
+            # the 字数 is shown for the texts the rules limit (附件3), whatever their key
+            "counts_words": lambda kind: campaign.has(kind)
+            and campaign.spec(kind).max_words is not None,
+            "campaign_choices": [(key, lane.campaign.campaign.title) for key, lane
+                                 in views.everyone().lanes.items()]}
 
 
 class DatabaseId(IntegerConverter):

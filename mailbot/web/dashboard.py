@@ -30,6 +30,7 @@ from mailbot.store.models import (
     Reply,
     Unit,
 )
+from mailbot.store.scoping import ACROSS_CAMPAIGNS
 from mailbot.timefmt import show
 
 # A unit's state on the dashboard: the three numbers of the overview and the units filter.
@@ -242,14 +243,16 @@ def quarantined(session: Session) -> list[Message]:
 def unclassified(session: Session) -> list[Message]:
     """Mail for no campaign, newest first (the office may hand one to the campaign)."""
     return list(session.scalars(select(Message).where(Message.result == UNCLASSIFIED)
-                                .order_by(Message.received_at.desc(), Message.id.desc())))
+                                .order_by(Message.received_at.desc(), Message.id.desc())
+                                .execution_options(**ACROSS_CAMPAIGNS)))  # the mailbox's
 
 
 def waiting(session: Session) -> int:
     """How many mails await a person (the 待人工处理 page)."""
-    return session.scalar(select(func.count()).select_from(Message).where(or_(
-        Message.review == REVIEW_PENDING, Message.result == UNCLASSIFIED,
+    mine = session.scalar(select(func.count()).select_from(Message).where(or_(
+        Message.review == REVIEW_PENDING,
         (Message.result == INQUIRY) & Message.answered_at.is_(None)))) or 0
+    return mine + len(unclassified(session))
 
 
 def result_class(result: str) -> str:

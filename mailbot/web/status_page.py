@@ -18,6 +18,7 @@ from mailbot.checks.completeness import missing
 from mailbot.findings import Finding
 from mailbot.intake.cycle import Runtime
 from mailbot.store.models import Document, FindingRow, Message, Unit
+from mailbot.store.scoping import ACROSS_CAMPAIGNS
 
 bp = Blueprint("status", __name__)
 
@@ -36,7 +37,13 @@ class Version:
 def page(token: str) -> Response:
     if not statuslink.plausible(token):
         abort(404)
-    runtime: Runtime = current_app.extensions["mailbot.runtime"]
+    everyone: Runtime = current_app.extensions["mailbot.runtime"]
+    with everyone.sessions() as session:  # the token names a unit of one of the campaigns
+        owner = session.scalar(select(Unit.campaign).where(Unit.status_token == token)
+                               .execution_options(**ACROSS_CAMPAIGNS))
+    if owner is None:
+        abort(404)
+    runtime = everyone.lanes.get(owner, everyone)
     campaign = runtime.campaign
     with runtime.sessions() as session:
         unit = session.scalar(select(Unit).where(Unit.status_token == token))

@@ -10,6 +10,7 @@ from email.policy import default as default_policy
 from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import session as cookie
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
@@ -30,9 +31,29 @@ FILTERS = {"state": ("", *dashboard.STATE_LABELS), "late": ("", "yes", "no"),
            "paper": ("", "yes", "no")}
 
 
-def runtime() -> Runtime:
+CAMPAIGN_KEY = "campaign"  # the flask session's memory of the campaign shown
+
+
+def everyone() -> Runtime:
+    """The Runtime of every campaign (its `lanes`)."""
     found: Runtime = current_app.extensions["mailbot.runtime"]
     return found
+
+
+def runtime(*, strict: bool = True) -> Runtime:
+    """The campaign this request is for: `?campaign=KEY` (then remembered in the session),
+    else the one remembered, else the first. An unknown key is a 404 (`strict`; the error
+    page itself shows the campaign remembered)."""
+    whole = everyone()
+    if len(whole.lanes) == 1:
+        return whole
+    asked = request.args.get("campaign")
+    if asked is not None and asked not in whole.lanes:
+        if strict:
+            abort(404)
+    elif asked is not None:
+        cookie[CAMPAIGN_KEY] = asked
+    return whole.lanes.get(cookie.get(CAMPAIGN_KEY) or "", whole)
 
 
 def now() -> datetime:

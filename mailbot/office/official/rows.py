@@ -23,8 +23,6 @@ from mailbot.documents.tables import match_label, normalise
 from mailbot.errors import ConfigError
 from mailbot.store.models import Document, Message, Unit
 
-FORM_KINDS = ("summary", "approval", "material")
-
 
 @dataclass(frozen=True)
 class OfficialRow:
@@ -68,9 +66,10 @@ def collect(session: Session, campaign: Campaign, state_dir: Path, *,
             complete = studio_complete(studio, campaign)
             if not complete and not include_incomplete:
                 continue
-            sources = {"summary": files.summary_row(unit, studio),
-                       "approval": files.fields(_editable(unit, studio, "approval")),
-                       "material": files.fields(_editable(unit, studio, "material"))}
+            # Per form of the rules: the studio's row of the list (附件1), else the form's fields.
+            sources = {spec.key: files.summary_row(unit, studio, spec.key) if spec.lists_studios
+                       else files.fields(_editable(unit, studio, spec.key))
+                       for spec in campaign.documents}
             values = [_value(column, sources, len(rows) + 1, unit.unit.display_name)
                       for column in form.columns]
             if not complete and form.mark_column is not None:
@@ -83,7 +82,7 @@ def collect(session: Session, campaign: Campaign, state_dir: Path, *,
 
 def studio_complete(studio: StudioProgress, campaign: Campaign) -> bool:
     """Each form the campaign asks for is there for this studio, and none has an error."""
-    kinds = [kind for kind in FORM_KINDS if campaign.has(kind)]
+    kinds = [spec.key for spec in campaign.documents]
     docs = [studio.doc(kind) for kind in kinds]
     return all(doc is not None and doc.ok for doc in docs)
 
@@ -152,10 +151,11 @@ class _Files:
     def fields(self, doc: Document | None) -> dict[str, str]:
         return self._load(doc)[0] if doc is not None else {}
 
-    def summary_row(self, unit: UnitProgress, studio: StudioProgress) -> dict[str, str]:
+    def summary_row(self, unit: UnitProgress, studio: StudioProgress,
+                    kind: str) -> dict[str, str]:
         """The studio's row of the unit's 附件1 (header → cell), found by its tolerant key."""
         summary = next((d for d in unit.latest
-                        if d.kind == "summary" and d.format not in SCAN_FORMATS), None)
+                        if d.kind == kind and d.format not in SCAN_FORMATS), None)
         if summary is None:
             return {}
         key = studio_key(studio.name)
