@@ -15,6 +15,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailbot import details
@@ -24,7 +25,15 @@ from mailbot.intake import inquiry, pipeline
 from mailbot.intake.cycle import Runtime
 from mailbot.mail.logins import one_line
 from mailbot.office import outbox
-from mailbot.store.models import QUARANTINED, UNCLASSIFIED, MailboxUid, Message, Reply, Unit
+from mailbot.store.models import (
+    QUARANTINED,
+    UNCLASSIFIED,
+    MailboxUid,
+    Message,
+    OfficeAction,
+    Reply,
+    Unit,
+)
 from mailbot.timefmt import utcnow
 
 log = logging.getLogger(__name__)
@@ -127,13 +136,16 @@ def answer(runtime: Runtime, message_id: int, text: str) -> Outcome:
 
 
 def _replace(session: Session, runtime: Runtime, message_id: int, raw: bytes, *,
-             expected: str = QUARANTINED) -> tuple[int, str, bool]:
+             expected: str = QUARANTINED, unit: Unit | None = None) -> tuple[int, str, bool]:
     old = session.get(Message, message_id)
     if old is None or old.result != expected:  # handled meanwhile by another click
         raise MailbotError("这封邮件已被处理。")
     raw_path, received_at = old.raw_path, old.received_at
     places = [(u.folder, u.uidvalidity, u.uid, u.marked) for u in old.uids]
     kept = [reply for reply in old.replies if reply.status == "sent"]
+    noted = list(session.scalars(select(OfficeAction).where(OfficeAction.message_pk == old.id)))
+    for action in noted:  # the office's record follows the mail to its new row
+        action.message_pk = None
     for reply in old.replies:
         if reply.status == "sent":
             reply.message_pk = None
@@ -145,9 +157,11 @@ def _replace(session: Session, runtime: Runtime, message_id: int, raw: bytes, *,
     session.delete(old)
     session.flush()  # frees the Message-ID and the server places for the new row
     new, was_new = pipeline.handle(session, runtime.intake, raw, raw_path, received_at,
-                                   assigned=expected == UNCLASSIFIED)
+                                   assigned=expected == UNCLASSIFIED, unit=unit)
     for reply in kept:
         reply.message_pk = new.id
+    for action in noted:
+        action.message_pk = new.id
     for folder, uidvalidity, uid, marked in places:
         session.add(MailboxUid(folder=folder, uidvalidity=uidvalidity, uid=uid,
                                message_pk=new.id, marked=marked))

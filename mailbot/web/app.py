@@ -20,7 +20,7 @@ from mailbot.campaign.rules import Campaign
 from mailbot.config import Settings
 from mailbot.intake.cycle import Runtime
 from mailbot.timefmt import show, utcnow
-from mailbot.web import auth, dashboard, downloads, status_page, views
+from mailbot.web import auth, dashboard, downloads, handling, status_page, views
 from mailbot.web.clients import ClientAddress, networks
 
 SESSION_LIFETIME = timedelta(hours=12)  # one working day; then log in again
@@ -67,7 +67,7 @@ def create_app(settings: Settings, campaign: Campaign, *, runtime: Runtime | Non
         campaign=campaign.campaign, office=campaign.office,
         state_labels=dashboard.STATE_LABELS, reply_kinds=dashboard.REPLY_KINDS,
         reply_status=dashboard.REPLY_STATUS, result_class=dashboard.result_class,
-        reply_reason=dashboard.reply_reason,
+        reply_reason=dashboard.reply_reason, action_labels=handling.ACTION_LABELS,
         campaign_has_roster=bool(campaign.units), public_url=settings.public_url,
         has_official=campaign.official is not None,
         label_of=lambda kind: campaign.spec(kind).label if campaign.has(kind) else "未识别")
