@@ -13,7 +13,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004-quarantine"
+revision = "0004_quarantine"
 down_revision = "0003"
 branch_labels = None
 depends_on = None
