@@ -97,8 +97,8 @@ def assign_unit(runtime: Runtime, message_id: int, unit_id: int, campaign_key: s
     except Exception as exc:  # the intake failed on this mail again: it stays quarantined
         log.warning("assigning message %s to unit %s failed", message_id, unit_id,
                     exc_info=True)
-        return Outcome(False, message_id, f"处理失败（{type(exc).__name__}: {one_line(str(exc))}），"
-                                          "邮件仍在隔离区。")
+        why = f"{type(exc).__name__}: {one_line(str(exc))}"
+        return Outcome(False, message_id, f"处理失败（{why}），邮件仍在隔离区。")
     runtime.write_workbook()
     return Outcome(True, new_id, f"已作为 {name} 的来信处理，结果：{result}。{_send(runtime)}")
 
@@ -132,8 +132,10 @@ def forward(runtime: Runtime, message_id: int, actor: str) -> Outcome:
             raw = (runtime.settings.state_dir / message.raw_path).read_bytes()
         except OSError as exc:
             return Outcome(False, message_id, f"找不到原始邮件文件（{exc.strerror}）。")
-        context = {"office": runtime.campaign.office, "sender": message.from_addr or "（无法识别）",
-                   "subject": message.subject or "（无主题）", "received_at": show(message.received_at),
+        context = {"office": runtime.campaign.office,
+                   "sender": message.from_addr or "（无法识别）",
+                   "subject": message.subject or "（无主题）",
+                   "received_at": show(message.received_at),
                    "result": message.result, "reason": message.reason, "actor": actor}
         mail = runtime.intake.composer.compose(
             "forward_office.txt.j2", context, to=office,
