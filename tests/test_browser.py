@@ -185,7 +185,7 @@ def test_a_quarantined_mail_is_reprocessed_from_the_browser(
     page.wait_for_url("**/messages/**")
     assert "附件读不出来的邮件" in page.inner_text("h1")
     shot(page, "06-quarantined-mail")
-    page.click("text=重新处理这封邮件")
+    page.click("main button:text-is('重新处理')")
     assert "已重新处理，结果：受理" in page.inner_text(".flash")
     assert page.inner_text("#message-result") == "受理"
     shot(page, "07-reprocessed")

@@ -5,11 +5,13 @@ corrected address or give it up — each recorded, each harmless when the form i
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default as default_policy
 from pathlib import Path
 
+from servers import Dovecot, SmtpRelay
 from sqlalchemy import select
 from web_support import (
     OFFICE,
@@ -23,8 +25,10 @@ from web_support import (
     page_csrf,
 )
 
+from mailbot.config import ServerSettings
 from mailbot.demo.mailfactory import build_mail
 from mailbot.intake.cycle import Runtime, record, save_raw
+from mailbot.office import outbox
 from mailbot.store.models import QUARANTINED, Message, OfficeAction, Reply, Unit
 from mailbot.web.handling import readdressed
 
@@ -184,6 +188,42 @@ def test_a_failed_reply_is_given_up_with_a_note(tmp_path: Path) -> None:
 
 def test_readdressed_replaces_a_folded_to_header_only() -> None:
     raw = (b"From: a@x.example\r\nTo: old@x.example,\r\n  other@x.example\r\n"
-           b"Subject: s\r\n\r\nTo: not a header\r\n")
-    assert readdressed(raw, "new@x.example") == (
-        b"From: a@x.example\r\nTo: new@x.example\r\nSubject: s\r\n\r\nTo: not a header\r\n")
+           b"Subject: =?utf-8?b?5rWL6K+V?=\r\n\r\nTo: not a header\r\n")
+    mail = message_from_bytes(readdressed(raw, "new@x.example"), policy=default_policy)
+    assert mail.get_all("To") == ["new@x.example"] and str(mail["Subject"]) == "测试"
+    assert mail.get_content().rstrip() == "To: not a header"
+
+
+def test_a_note_is_stored_without_control_characters(tmp_path: Path) -> None:
+    runtime = make_runtime(tmp_path, roster=True)
+    message_id = senderless(runtime)
+    client = login(app_for(runtime).test_client())
+    client.post(f"/messages/{message_id}/dismiss",
+                data={"csrf_token": page_csrf(client), "reason": "垃圾\x00邮件\x07"})
+    with runtime.sessions() as session:
+        [action] = session.scalars(select(OfficeAction)).all()
+        assert action.note == "垃圾邮件"
+
+
+def test_a_reply_the_relay_cannot_take_arrives_at_the_corrected_address(
+        tmp_path: Path, dovecot: Dovecot, smtp_relay: SmtpRelay) -> None:
+    """A real failure: the relay does not offer SMTPUTF8, the sender's address is Chinese."""
+    runtime = make_runtime(tmp_path)
+    smtp = ServerSettings(host=smtp_relay.host, port=smtp_relay.port, security="none")
+    runtime = Runtime(replace(runtime.settings, smtp=smtp), runtime.campaign)
+    message = deliver(runtime, "张老师@test.example", full_set())
+    assert outbox.send_pending(runtime.sessions, runtime.settings).failed == 1
+    with runtime.sessions() as session:
+        [reply] = session.scalars(select(Reply).where(Reply.message_pk == message.id)).all()
+        assert reply.status == "failed" and "SMTPUTF8" in reply.last_error
+    client = login(app_for(runtime).test_client())
+    assert "更正地址重发或放弃" in client.get("/").get_data(as_text=True)
+    answer = client.post(f"/replies/{reply.id}/resend",
+                         data={"csrf_token": page_csrf(client, f"/replies/{reply.id}"),
+                               "address": "zhang@test.example"})
+    assert "回复已发出" in client.get(answer.headers["Location"]).get_data(as_text=True)
+    [arrived] = dovecot.messages("zhang@test.example")
+    mail = message_from_bytes(arrived, policy=default_policy)
+    assert str(mail["To"]) == "zhang@test.example"
+    assert str(mail["Subject"]).startswith("【已受理】")
+    assert str(mail["Message-ID"]) == reply.smtp_message_id  # the same reply, not a new one

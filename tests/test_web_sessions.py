@@ -210,18 +210,23 @@ HOSTILE = ("99999999999999999999999", str(2**63), str(2**63 - 1), "-1", "0", "00
 HOSTILE_QUERY = ("?next=/%0D%0ALocation:%20//evil.example&q=%00%FF&state=%0A&late=x"
                  "&paper=%ED%A0%80&campaign=../../x&date=9999-99-99")
 HOSTILE_FORM = {"date": ["9999-12-31", "0001-01-01", "2022-13-45", "\x00", "９" * 10, "x" * 5000],
-                "action": ["undo", "mark", "\r\n", ""]}
+                "action": ["undo", "mark", "\r\n", ""],
+                "unit": ["1", str(2**63), "-1", "１", "\x00"], "campaign": ["", "../x"],
+                "reason": ["\x00", "x" * 5000], "address": ["\r\nBcc: x@evil.example", "a@b"],
+                "note": ["\x00", ""]}
 
 
 def _urls(rule: Rule) -> list[str]:
     """The rule's path with each argument replaced by each hostile value (the others: 1)."""
-    if not rule.arguments:
+    # Only the arguments in the path: a rule's defaults (/bundle.pdf's unit_id) are not.
+    arguments = {name for name in rule.arguments if f"{name}>" in rule.rule}
+    if not arguments:
         return [rule.rule]
     urls = []
-    for name in sorted(rule.arguments):
+    for name in sorted(arguments):
         for value in HOSTILE:
             path = rule.rule
-            for other in rule.arguments:
+            for other in arguments:
                 shown = value if other == name else "1"
                 path = _fill(path, other, shown)
             urls.append(path)

@@ -10,9 +10,14 @@ form gets a plain answer, never an error page — and writes an `OfficeAction` (
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 from collections.abc import Sequence
+from email import message_from_string
+from email.generator import Generator
+from email.message import Message as Message_
+from email.policy import SMTP, SMTPUTF8
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -32,7 +37,7 @@ ACTION_LABELS = {"assign": "指定单位处理", "dismiss": "不予处理", "for
                  "resend": "更正地址后重发", "give-up": "放弃发送"}
 MAX_NOTE_CHARS = 2000
 DROPPED = "dropped"  # a failed reply the office gave up (Reply.status)
-_TO_HEADER = re.compile(rb"(?im)^to:[^\r\n]*(\r?\n[ \t][^\r\n]*)*")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def _note(session: Session, kind: str, actor: str, note: str, *, message_pk: int | None = None,
@@ -56,7 +61,9 @@ def history(session: Session, *, message_pk: int | None = None,
 
 
 def _clean(text: str) -> str:
-    return text.strip()[:MAX_NOTE_CHARS + 1]
+    """The office's note as stored: no control characters (PostgreSQL refuses NUL), bounded
+    just past the limit so that an overlong one is refused, not cut."""
+    return _CONTROL.sub("", text).strip()[:MAX_NOTE_CHARS + 1]
 
 
 def _quarantined_raw(runtime: Runtime, message_id: int) -> bytes | Outcome:
@@ -147,13 +154,28 @@ def forward(runtime: Runtime, message_id: int, actor: str) -> Outcome:
 
 
 def readdressed(raw: bytes, to: str) -> bytes:
-    """The queued mail with its `To:` header (folded lines included) replaced by `to`."""
-    head, sep, body = raw.partition(b"\r\n\r\n")
-    line = b"To: " + to.encode("utf-8")
-    head, found = _TO_HEADER.subn(lambda _m: line, head, count=1)
-    if not found:
-        head = head + b"\r\n" + line
-    return head + sep + body
+    """The queued mail with `to` as its only recipient, written as `outbox.queue` writes it.
+
+    A mail first written for a Chinese address carries raw UTF-8 headers (SMTPUTF8), which a
+    mail to an ASCII address must not inherit: most servers would refuse it again. So it is
+    read as text and every header of the mail and its parts (not of a mail attached inside it)
+    is written afresh, RFC 2047-encoded unless the new address needs SMTPUTF8 itself."""
+    mail = message_from_string(raw.decode("utf-8", "surrogateescape"), policy=SMTPUTF8)
+    del mail["To"]
+    mail["To"] = to
+    _rewrite_headers(mail)
+    out = io.StringIO()
+    Generator(out, policy=SMTP if to.isascii() else SMTPUTF8).flatten(mail)
+    return out.getvalue().encode("utf-8", "surrogateescape")
+
+
+def _rewrite_headers(part: Message_) -> None:
+    for name, value in list(part.items()):
+        part.replace_header(name, str(value))
+    if part.get_content_maintype() == "multipart":
+        for child in part.get_payload():
+            if isinstance(child, Message_):
+                _rewrite_headers(child)
 
 
 def resend(runtime: Runtime, reply_id: int, address: str, actor: str) -> Outcome:
