@@ -250,3 +250,27 @@ def test_every_page_reads_on_a_phone(browser: Any, runtime: Runtime, site: str) 
     page.goto(site + "/")
     assert "未发出的回复" in page.inner_text("main")
     assert page.locator("#reply-issues a.button").is_visible()
+
+
+def test_a_mail_without_sender_is_assigned_from_a_phone(browser: Any, runtime: Runtime,
+                                                        site: str) -> None:
+    import re
+
+    from web_support import OFFICE, ON_TIME, full_set
+
+    from mailbot.demo.mailfactory import build_mail
+    from mailbot.intake.cycle import record, save_raw
+
+    raw = build_mail(sender="x@test.example", to=OFFICE, subject="没有发件人的申报材料",
+                     body="请查收申报材料。", attachments=full_set(), date=ON_TIME)
+    raw = re.sub(rb"(?m)^From: [^\r\n]*\r?\n", b"", raw, count=1)
+    record(runtime, raw, save_raw(runtime.settings.state_dir, raw), ON_TIME)
+    page = new_page(browser, PHONE)
+    log_in(page, site, "/quarantine")
+    page.select_option("#quarantine select[name=unit]", label=ROSTER_UNIT)
+    page.click("#quarantine button:text-is('按此单位处理')")
+    page.wait_for_url("**/messages/**")
+    assert f"已作为 {ROSTER_UNIT} 的来信处理" in page.inner_text(".flash")
+    assert "办公室操作记录" in page.inner_text("main")
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    shot(page, "phone-assigned")

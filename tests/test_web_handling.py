@@ -11,6 +11,7 @@ from email.message import EmailMessage
 from email.policy import default as default_policy
 from pathlib import Path
 
+import pytest
 from servers import Dovecot, SmtpRelay
 from sqlalchemy import select
 from web_support import (
@@ -27,6 +28,7 @@ from web_support import (
 
 from mailbot.config import ServerSettings
 from mailbot.demo.mailfactory import build_mail
+from mailbot.intake import pipeline as intake
 from mailbot.intake.cycle import Runtime, record, save_raw
 from mailbot.office import outbox
 from mailbot.store.models import QUARANTINED, Message, OfficeAction, Reply, Unit
@@ -64,6 +66,7 @@ def test_a_mail_without_sender_assigned_to_a_unit_is_answered_at_its_address(
     answer = client.post(f"/messages/{message_id}/assign-unit", data=form)
     page = client.get(answer.headers["Location"]).get_data(as_text=True)
     assert f"已作为 {ROSTER_UNIT} 的来信处理" in page and "办公室操作记录" in page
+    assert "发往 makesi@test.example" in page  # the unit's known address
     with runtime.sessions() as session:
         [message] = session.scalars(select(Message)).all()
         assert message.unit_id == unit_id and message.result in ("受理", "补正")
@@ -227,3 +230,24 @@ def test_a_reply_the_relay_cannot_take_arrives_at_the_corrected_address(
     assert str(mail["To"]) == "zhang@test.example"
     assert str(mail["Subject"]).startswith("【已受理】")
     assert str(mail["Message-ID"]) == reply.smtp_message_id  # the same reply, not a new one
+
+
+def test_an_assigned_mail_that_still_breaks_the_intake_stays_quarantined(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    runtime = make_runtime(tmp_path, roster=True)
+    message_id = senderless(runtime)
+
+    def explode(*_args: object) -> object:  # no correct mail breaks the reader: simulated
+        raise RuntimeError("simulated reader crash")
+
+    monkeypatch.setattr(intake, "read_document", explode)
+    client = login(app_for(runtime).test_client())
+    answer = client.post(f"/messages/{message_id}/assign-unit",
+                         data={"csrf_token": page_csrf(client), "unit": str(roster_unit(runtime)),
+                               "campaign": runtime.campaign.campaign.key})
+    page = client.get(answer.headers["Location"]).get_data(as_text=True)
+    assert "simulated reader crash" in page and "邮件仍在隔离区" in page
+    with runtime.sessions() as session:
+        [message] = session.scalars(select(Message)).all()
+        assert message.id == message_id and message.result == QUARANTINED
+        assert session.scalars(select(OfficeAction)).all() == []  # nothing was done
