@@ -181,10 +181,11 @@ def test_a_quarantined_mail_is_reprocessed_from_the_browser(
     page = new_page(browser)
     log_in(page, site, "/quarantine")
     assert "simulated reader crash" in page.inner_text("#quarantine")
+    shot(page, "06-quarantine")
     page.click("#quarantine >> text=查看原文")
     page.wait_for_url("**/messages/**")
     assert "附件读不出来的邮件" in page.inner_text("h1")
-    shot(page, "06-quarantined-mail")
+    shot(page, "06-quarantined-mail-page")
     page.click("main button:text-is('重新处理')")
     assert "已重新处理，结果：受理" in page.inner_text(".flash")
     assert page.inner_text("#message-result") == "受理"
