@@ -106,6 +106,9 @@ def test_a_dismissed_mail_leaves_the_list_and_keeps_its_reason(tmp_path: Path) -
     again = client.post(f"/messages/{message_id}/dismiss",
                         data={"csrf_token": token, "reason": "再来一次"})
     assert "已不在隔离区" in client.get(again.headers["Location"]).get_data(as_text=True)
+    # A reprocess button left open in another tab does not bring it back.
+    stale = client.post(f"/messages/{message_id}/reprocess", data={"csrf_token": token})
+    assert "不在隔离区" in client.get(stale.headers["Location"]).get_data(as_text=True)
     with runtime.sessions() as session:
         assert [a.kind for a in session.scalars(select(OfficeAction))] == ["dismiss"]
 

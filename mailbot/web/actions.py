@@ -50,7 +50,7 @@ def reprocess(runtime: Runtime, message_id: int) -> Outcome:
     """Run the intake again on a quarantined mail (see the module docstring)."""
     with runtime.sessions() as session:
         old = session.get(Message, message_id)
-        if old is None or old.result != QUARANTINED:
+        if old is None or old.result != QUARANTINED or old.dismissed_at is not None:
             return Outcome(False, message_id, "这封邮件不在隔离区，无需重新处理。")
         raw_path = old.raw_path
     if (runtime.settings.state_dir / raw_path).with_suffix(".omitted.txt").exists():
