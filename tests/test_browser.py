@@ -181,11 +181,12 @@ def test_a_quarantined_mail_is_reprocessed_from_the_browser(
     page = new_page(browser)
     log_in(page, site, "/quarantine")
     assert "simulated reader crash" in page.inner_text("#quarantine")
+    shot(page, "06-quarantine")
     page.click("#quarantine >> text=查看原文")
     page.wait_for_url("**/messages/**")
     assert "附件读不出来的邮件" in page.inner_text("h1")
-    shot(page, "06-quarantined-mail")
-    page.click("text=重新处理这封邮件")
+    shot(page, "06-quarantined-mail-page")
+    page.click("main button:text-is('重新处理')")
     assert "已重新处理，结果：受理" in page.inner_text(".flash")
     assert page.inner_text("#message-result") == "受理"
     shot(page, "07-reprocessed")
@@ -201,3 +202,76 @@ def test_chinese_renders_with_a_cjk_font() -> None:
     if not fonts.stdout.strip():
         unavailable(MISSING)
     assert "WenQuanYi" in fonts.stdout or "Noto" in fonts.stdout
+
+
+def test_every_page_reads_on_a_phone(browser: Any, runtime: Runtime, site: str) -> None:
+    """At 390 px every table is a column of cards: nothing sideways, every button in view."""
+    import re
+
+    from sqlalchemy import select
+    from web_support import OFFICE, ON_TIME, full_set
+
+    from mailbot.campaign import statuslink
+    from mailbot.demo.mailfactory import build_mail
+    from mailbot.intake.cycle import record, save_raw
+    from mailbot.store.models import Reply, Unit
+
+    raw = build_mail(sender="x@test.example", to=OFFICE, subject="没有发件人的申报材料",
+                     body="请查收申报材料。", attachments=full_set(), date=ON_TIME)
+    raw = re.sub(rb"(?m)^From: [^\r\n]*\r?\n", b"", raw, count=1)
+    quarantined, _ = record(runtime, raw, save_raw(runtime.settings.state_dir, raw), ON_TIME)
+    with runtime.sessions.begin() as session:
+        reply = session.scalars(select(Reply).where(Reply.kind == "acknowledgement")).first()
+        assert reply is not None
+        reply.status, reply.last_error = "failed", "收件服务器拒收：地址不存在（550 5.1.1）"
+        unit = session.scalars(select(Unit).where(Unit.name == "中德智能制造学院")).one()
+        token = statuslink.issue(unit)
+        unit_id, reply_id = unit.id, reply.id
+    page = new_page(browser, PHONE)
+    log_in(page, site, "/")
+    pages = {"overview": "/", "units": "/units", "unit": f"/units/{unit_id}",
+             "quarantine": "/quarantine", "inbox": "/inbox",
+             "mail": f"/messages/{quarantined.id}", "reply": f"/replies/{reply_id}",
+             "status": f"/s/{token}"}
+    for name, path in pages.items():
+        page.goto(site + path)
+        shot(page, f"phone-{name}")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= PHONE["width"], f"{path} is {width} px wide"
+        for button in page.locator("main button, main a.button").all():
+            assert button.is_visible(), f"{path}: a button is hidden"
+            box = button.bounding_box()
+            assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
+    page.goto(site + "/quarantine")
+    reason = page.locator("#quarantine td[data-label=原因]").first
+    assert "找不到发件人地址" in reason.inner_text()
+    assert reason.bounding_box()["width"] > 200  # the whole card's width, not two characters
+    for label in ("重新处理", "转发到办公室邮箱", "按此单位处理", "不予处理"):
+        assert page.locator(f"#quarantine button:text-is('{label}')").is_visible()
+    page.goto(site + "/")
+    assert "未发出的回复" in page.inner_text("main")
+    assert page.locator("#reply-issues a.button").is_visible()
+
+
+def test_a_mail_without_sender_is_assigned_from_a_phone(browser: Any, runtime: Runtime,
+                                                        site: str) -> None:
+    import re
+
+    from web_support import OFFICE, ON_TIME, full_set
+
+    from mailbot.demo.mailfactory import build_mail
+    from mailbot.intake.cycle import record, save_raw
+
+    raw = build_mail(sender="x@test.example", to=OFFICE, subject="没有发件人的申报材料",
+                     body="请查收申报材料。", attachments=full_set(), date=ON_TIME)
+    raw = re.sub(rb"(?m)^From: [^\r\n]*\r?\n", b"", raw, count=1)
+    record(runtime, raw, save_raw(runtime.settings.state_dir, raw), ON_TIME)
+    page = new_page(browser, PHONE)
+    log_in(page, site, "/quarantine")
+    page.select_option("#quarantine select[name=unit]", label=ROSTER_UNIT)
+    page.click("#quarantine button:text-is('按此单位处理')")
+    page.wait_for_url("**/messages/**")
+    assert f"已作为 {ROSTER_UNIT} 的来信处理" in page.inner_text(".flash")
+    assert "办公室操作记录" in page.inner_text("main")
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    shot(page, "phone-assigned")

@@ -210,7 +210,10 @@ HOSTILE = ("99999999999999999999999", str(2**63), str(2**63 - 1), "-1", "0", "00
 HOSTILE_QUERY = ("?next=/%0D%0ALocation:%20//evil.example&q=%00%FF&state=%0A&late=x"
                  "&paper=%ED%A0%80&campaign=../../x&date=9999-99-99")
 HOSTILE_FORM = {"date": ["9999-12-31", "0001-01-01", "2022-13-45", "\x00", "９" * 10, "x" * 5000],
-                "action": ["undo", "mark", "\r\n", ""]}
+                "action": ["undo", "mark", "\r\n", ""],
+                "unit": ["1", str(2**63), "-1", "１", "\x00"], "campaign": ["", "../x"],
+                "reason": ["\x00", "x" * 5000], "address": ["\r\nBcc: x@evil.example", "a@b"],
+                "note": ["\x00", ""]}
 
 
 def _urls(rule: Rule) -> list[str]:

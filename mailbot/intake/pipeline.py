@@ -30,13 +30,13 @@ from sqlalchemy.orm import Session
 from mailbot.campaign import claims, routing, statuslink
 from mailbot.campaign.dossier import held_of, latest_documents
 from mailbot.campaign.rules import Campaign
-from mailbot.campaign.units import claim_unit, name_key
+from mailbot.campaign.units import Claim, claim_unit, name_key
 from mailbot.checks import DOCUMENT_CHECKS, SET_CHECKS, Held, Submission, run_checks
 from mailbot.config import Settings
 from mailbot.documents import Document as ReadDocument
 from mailbot.documents import read_document, studio_key
 from mailbot.findings import Finding
-from mailbot.intake import inquiry, screening
+from mailbot.intake import assignment, inquiry, screening
 from mailbot.mail import addresses
 from mailbot.mail.filenames import decode_8bit, decode_header_text, raw_header
 from mailbot.mail.parse import Attachment, ParsedMessage, parse_message
@@ -108,13 +108,16 @@ class _Reader:
 
 def handle(session: Session, intake: Intake, raw: bytes, raw_path: str,
            received_at: datetime, omitted: int = 0, *,
-           assigned: bool = False) -> tuple[Message, bool]:
+           assigned: bool = False, unit: Unit | None = None) -> tuple[Message, bool]:
     """Process one mail; returns its flushed Message row and whether it is new.
 
     A mail whose Message-ID is already recorded (the same mail delivered twice, or seen again
     after the server renumbered its UIDs) is not processed again. A mail for no campaign is
-    recorded as 未归类 and nothing else; `assigned`: the office handed it to the campaign."""
+    recorded as 未归类 and nothing else; `assigned`: the office handed it to the campaign;
+    `unit`: the office assigned it to that unit (mailbot.intake.assignment)."""
     parsed = parse_message(raw, intake.settings.own_addresses)
+    if unit is not None:
+        parsed, assigned = assignment.for_unit(parsed, unit), True
     existing = session.scalar(select(Message).where(Message.message_id == parsed.message_id)
                               .execution_options(**ACROSS_CAMPAIGNS))  # in any campaign
     if existing is not None:
@@ -134,7 +137,7 @@ def handle(session: Session, intake: Intake, raw: bytes, raw_path: str,
             intake = replace(intake, campaign=decision.campaign)
             reader.campaign = decision.campaign
             file_under(session, decision.campaign.campaign.key)
-    return _process(session, intake, parsed, raw, raw_path, received_at, reader), True
+    return _process(session, intake, parsed, raw, raw_path, received_at, reader, unit), True
 
 
 def route(session: Session, intake: Intake, parsed: ParsedMessage, received_at: datetime,
@@ -162,7 +165,8 @@ def route(session: Session, intake: Intake, parsed: ParsedMessage, received_at: 
 
 
 def _process(session: Session, intake: Intake, parsed: ParsedMessage, raw: bytes,
-             raw_path: str, received_at: datetime, reader: _Reader) -> Message:
+             raw_path: str, received_at: datetime, reader: _Reader,
+             assigned_unit: Unit | None = None) -> Message:
     message = _new_message(parsed, raw, raw_path, received_at)
     if parsed.automatic:
         session.add(message)
@@ -178,8 +182,9 @@ def _process(session: Session, intake: Intake, parsed: ParsedMessage, raw: bytes
     named = [doc.unit_name or "" for doc in documents
              if campaign.has(doc.kind) and campaign.spec(doc.kind).unit_label is not None]
     studios = [_studio_key(campaign, doc) for doc in documents]
-    claim = claim_unit(session, intake.campaign, parsed.from_addr or parsed.reply_to, named,
-                       studios, parsed.from_name)
+    claim = Claim(assigned_unit) if assigned_unit is not None else claim_unit(
+        session, intake.campaign, parsed.from_addr or parsed.reply_to, named, studios,
+        parsed.from_name)
     unit = claim.unit
     message.unit = unit
 

@@ -78,6 +78,11 @@ class ParsedMessage:
     no_reply: str | None = None  # a person's mail that asks not to be auto-answered: why
 
 
+# Why a mail without any sender address cannot be processed on its own (the office may still
+# assign it to a unit: mailbot.intake.assignment).
+NO_SENDER = "找不到发件人地址：无法确定申报单位，也无法回复"
+
+
 class BrokenMail(MailbotError):
     """A mail that cannot be processed; `str()` is the reason, in Chinese, for the office."""
 
@@ -122,7 +127,7 @@ def _parse(raw: bytes, own: tuple[str, ...]) -> ParsedMessage:
     automatic = automatic_reason(msg, own)
     unprocessable = None
     if not from_addr and not reply_addr:
-        unprocessable = "找不到发件人地址：无法确定申报单位，也无法回复"
+        unprocessable = NO_SENDER
 
     return ParsedMessage(
         message_id=message_id,

@@ -170,6 +170,8 @@ class Message(Base):
     # 咨询: the office's own answer (sent through the outbox) and when; None: still awaiting.
     answered_at: Mapped[datetime | None] = mapped_column(default=None)
     answer: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # 隔离 set aside by the office (its reason is in OfficeAction); None: still to handle.
+    dismissed_at: Mapped[datetime | None] = mapped_column(default=None)
 
     unit: Mapped[Unit | None] = relationship(back_populates="messages")
     documents: Mapped[list[Document]] = relationship(back_populates="message",
@@ -256,6 +258,7 @@ class Reply(Base):
     smtp_message_id: Mapped[str] = mapped_column(String(998), unique=True)
     raw: Mapped[bytes] = mapped_column(LargeBinary)
     # pending | sent | failed | held (waits for the office's release: sender not authenticated)
+    # | dropped (a failed reply the office gave up, with a note in OfficeAction)
     status: Mapped[str] = mapped_column(String(8), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str] = mapped_column(Text, default="")
@@ -269,6 +272,21 @@ class Reply(Base):
 Index("ix_replies_recipient", func.lower(Reply.to_addr))
 # The global hourly cap counts what was sent in the last hour (office.replycap) on every send.
 Index("ix_replies_sent_at", Reply.sent_at)
+
+
+class OfficeAction(Base):
+    """What the office did from the dashboard, who (the client it came from) and when: one row
+    per action on a mail or a reply (assign, dismiss, forward, resend, give up)."""
+
+    __tablename__ = "office_actions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign: Mapped[str] = mapped_column(String(64))  # the campaign's key
+    kind: Mapped[str] = mapped_column(String(24))  # mailbot.web.actions: dismiss, forward…
+    actor: Mapped[str] = mapped_column(String(200))  # the office's client, as the web saw it
+    note: Mapped[str] = mapped_column(Text, default="")  # the reason, the new address…
+    message_pk: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), index=True)
+    reply_pk: Mapped[int | None] = mapped_column(ForeignKey("replies.id"), index=True)
+    at: Mapped[datetime] = mapped_column()
 
 
 class Reminder(Base):
@@ -412,6 +430,7 @@ __all__ = [
     "MailboxUid",
     "Message",
     "Milestone",
+    "OfficeAction",
     "ReceiptCounter",
     "Reminder",
     "Reply",

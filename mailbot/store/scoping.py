@@ -24,6 +24,7 @@ from mailbot.store.models import (
     FindingRow,
     Message,
     Milestone,
+    OfficeAction,
     Reminder,
     Reply,
     Unit,
@@ -34,7 +35,8 @@ from mailbot.store.statedir import drop_files, keep_files
 
 # `.execution_options(**ACROSS_CAMPAIGNS)`: this query is about the mailbox, not one campaign.
 ACROSS_CAMPAIGNS: dict[str, Any] = {"across_campaigns": True}
-_SCOPED = (Unit, UnitAddress, Message, Document, FindingRow, Reply, Reminder, Milestone)
+_SCOPED = (Unit, UnitAddress, Message, Document, FindingRow, Reply, Reminder, Milestone,
+           OfficeAction)
 
 
 def scope(sessions: sessionmaker[Session], campaign: str) -> sessionmaker[Session]:

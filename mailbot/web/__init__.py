@@ -6,6 +6,8 @@
     downloads.py  /workbook.xlsx, /materials.zip, stored files, raw mail
     dashboard.py  what the pages show, derived from the database (nothing is stored here)
     actions.py    what the office can change: reprocess a quarantined mail, mark a paper copy
+    handling.py   the quarantine and failed replies: assign to a unit, dismiss, forward, resend,
+                  give up — each recorded as an OfficeAction
     server.py     waitress, with a clean stop on SIGINT/SIGTERM
 """
 

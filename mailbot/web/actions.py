@@ -15,6 +15,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailbot import details
@@ -24,7 +25,15 @@ from mailbot.intake import inquiry, pipeline
 from mailbot.intake.cycle import Runtime
 from mailbot.mail.logins import one_line
 from mailbot.office import outbox
-from mailbot.store.models import QUARANTINED, UNCLASSIFIED, MailboxUid, Message, Reply, Unit
+from mailbot.store.models import (
+    QUARANTINED,
+    UNCLASSIFIED,
+    MailboxUid,
+    Message,
+    OfficeAction,
+    Reply,
+    Unit,
+)
 from mailbot.store.scoping import ACROSS_CAMPAIGNS
 from mailbot.timefmt import utcnow
 
@@ -42,7 +51,7 @@ def reprocess(runtime: Runtime, message_id: int) -> Outcome:
     """Run the intake again on a quarantined mail (see the module docstring)."""
     with runtime.sessions() as session:
         old = session.get(Message, message_id)
-        if old is None or old.result != QUARANTINED:
+        if old is None or old.result != QUARANTINED or old.dismissed_at is not None:
             return Outcome(False, message_id, "这封邮件不在隔离区，无需重新处理。")
         raw_path = old.raw_path
     if (runtime.settings.state_dir / raw_path).with_suffix(".omitted.txt").exists():
@@ -129,7 +138,7 @@ def answer(runtime: Runtime, message_id: int, text: str) -> Outcome:
 
 
 def _replace(session: Session, runtime: Runtime, message_id: int, raw: bytes, *,
-             expected: str = QUARANTINED) -> tuple[int, str, bool]:
+             expected: str = QUARANTINED, unit: Unit | None = None) -> tuple[int, str, bool]:
     across = ACROSS_CAMPAIGNS if expected == UNCLASSIFIED else {}  # 未归类: the mailbox's
     old = session.get(Message, message_id, execution_options=across)
     if old is None or old.result != expected:  # handled meanwhile by another click
@@ -137,6 +146,9 @@ def _replace(session: Session, runtime: Runtime, message_id: int, raw: bytes, *,
     raw_path, received_at = old.raw_path, old.received_at
     places = [(u.folder, u.uidvalidity, u.uid, u.marked) for u in old.uids]
     kept = [reply for reply in old.replies if reply.status == "sent"]
+    noted = list(session.scalars(select(OfficeAction).where(OfficeAction.message_pk == old.id)))
+    for action in noted:  # the office's record follows the mail to its new row
+        action.message_pk = None
     for reply in old.replies:
         if reply.status == "sent":
             reply.message_pk = None
@@ -148,9 +160,11 @@ def _replace(session: Session, runtime: Runtime, message_id: int, raw: bytes, *,
     session.delete(old)
     session.flush()  # frees the Message-ID and the server places for the new row
     new, was_new = pipeline.handle(session, runtime.intake, raw, raw_path, received_at,
-                                   assigned=expected == UNCLASSIFIED)
+                                   assigned=expected == UNCLASSIFIED, unit=unit)
     for reply in kept:
         reply.message_pk = new.id
+    for action in noted:
+        action.message_pk = new.id
     for folder, uidvalidity, uid, marked in places:
         session.add(MailboxUid(folder=folder, uidvalidity=uidvalidity, uid=uid,
                                message_pk=new.id, marked=marked))

@@ -20,7 +20,7 @@ from mailbot.campaign.rules import Campaign
 from mailbot.config import Settings
 from mailbot.intake.cycle import Runtime
 from mailbot.timefmt import show, utcnow
-from mailbot.web import auth, dashboard, downloads, status_page, views
+from mailbot.web import auth, dashboard, downloads, handling, status_page, views
 from mailbot.web.clients import ClientAddress, networks
 
 SESSION_LIFETIME = timedelta(hours=12)  # one working day; then log in again
@@ -68,7 +68,8 @@ def create_app(settings: Settings, campaign: Campaign, *, runtime: Runtime | Non
         csrf_token=auth.csrf_token, csrf_field=auth.CSRF_FIELD, show=show,
         state_labels=dashboard.STATE_LABELS, reply_kinds=dashboard.REPLY_KINDS,
         reply_status=dashboard.REPLY_STATUS, result_class=dashboard.result_class,
-        reply_reason=dashboard.reply_reason, public_url=settings.public_url)
+        reply_reason=dashboard.reply_reason, action_labels=handling.ACTION_LABELS,
+        public_url=settings.public_url)
     app.context_processor(_campaign_context)
     return app
 

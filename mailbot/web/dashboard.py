@@ -41,8 +41,9 @@ REPLY_KINDS = {"acknowledgement": "受理回执", "correction": "补正通知", 
                "final-report": "截止报告", "office-cap": "发信上限通知（办公室）",
                "inquiry": "咨询回复", "office-answer": "办公室答复",
                "unconfirmed": "待核实告知", "address-notice": "新邮箱告知（单位）",
-               "sender-review": "核实结果"}
-REPLY_STATUS = {"pending": "待发送", "sent": "已发送", "failed": "发送失败", "held": "待放行"}
+               "sender-review": "核实结果", "office-forward": "转发给办公室"}
+REPLY_STATUS = {"pending": "待发送", "sent": "已发送", "failed": "发送失败", "held": "待放行",
+                "dropped": "已放弃"}
 HELD_FINDING = "sender-unverified"  # mailbot.intake.screening.auth_hold: why a reply is held
 ATTENTION_REPLIES = 50  # failed and held replies listed on the overview, newest first
 
@@ -167,7 +168,8 @@ def overview(session: Session, campaign: Campaign, rows: list[UnitRow],
     return Overview(
         units=len(rows), states=Counter(row.state for row in rows),
         late_units=sum(1 for row in rows if row.progress.late),
-        quarantined=found.get(QUARANTINED, 0),
+        quarantined=session.scalar(select(func.count()).select_from(Message).where(
+            Message.result == QUARANTINED, Message.dismissed_at.is_(None))) or 0,
         results={result: found.get(result, 0) for result in RESULTS},
         replies=replies,
         paper_received=sum(1 for row in rows if row.unit.paper_received_at is not None),
@@ -236,8 +238,16 @@ def unit_replies(session: Session, unit: Unit) -> list[Reply]:
 
 
 def quarantined(session: Session) -> list[Message]:
-    return list(session.scalars(select(Message).where(Message.result == QUARANTINED)
+    """Quarantined mail still to handle (not dismissed), newest first."""
+    return list(session.scalars(select(Message).where(Message.result == QUARANTINED,
+                                                      Message.dismissed_at.is_(None))
                                 .order_by(Message.received_at.desc())))
+
+
+def assignable_units(session: Session, campaign: Campaign) -> list[Unit]:
+    """The units a quarantined mail can be assigned to: the roster first, then by name."""
+    found = session.scalars(select(Unit).where(Unit.campaign == campaign.campaign.key)).all()
+    return sorted(found, key=lambda unit: (not unit.on_roster, unit.display_name))
 
 
 def unclassified(session: Session) -> list[Message]:

@@ -19,7 +19,8 @@ from mailbot.intake import inquiry
 from mailbot.intake.cycle import Runtime
 from mailbot.store.models import QUARANTINED, Message, Reply, Unit
 from mailbot.timefmt import OFFICE_ZONE, local
-from mailbot.web import actions, dashboard
+from mailbot.web import actions, dashboard, handling
+from mailbot.web.clients import ENVIRON_KEY
 from mailbot.web.wording import file_type, header_value
 
 bp = Blueprint("views", __name__)
@@ -27,6 +28,7 @@ RAW_PREVIEW_BYTES = 200 * 1024  # the raw source shown on the page; the .eml lin
 QUESTION_CHARS = 2000  # of a question's text on the 待人工处理 page; the mail page has it all
 HEADER_LABELS = {"From": "发件人", "To": "收件人", "Cc": "抄送", "Subject": "主题",
                  "Date": "日期（发件人填写）", "Message-ID": "邮件编号"}
+MAX_ID = 2**63 - 1  # a row id the database can hold (app.MAX_ROW_ID)
 FILTERS = {"state": ("", *dashboard.STATE_LABELS), "late": ("", "yes", "no"),
            "paper": ("", "yes", "no")}
 
@@ -151,7 +153,69 @@ def _paper_date(text: str) -> datetime | None:
 @bp.get("/quarantine")
 def quarantine() -> str:
     with session_scope() as session:
-        return render_template("quarantine.html", messages=dashboard.quarantined(session))
+        return render_template("quarantine.html", messages=dashboard.quarantined(session),
+                               units=dashboard.assignable_units(session, runtime().campaign),
+                               campaigns=[runtime().campaign.campaign])
+
+
+def _actor() -> str:
+    """Who acted, as far as one shared office password lets us know: the client's address."""
+    client = request.environ.get(ENVIRON_KEY) or request.remote_addr or "未知地址"
+    return f"办公室（{client}）"
+
+
+def _after(outcome: actions.Outcome, message_id: int) -> Response:
+    flash(outcome.text, "ok" if outcome.ok else "error")
+    if request.form.get("back") == "quarantine":
+        return redirect(url_for("views.quarantine"))
+    return redirect(url_for("views.message", message_id=outcome.message_id or message_id))
+
+
+@bp.post("/messages/<int:message_id>/assign-unit")
+def assign_unit(message_id: int) -> Response:
+    unit_id = request.form.get("unit", "")
+    if not unit_id.isdigit() or int(unit_id) > MAX_ID:
+        return _after(actions.Outcome(False, message_id, "请选择一个单位。"), message_id)
+    outcome = handling.assign_unit(runtime(), message_id, int(unit_id),
+                                   request.form.get("campaign", ""), _actor())
+    if outcome.ok:  # the mail has a new row and is no longer in the list: show its verdict
+        flash(outcome.text, "ok")
+        return redirect(url_for("views.message", message_id=outcome.message_id))
+    return _after(outcome, message_id)
+
+
+@bp.post("/messages/<int:message_id>/dismiss")
+def dismiss(message_id: int) -> Response:
+    return _after(handling.dismiss(runtime(), message_id, request.form.get("reason", ""),
+                                   _actor()), message_id)
+
+
+@bp.post("/messages/<int:message_id>/forward")
+def forward(message_id: int) -> Response:
+    try:
+        return _after(handling.forward(runtime(), message_id, _actor()), message_id)
+    except LookupError:
+        abort(404)
+
+
+@bp.post("/replies/<int:reply_id>/resend")
+def resend(reply_id: int) -> Response:
+    try:
+        outcome = handling.resend(runtime(), reply_id, request.form.get("address", ""), _actor())
+    except LookupError:
+        abort(404)
+    flash(outcome.text, "ok" if outcome.ok else "error")
+    return redirect(url_for("views.reply", reply_id=reply_id))
+
+
+@bp.post("/replies/<int:reply_id>/give-up")
+def give_up(reply_id: int) -> Response:
+    try:
+        outcome = handling.give_up(runtime(), reply_id, request.form.get("note", ""), _actor())
+    except LookupError:
+        abort(404)
+    flash(outcome.text, "ok" if outcome.ok else "error")
+    return redirect(url_for("views.reply", reply_id=reply_id))
 
 
 @bp.get("/inbox")
@@ -205,7 +269,12 @@ def message(message_id: int) -> str:
         return render_template("message.html", message=found, preview=_preview(raw),
                                source=raw[:RAW_PREVIEW_BYTES].decode("utf-8", "replace"),
                                truncated=len(raw) > RAW_PREVIEW_BYTES,
-                               quarantined=found.result == QUARANTINED)
+                               quarantined=found.result == QUARANTINED
+                               and found.dismissed_at is None,
+                               history=handling.history(session, message_pk=found.id),
+                               units=dashboard.assignable_units(session, runtime().campaign),
+                               campaigns=[runtime().campaign.campaign],
+                               can_forward=bool(runtime().settings.office_email))
 
 
 @bp.post("/messages/<int:message_id>/reprocess")
@@ -225,6 +294,7 @@ def reply(reply_id: int) -> str:
         text = part.get_content() if part is not None else ""
         return render_template("reply.html", reply=found, text=text,
                                reason=dashboard.reply_reason(found),
+                               history=handling.history(session, reply_pk=found.id),
                                attachments=[p.get_filename() or "（未命名）"
                                             for p in mail.iter_attachments()])
 
