@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from mailbot.campaign.dossier import latest_documents
 from mailbot.campaign.rules import Campaign
 from mailbot.campaign.units import Claim, confirm_address
+from mailbot.checks import mail as mail_findings
 from mailbot.findings import Finding
 from mailbot.office import outbox
 from mailbot.office.replies import Composer
@@ -41,11 +42,7 @@ NOTICE_PAUSE = timedelta(hours=1)  # between two notices to one address
 
 
 def unconfirmed_finding(sender: str, unit: Unit) -> Finding:
-    return Finding(
-        code="unconfirmed-sender",
-        message=f"发件地址 {sender or '（无）'} 不是{unit.display_name}登记的邮箱，"
-                "本邮件中的材料待核实，经校工会办公室确认后才计入该单位。",
-        fix="请由单位登记的邮箱发送，或等待办公室与单位核实；无需重复发送。")
+    return mail_findings.unconfirmed_sender(sender, unit.display_name)
 
 
 def tell_unit(session: Session, intake: Intake, message: Message, unit: Unit,

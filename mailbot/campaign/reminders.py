@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from mailbot.campaign import statuslink
 from mailbot.campaign.dossier import held_of, latest_documents
 from mailbot.campaign.rules import Campaign
+from mailbot.checks import mail as mail_findings
 from mailbot.checks.completeness import missing
 from mailbot.findings import Finding
 from mailbot.office import outbox
@@ -71,12 +72,9 @@ def outstanding(session: Session, unit: Unit, campaign: Campaign) -> list[Findin
     for doc in held:
         if not doc.ok:
             spec = campaign.spec(doc.kind)
-            needs.append(Finding(code="unresolved",
-                                 message=f"{spec.display}“{doc.filename}”需要更正后重新发送。",
-                                 fix="（具体问题见此前的补正通知。）"))
+            needs.append(mail_findings.unresolved_form(spec.display, doc.filename))
     if unit.paper_received_at is None:
-        needs.append(Finding(code="paper-copy", message="纸质版材料尚未送达。",
-                             fix=campaign.office.paper_copies))
+        needs.append(mail_findings.paper_copy_missing(campaign.office.paper_copies))
     return needs
 
 

@@ -33,8 +33,9 @@ from email.policy import compat32
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from mailbot.checks import mail as mail_findings
 from mailbot.config import Settings
-from mailbot.findings import Finding, Severity
+from mailbot.findings import Finding
 from mailbot.mail import addresses, authresults
 from mailbot.mail.automatic import automatic_reason
 from mailbot.mail.filenames import raw_header_values
@@ -61,27 +62,14 @@ def screen(session: Session, settings: Settings, parsed: ParsedMessage,
         raise BrokenMail(parsed.unprocessable)
     if omitted_size:
         return replace(parsed, findings=(*parsed.findings,
-                                         too_large(omitted_size, settings.max_message_bytes)))
+                                         mail_findings.too_large(omitted_size,
+                                                                 settings.max_message_bytes)))
     return parsed
 
 
 def is_own_reply(session: Session, message_id: str) -> bool:
     return session.scalar(select(Reply.id).where(Reply.smtp_message_id == message_id)
                           .execution_options(**ACROSS_CAMPAIGNS)) is not None
-
-
-def too_large(size: int, limit: int) -> Finding:
-    return Finding(
-        code="too-large",
-        message=f"邮件大小为 {_megabytes(size)} MB，超过了本邮箱的接收上限 {_megabytes(limit)} MB，"
-                "系统没有读取其中的附件。",
-        fix=f"请把附件分成几封邮件发送（每封不超过 {_megabytes(limit)} MB），或把扫描件、"
-            "图片压缩后重新发送。")
-
-
-def _megabytes(size: int) -> str:
-    value = size / (1024 * 1024)
-    return f"{value:.0f}" if value >= 10 or value == int(value) else f"{value:.1f}"
 
 
 def reply_hold(session: Session, settings: Settings, parsed: ParsedMessage,
@@ -91,8 +79,7 @@ def reply_hold(session: Session, settings: Settings, parsed: ParsedMessage,
     reason = parsed.no_reply or _no_answer(session, settings, to, now)
     if reason is None:
         return None
-    return Finding(code="reply-held", message=f"未自动回复：{reason}。",
-                   fix="如需答复，请人工联系发件人。", severity=Severity.INFO)
+    return mail_findings.reply_held(reason)
 
 
 def may_answer(session: Session, settings: Settings, address: str, raw: bytes,
@@ -121,11 +108,7 @@ def auth_hold(settings: Settings, raw: bytes) -> Finding | None:
     if found is None or not found.failed:
         return None
     server = found.authserv_id or "收件服务器"
-    return Finding(code="sender-unverified",
-                   message=f"发件人身份验证未通过（{server}：{found.summary}），发件地址可能被冒用；"
-                           "回复已暂缓，办公室放行后才发出。",
-                   fix="请核实发件人后在管理页面的回复详情中点击“放行回复”。",
-                   severity=Severity.INFO)
+    return mail_findings.sender_unverified(server, found.summary)
 
 
 def _no_answer(session: Session, settings: Settings, written: str, now: datetime) -> str | None:

@@ -31,6 +31,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass, field
 
+from mailbot.checks import mail as mail_findings
 from mailbot.findings import Finding
 from mailbot.mail.filenames import decode_bytes
 from mailbot.mail.sniff import detect_format
@@ -50,8 +51,6 @@ UNSUPPORTED = {"rar": "RAR", "7z": "7z", "gzip": "gzip"}
 # document reader reports it as unreadable, in words about the document.
 DOCUMENT_EXTENSIONS = (".docx", ".docm", ".dotx", ".xlsx", ".xlsm", ".xltx", ".pptx", ".odt",
                        ".ods", ".wps", ".et")
-
-FIX_PLAIN = "请直接把各个文件作为附件发送（可以分几封邮件），或改用 .zip 格式压缩后重新发送。"
 
 
 @dataclass(frozen=True)
@@ -106,10 +105,8 @@ def expand_archive(filename: str, data: bytes, fmt: str,
     """The files inside an archive attachment, or findings saying why it stays closed."""
     shown = filename or "压缩包"
     if fmt in UNSUPPORTED:
-        return Expansion(findings=[Finding(
-            code="archive-unsupported",
-            message=f"“{shown}”是 {UNSUPPORTED[fmt]} 压缩包，系统无法打开其中的文件。",
-            fix=FIX_PLAIN, document=filename)])
+        return Expansion(findings=[mail_findings.archive_unsupported(shown, UNSUPPORTED[fmt],
+                                                                      filename)])
     result = Expansion(opened=True)
     budget = _Budget(limits)
     try:
@@ -117,14 +114,13 @@ def expand_archive(filename: str, data: bytes, fmt: str,
     except _Refused as refused:
         return Expansion(findings=[_finding(refused, filename)])
     if not result.members:
-        return Expansion(findings=[Finding(
-            code="archive-empty", message=f"压缩包“{shown}”中没有可读取的文件。",
-            fix=FIX_PLAIN, document=filename)], skipped=result.skipped)
+        return Expansion(findings=[mail_findings.archive_empty(shown, filename)],
+                         skipped=result.skipped)
     return result
 
 
 def _finding(refused: _Refused, document: str) -> Finding:
-    return Finding(code=refused.code, message=str(refused), fix=FIX_PLAIN, document=document)
+    return mail_findings.archive_refused(refused.code, str(refused), document)
 
 
 @dataclass

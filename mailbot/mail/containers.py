@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from mailbot.checks import mail as mail_findings
 from mailbot.findings import Finding
 from mailbot.mail import archives, tnef
 
@@ -60,12 +61,7 @@ def _open_tnef(attachment: Attachment, opened: list[Attachment], findings: list[
         files = tnef.unpack(attachment.data)
     except tnef.TnefError:
         opened.append(attachment)
-        findings.append(Finding(
-            code="tnef-unreadable",
-            message=f"“{name}”是 Outlook 的 RTF 格式封装文件，无法读取其中的附件。",
-            fix="请在 Outlook 中把邮件格式改为“HTML”或“纯文本”（“设置文本格式”选项卡），"
-                "然后重新发送。",
-            document=attachment.filename))
+        findings.append(mail_findings.tnef_unreadable(name, attachment.filename))
         return
     # A winmail.dat with no files carried only the rich-text body: nothing the sender attached.
     inner = [replace(attachment, filename=f.filename, data=f.data, format=f.format,

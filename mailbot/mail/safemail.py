@@ -15,6 +15,7 @@ import unicodedata
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from mailbot.checks import mail as mail_findings
 from mailbot.findings import Finding
 from mailbot.mail import addresses
 from mailbot.mail.safetext import (
@@ -34,11 +35,7 @@ MAX_DEFECTS = 50  # one line per distinct problem; a hostile mail could make tho
 MAX_REFERENCES = 50
 MAX_SOURCE_CHARS = 2000  # "a.zip/folder/…/b.docx": where an attachment came from
 
-ENCRYPTED = Finding(
-    code="mail-encrypted",
-    message="这封邮件是加密邮件（PGP 或 S/MIME），本系统无法解密，读不到其中的正文和附件。",
-    fix="请不要加密邮件，直接把申报材料作为附件重新发送（文件本身也不要设置密码）。",
-)
+ENCRYPTED = mail_findings.ENCRYPTED
 
 
 def made_safe(parsed: ParsedMessage) -> ParsedMessage:
