@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from mailbot.campaign.rules import Campaign
-from mailbot.documents import Document
+from mailbot.documents import ReadDocument
 from mailbot.findings import Finding
 
 
@@ -29,14 +29,14 @@ class Held:
 class Submission:
     campaign: Campaign
     received_at: datetime  # IMAP INTERNALDATE, aware
-    documents: tuple[Document, ...]  # what this mail brought, as read
+    documents: tuple[ReadDocument, ...]  # what this mail brought, as read
     held: tuple[Held, ...]  # the unit's current set after this mail (latest version of each)
 
 
 Check = Callable[[Submission], Sequence[Finding]]
 
 
-def content_read(doc: Document, campaign: Campaign) -> bool:
+def content_read(doc: ReadDocument, campaign: Campaign) -> bool:
     """Was the document's content actually read (its own format, or converted)? Only then can
     its fields, rows and 字数 be judged; a file in another format is reported by `formats`."""
     if doc.problems or not campaign.has(doc.kind):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 
 from mailbot.checks.base import Submission, content_read
-from mailbot.documents import Document
+from mailbot.documents import ReadDocument
 from mailbot.findings import Finding
 
 # The outline's own explanation after a heading runs to ~45 characters; a heading line with
@@ -42,7 +42,7 @@ def check(submission: Submission) -> list[Finding]:
     return findings
 
 
-def is_blank_outline(doc: Document, label: str, outline: list[str]) -> bool:
+def is_blank_outline(doc: ReadDocument, label: str, outline: list[str]) -> bool:
     """True when every paragraph is template text and at least half the headings are there."""
     if len(doc.outline_covered) * 2 < len(outline):
         return False

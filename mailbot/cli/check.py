@@ -36,7 +36,7 @@ from rich.text import Text
 from mailbot.campaign.rules import Campaign
 from mailbot.checks import DOCUMENT_CHECKS, Held, Submission, completeness, run_checks
 from mailbot.checks.formats import SCAN_FORMATS
-from mailbot.documents import Document, read_document, studio_key
+from mailbot.documents import ReadDocument, read_document, studio_key
 from mailbot.errors import DocumentError
 from mailbot.findings import Finding, Severity
 from mailbot.mail.sniff import detect_format
@@ -87,7 +87,7 @@ def check_files(paths: list[Path], campaign: Campaign) -> list[dict[str, Any]]:
 
 def check_set(paths: list[Path], campaign: Campaign) -> tuple[list[dict[str, Any]], Verdict]:
     """The per-file results and the verdict the files would get as one unit's whole set."""
-    read: list[tuple[Path, Document | None, Finding | None]] = []
+    read: list[tuple[Path, ReadDocument | None, Finding | None]] = []
     for path in paths:
         document, failure = _read(path, campaign)
         read.append((path, document, failure))
@@ -123,7 +123,7 @@ def _verdict(findings: list[Finding]) -> Verdict:
     return Verdict(CORRECT if reasons else ACCEPT, tuple(reasons))
 
 
-def _read(path: Path, campaign: Campaign) -> tuple[Document | None, Finding | None]:
+def _read(path: Path, campaign: Campaign) -> tuple[ReadDocument | None, Finding | None]:
     try:
         if not path.is_file():
             raise OSError("不是文件或不存在")
@@ -137,7 +137,7 @@ def _read(path: Path, campaign: Campaign) -> tuple[Document | None, Finding | No
     return read_document(path.name, data, detect_format(data, path.name), campaign), None
 
 
-def _set_findings(campaign: Campaign, documents: tuple[Document, ...],
+def _set_findings(campaign: Campaign, documents: tuple[ReadDocument, ...],
                   document_findings: list[Finding]) -> list[Finding]:
     """Completeness across the given files, as the intake judges a unit's set."""
     held = tuple(_held(campaign, doc, document_findings) for doc in documents
@@ -145,7 +145,7 @@ def _set_findings(campaign: Campaign, documents: tuple[Document, ...],
     return completeness.check(Submission(campaign, utcnow(), documents, held))
 
 
-def _lone_scans(campaign: Campaign, documents: tuple[Document, ...]) -> list[Finding]:
+def _lone_scans(campaign: Campaign, documents: tuple[ReadDocument, ...]) -> list[Finding]:
     """Without a set to complete, still say that a stamped scan needs its editable file (the
     intake says it through the completeness check)."""
     findings = []
@@ -166,7 +166,7 @@ def _lone_scans(campaign: Campaign, documents: tuple[Document, ...]) -> list[Fin
     return findings
 
 
-def _held(campaign: Campaign, doc: Document, findings: list[Finding]) -> Held:
+def _held(campaign: Campaign, doc: ReadDocument, findings: list[Finding]) -> Held:
     lists = campaign.lists_studios(doc.kind)
     studio = doc.studios[0] if not lists and doc.studios else None
     return Held(kind=doc.kind, filename=doc.filename,

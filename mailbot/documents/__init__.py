@@ -2,12 +2,12 @@
 
 The public surface::
 
-    read_document(filename, data, fmt, campaign) -> Document   never raises for bad input
+    read_document(filename, data, fmt, campaign) -> ReadDocument   never raises for bad input
     recognise(filename, text, campaign) -> DocKind             name first, content wins
     count_words(text) -> int                                   Word's / LibreOffice's 字数
     count_document_words(paragraphs) -> int
     studio_key(name) -> str                                    tolerant key to match studios
-    Document, DocKind, StudioEntry                             the frozen results
+    ReadDocument, DocKind, StudioEntry                             the frozen results
 
 Inside: ooxml (package limits, before any parser runs), opc (a Word package's parts, hardened
 lxml parsing), docx_reader and xlsx_reader (file → Content), tables (forms found by labels and
@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import unicodedata
 
-from mailbot.documents.model import DocKind, Document, StudioEntry
+from mailbot.documents.model import DocKind, ReadDocument, StudioEntry
 from mailbot.documents.reader import read_document
 from mailbot.documents.recognise import recognise
 from mailbot.documents.wordcount import count_document_words, count_words
 
 __all__ = [
     "DocKind",
-    "Document",
+    "ReadDocument",
     "StudioEntry",
     "count_document_words",
     "count_words",

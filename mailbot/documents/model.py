@@ -1,7 +1,7 @@
 """What the bot knows about one attachment after reading it: plain, frozen data.
 
 Readers (docx_reader, xlsx_reader) fill these; checks and the workbook only ever see these, never
-python-docx or openpyxl objects, so a check can be tested with a hand-built Document.
+python-docx or openpyxl objects, so a check can be tested with a hand-built ReadDocument.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ class StudioEntry:
 
 
 @dataclass(frozen=True)
-class Document:
+class ReadDocument:
     """One attachment as read. `problems` is empty when it could be read."""
 
     filename: str

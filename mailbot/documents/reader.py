@@ -1,7 +1,7 @@
-"""From bytes to a `Document`: read, recognise, then take out what each form holds.
+"""From bytes to a `ReadDocument`: read, recognise, then take out what each form holds.
 
 Never raises for bad input: whatever is wrong with a file becomes a finding in
-`Document.problems`, worded for the applicant, and the pipeline decides what to ask for.
+`ReadDocument.problems`, worded for the applicant, and the pipeline decides what to ask for.
 
 The format is the one detected from the content (sniff.detect_format), never the extension:
 
@@ -23,7 +23,7 @@ from dataclasses import replace
 from mailbot.campaign.rules import Campaign, DocumentSpec
 from mailbot.documents import convert, legacy
 from mailbot.documents.docx_reader import read_docx
-from mailbot.documents.model import DocKind, Document, StudioEntry
+from mailbot.documents.model import DocKind, ReadDocument, StudioEntry
 from mailbot.documents.ooxml import is_encrypted_ooxml
 from mailbot.documents.recognise import Evidence, outline_covered, recognise, text_outline
 from mailbot.documents.tables import (
@@ -65,7 +65,7 @@ _MATERIAL_TITLE = re.compile(r"(申报材料|申报书|推荐材料|参考提纲
 _STUDIO_IN_QUOTES = re.compile(r"[《“\"]([^《》“”\"]{2,60}?工作室)[》”\"]")
 
 
-def read_document(filename: str, data: bytes, fmt: str, campaign: Campaign) -> Document:
+def read_document(filename: str, data: bytes, fmt: str, campaign: Campaign) -> ReadDocument:
     """Read one attachment. `fmt` is the format detected from the content ("docx", "doc", …)."""
     fmt = fmt.lower()
     try:
@@ -74,11 +74,11 @@ def read_document(filename: str, data: bytes, fmt: str, campaign: Campaign) -> D
         # Named, because a reply lists the problems of every attachment together.
         problem = Finding(exc.code, f"“{filename}”：{exc}", _fix(exc.code, fmt),
                           document=filename)
-        return Document(
+        return ReadDocument(
             filename, fmt, recognise(filename, "", campaign), "", None, problems=(problem,)
         )
     if content is None:  # a format we do not read: recognised by its name only
-        return Document(filename, fmt, recognise(filename, "", campaign), "", None)
+        return ReadDocument(filename, fmt, recognise(filename, "", campaign), "", None)
     return replace(_build(filename, fmt, content, campaign), converted=converted)
 
 
@@ -143,7 +143,7 @@ def _words(texts: list[str], counted: dict[str, int]) -> int:
     return total
 
 
-def _build(filename: str, fmt: str, content: Content, campaign: Campaign) -> Document:
+def _build(filename: str, fmt: str, content: Content, campaign: Campaign) -> ReadDocument:
     text = content.text
     counted: dict[str, int] = {}
     labels = _labels(campaign)
@@ -159,7 +159,7 @@ def _build(filename: str, fmt: str, content: Content, campaign: Campaign) -> Doc
     )
     kind: DocKind = recognise(filename, text, campaign, evidence=evidence)
     word_count = _words(content.paragraphs, counted)
-    base = Document(filename, fmt, kind, text, word_count)
+    base = ReadDocument(filename, fmt, kind, text, word_count)
     if not campaign.has(kind):
         return base
     # What is taken out follows the spec, whatever its key: the table of studios (附件1), a
@@ -178,7 +178,7 @@ def _build(filename: str, fmt: str, content: Content, campaign: Campaign) -> Doc
                    outline_covered=covered if spec.outline else ())
 
 
-def _summary(base: Document, content: Content, spec: DocumentSpec, column: str) -> Document:
+def _summary(base: ReadDocument, content: Content, spec: DocumentSpec, column: str) -> ReadDocument:
     unit_label = spec.unit_label or "推荐单位"
     # The line above the table in .docx; in .xlsx it is a cell (whole line, or label + value).
     line = label_line(content.body or content.paragraphs, unit_label)
@@ -190,7 +190,7 @@ def _summary(base: Document, content: Content, spec: DocumentSpec, column: str) 
     return replace(base, fields=fields, studios=studios, unit_name=unit or None)
 
 
-def _approval(base: Document, fields: dict[str, str], spec: DocumentSpec) -> Document:
+def _approval(base: ReadDocument, fields: dict[str, str], spec: DocumentSpec) -> ReadDocument:
     studio_field = spec.studio_field or "工作室名称"
     unit_label = spec.unit_label or "所在单位"
     name = clean_name(fields.get(studio_field, ""))

@@ -80,7 +80,7 @@ def text_outline(campaign: Campaign) -> list[str]:
 
 def evidence_from_text(text: str, campaign: Campaign) -> Evidence:
     """Evidence guessed from plain text, when no reader saw the tables: each table cell is a
-    line of its own in `Document.text`, so a line that is exactly a label is a label cell."""
+    line of its own in `ReadDocument.text`, so a line that is exactly a label is a label cell."""
     lines = {normalise(line) for line in text.splitlines()}
     summary = False
     listing = campaign.studio_list

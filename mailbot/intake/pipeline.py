@@ -33,8 +33,7 @@ from mailbot.campaign.rules import Campaign
 from mailbot.campaign.units import Claim, claim_unit, name_key
 from mailbot.checks import DOCUMENT_CHECKS, SET_CHECKS, Held, Submission, run_checks
 from mailbot.config import Settings
-from mailbot.documents import Document as ReadDocument
-from mailbot.documents import read_document, studio_key
+from mailbot.documents import ReadDocument, read_document, studio_key
 from mailbot.findings import Finding
 from mailbot.intake import assignment, inquiry, screening
 from mailbot.mail import addresses
