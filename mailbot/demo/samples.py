@@ -11,13 +11,13 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import cycle
 
 import docx
 import openpyxl
 from docx.table import Table
 
-from mailbot.documents.wordcount import count_document_words, count_words
+from mailbot.demo.sample_text import DUTIES, MEMBERS, approval_values, pools, prose
+from mailbot.documents.wordcount import count_document_words
 
 FORM_PREFIX = "深圳市机关事业单位工会劳模和工匠人才创新工作室"
 SUMMARY_HEADERS = (
@@ -129,10 +129,6 @@ SAMPLE_STUDIOS: tuple[StudioSample, ...] = (
     ),
 )
 
-_MEMBERS = ("李明", "赵婷", "孙浩", "周静", "吴涛", "郑丽", "冯强", "何芳", "许斌")
-_DUTIES = ("统筹协调", "技术攻关", "成果转化", "人才培养", "项目管理", "设备维护")
-
-
 def _bytes_of(document: docx.document.Document) -> bytes:
     buffer = io.BytesIO()
     document.save(buffer)
@@ -208,29 +204,6 @@ def summary_xlsx(unit: str, studios: Sequence[StudioSample]) -> bytes:
     return buffer.getvalue()
 
 
-def _approval_values(studio: StudioSample) -> dict[str, str]:
-    return {
-        "工作室名称": studio.name,
-        "所在单位": studio.unit,
-        "领衔人姓名": studio.leader,
-        "性别": studio.gender,
-        "出生年月": studio.born,
-        "政治面貌": studio.politics,
-        "学历": studio.education,
-        "职务/职称": studio.position,
-        "荣誉称号": studio.honours,
-        "联系电话": studio.phone,
-        "电子邮箱": studio.email,
-        "团队人数": str(studio.team_size),
-        "活动场所": studio.venue,
-        "工作室基本情况": (
-            f"{studio.name}成立于2019年，依托{studio.unit}建设，现有成员{studio.team_size}人，"
-            f"活动场所位于{studio.venue}，设备设施齐全，制度健全，运行良好。"
-        ),
-        "主要创新成果": studio.achievements + "。",
-    }
-
-
 # Rows of 附件2 as on the form: (label, value grid columns) pairs; 6 grid columns in all.
 _APPROVAL_ROWS: tuple[tuple[tuple[str, int], ...], ...] = (
     (("工作室名称", 5),),
@@ -248,7 +221,7 @@ _OPINIONS = ("所在单位意见", "基层工会意见", "市机关事业单位�
 
 def approval_docx(studio: StudioSample, *, blank: Sequence[str] = ()) -> bytes:
     """附件2 filled in for `studio`; the labels in `blank` are left empty."""
-    values = _approval_values(studio)
+    values = approval_values(studio)
     unknown = set(blank) - set(values)
     if unknown:
         raise ValueError(f"not labels of 附件2: {sorted(unknown)}")
@@ -269,7 +242,7 @@ def approval_docx(studio: StudioSample, *, blank: Sequence[str] = ()) -> bytes:
         _merged(table, row, 0, 1).text = label
         _merged(table, row, 1, 5).text = "（盖章）\n年    月    日"
     document.add_paragraph("团队成员名单")
-    members = [studio.leader, *_MEMBERS][: max(1, min(studio.team_size, 6))]
+    members = [studio.leader, *MEMBERS][: max(1, min(studio.team_size, 6))]
     team = document.add_table(rows=1 + len(members), cols=5)
     team.style = "Table Grid"
     for cell, header in zip(
@@ -277,7 +250,7 @@ def approval_docx(studio: StudioSample, *, blank: Sequence[str] = ()) -> bytes:
     ):
         cell.text = header
     for index, member in enumerate(members):
-        duty = "领衔人" if index == 0 else _DUTIES[index % len(_DUTIES)]
+        duty = "领衔人" if index == 0 else DUTIES[index % len(DUTIES)]
         row_values = (str(index + 1), member, studio.position if index == 0 else "讲师", duty, "")
         for cell, value in zip(team.rows[index + 1].cells, row_values, strict=True):
             cell.text = value
@@ -289,73 +262,6 @@ def _merged(table: Table, row: int, col: int, width: int) -> docx.table._Cell:
     return cell if width == 1 else cell.merge(table.cell(row, col + width - 1))
 
 
-def _pools(studio: StudioSample) -> list[list[str]]:
-    """Sentences per outline section: Han, full-width punctuation, some English and numbers.
-    Each ends in full-width punctuation so appending one never merges two Latin runs."""
-    achievement = studio.achievements.rstrip("。") + "。"
-    return [
-        [
-            f"工作室成立于2019年，依托{studio.unit}建设，现有团队成员{studio.team_size}人。",
-            f"活动场所位于{studio.venue}，面积约120平方米，配备3D打印机、数控加工中心等设备。",
-            "团队老中青结合，组织机构健全，内部分工明确。",
-        ],
-        [
-            f"领衔人{studio.leader}，{studio.position}，{studio.honours}，长期从事教学科研和技术服务。",
-            "主持省部级以上项目6项，授权发明专利12项，发表SCI/EI论文20余篇。",
-            "带领团队攻克多项关键技术难题，获得行业广泛认可。",
-        ],
-        [
-            "工作室建立学习研究、技术攻关、成果转化、评估奖励、内部管理等制度，并张贴上墙。",
-            "坚持每周例会，每月开展一次专题研讨，年度工作方案按计划组织实施。",
-            "项目管理采用PDCA循环方法，确保各项任务落到实处。",
-        ],
-        [
-            "每年开展技术培训10余场次，累计培训教职工和学生500余人次。",
-            "实行“导师带徒”制度，签订师徒协议8对，3名徒弟获评技术能手。",
-            "组织学生参加全国大学生智能制造大赛等技能竞赛，获一等奖2项。",
-        ],
-        [
-            achievement,
-            "近三年完成技术攻关课题15项，成果转化金额达300万元。",
-            "自主研发的在线检测系统已在深圳多家企业推广应用，效益显著。",
-        ],
-        [
-            "工作室积极发挥示范引领作用，接待校内外参观交流30余次。",
-            "与深圳市多家企业共建实践基地，推动产教融合、校企合作。",
-            "相关经验做法被《深圳特区报》等媒体报道。",
-        ],
-        [
-            f"{studio.unit}每年安排专项经费20万元，保障工作室日常运行。",
-            "校工会给予配套支持，经费使用规范，专款专用。",
-        ],
-        [
-            "下一步，工作室将围绕学校“十四五”发展规划，进一步完善制度建设。",
-            "计划每年培养青年骨干5名以上，力争2025年前建成省级创新工作室。",
-            "持续加强与行业企业合作，推动更多创新成果落地转化。",
-        ],
-    ]
-
-
-_FILL = "持续完善工作机制不断提升创新能力和服务水平"
-
-
-def _prose(budget: int, sentences: Sequence[str], lead: str = "") -> str:
-    """A paragraph of exactly `budget` 字: `lead` once, then whole sentences while they fit,
-    then Han filler to the exact count."""
-    text = lead if count_words(lead) <= budget else ""
-    for sentence in cycle(sentences):
-        left = budget - count_words(text + sentence)
-        if left < 0 or left == 1:  # a remainder of 1 would end the paragraph in "。。"
-            break
-        text += sentence
-    left = budget - count_words(text)
-    if left >= 2:
-        text += (_FILL * (left // len(_FILL) + 1))[: left - 1] + "。"
-    elif left == 1:
-        text += "。"
-    return text
-
-
 def material_text(studio: StudioSample, words: int, *, outline: bool = True) -> list[str]:
     """The paragraphs of an application material whose 字数 is exactly `words`."""
     title = f"{studio.name}申报材料"
@@ -365,7 +271,7 @@ def material_text(studio: StudioSample, words: int, *, outline: bool = True) -> 
         if outline:
             raise ValueError(f"{words} 字 is less than the title and outline headings ({fixed})")
         title, fixed = "", 0
-    pools = _pools(studio)
+    sentences = pools(studio)
     sections = len(headings) or 5
     remaining = words - fixed
     paragraphs = [title] if title else []
@@ -375,7 +281,7 @@ def material_text(studio: StudioSample, words: int, *, outline: bool = True) -> 
         if headings:
             paragraphs.append(headings[index])
         if budget:
-            paragraphs.append(_prose(budget, pools[index % len(pools)], lead))
+            paragraphs.append(prose(budget, sentences[index % len(sentences)], lead))
     total = count_document_words(paragraphs)
     if total != words:  # a change to the pools broke additivity; fail loudly, not subtly
         raise AssertionError(f"material_text produced {total} 字, wanted {words}")
@@ -442,7 +348,7 @@ def recommendation_docx(name: str, unit: str, words: int, *,
     if "主要事迹" not in blank:
         if words <= fixed + 2:
             raise ValueError(f"{words} 字 leaves no room for 主要事迹 (the rest is {fixed})")
-        shown["主要事迹"] = _prose(words - fixed, _DEEDS, f"{name}同志")
+        shown["主要事迹"] = prose(words - fixed, _DEEDS, f"{name}同志")
         total = count_document_words(["附件", RECOMMENDATION_TITLE, *shown, *shown.values()])
         if total != words:
             raise AssertionError(f"recommendation_docx produced {total} 字, wanted {words}")
