@@ -12,16 +12,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, contains_eager, selectinload
+from sqlalchemy.orm import Session
 
-from mailbot.campaign.dossier import StudioProgress, UnitProgress, all_progress
+from mailbot.campaign.dossier import StudioProgress, UnitProgress, campaign_progress
 from mailbot.campaign.rules import Campaign, OfficialColumn, OfficialForm, source_parts
 from mailbot.checks.formats import SCAN_FORMATS
 from mailbot.documents import read_document, studio_key
 from mailbot.documents.tables import match_label, normalise
 from mailbot.errors import ConfigError
-from mailbot.store.models import Document, Message, Unit
+from mailbot.store.models import Document
 
 FORM_KINDS = ("summary", "approval", "material")
 
@@ -163,10 +162,5 @@ class _Files:
 
 
 def _progress(session: Session, campaign: Campaign) -> Sequence[UnitProgress]:
-    """Every unit's progress, as the workbook's 汇总 sheet computes it: a few flat queries."""
-    documents = session.scalars(
-        select(Document).join(Message, Document.message_pk == Message.id)
-        .options(contains_eager(Document.message)).order_by(Document.id)).all()
-    units = session.scalars(select(Unit).order_by(Unit.id)
-                            .options(selectinload(Unit.addresses))).all()
-    return all_progress(units, documents, campaign)
+    """Every unit's progress, as the workbook's 汇总 sheet computes it (the one read model)."""
+    return campaign_progress(session, campaign)
