@@ -91,10 +91,11 @@ class Runtime:
                              ) from exc
 
 
-def run_cycle(runtime: Runtime) -> CycleReport:
+def run_cycle(runtime: Runtime, *, write_workbook: bool = True) -> CycleReport:
     """One cycle. A server or disk problem stops the fetching, not the rest: what is queued is
     still sent and the workbook still written where possible. The caller reports the errors
-    (one line from `poll`, a log line from `run`)."""
+    (one line from `poll`, a log line from `run`). Without `write_workbook` the caller writes
+    it later (`mailbot run` does, off the reply path: mailbot.cli.service)."""
     report = CycleReport()
     try:
         _fetch_and_process(runtime, report)
@@ -108,6 +109,8 @@ def run_cycle(runtime: Runtime) -> CycleReport:
         report.replies = outbox.send_pending(runtime.sessions, runtime.settings)
     except StateError as exc:
         report.storage_error = report.storage_error or str(exc)
+    if not write_workbook:
+        return report
     try:
         report.workbook = runtime.write_workbook()
     except StateError as exc:
