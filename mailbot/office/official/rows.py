@@ -8,8 +8,9 @@ column takes which value is the campaign's `[official]` section, not code.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from sqlalchemy.orm import Session
@@ -67,9 +68,9 @@ def collect(session: Session, campaign: Campaign, state_dir: Path, *,
             complete = studio_complete(studio, campaign)
             if not complete and not include_incomplete:
                 continue
-            sources = {"summary": files.summary_row(unit, studio),
-                       "approval": files.fields(_editable(unit, studio, "approval")),
-                       "material": files.fields(_editable(unit, studio, "material"))}
+            sources = _Sources({"summary": partial(files.summary_row, unit, studio),
+                                "approval": partial(files.form, unit, studio, "approval"),
+                                "material": partial(files.form, unit, studio, "material")})
             values = [_value(column, sources, len(rows) + 1, unit.unit.display_name)
                       for column in form.columns]
             if not complete and form.mark_column is not None:
@@ -129,6 +130,27 @@ def _editable(unit: UnitProgress, studio: StudioProgress, kind: str) -> Document
                  and d.studio_key == key), None)
 
 
+class _Sources(Mapping[str, Mapping[str, str]]):
+    """A studio's values by form, each form read only when a column asks for it: a column
+    takes its first filled source, so a 附件2 is read only where the 附件1 row leaves a gap,
+    and a form no column names (附件3) is never read."""
+
+    def __init__(self, loaders: dict[str, Callable[[], Mapping[str, str]]]) -> None:
+        self._loaders = loaders
+        self._read: dict[str, Mapping[str, str]] = {}
+
+    def __getitem__(self, kind: str) -> Mapping[str, str]:
+        if kind not in self._read:
+            self._read[kind] = self._loaders[kind]()
+        return self._read[kind]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._loaders)
+
+    def __len__(self) -> int:
+        return len(self._loaders)
+
+
 class _Files:
     """Stored files read once each (a unit's 附件1 serves every one of its studios)."""
 
@@ -150,6 +172,10 @@ class _Files:
 
     def fields(self, doc: Document | None) -> dict[str, str]:
         return self._load(doc)[0] if doc is not None else {}
+
+    def form(self, unit: UnitProgress, studio: StudioProgress, kind: str) -> dict[str, str]:
+        """The fields of the studio's editable form of `kind` ({} when it has none)."""
+        return self.fields(_editable(unit, studio, kind))
 
     def summary_row(self, unit: UnitProgress, studio: StudioProgress) -> dict[str, str]:
         """The studio's row of the unit's 附件1 (header → cell), found by its tolerant key."""
