@@ -1,12 +1,13 @@
 """Official form benchmark: the form sent upward (附件1 推荐汇总表) for 10,000 received mails.
 
 The database is filled as workbook_export.py fills it (500 units, 20 mails of three documents
-each, five studios per unit, every 附件1 naming all five); then real files are written for the versions to be read: each
-unit's 附件1 lists its five studios, and each studio has its 附件2 and 附件3 (one file per studio
-name, shared by the units: what is read is still one file per document, as the rows cache by
-document). Measured: `official.render` for .docx and .xlsx, exactly what `mailbot export
---official` and GET /official.docx, /official.xlsx do, with every studio listed
-(--include-incomplete) so no row is skipped. Target (issue 14): ≤ 3 s each.
+each, five studios per unit), every 附件1 naming all five studios (2,500 rows); then real files
+are written for the versions to be read: each unit's 附件1 lists its five studios, and each
+studio has its 附件2 and 附件3 (one file per studio name, shared by the units: what is read is
+still one file per document, as the rows cache by document). Measured: `official.render` for
+.docx and .xlsx, exactly what `mailbot export --official` and GET /official.docx,
+/official.xlsx do, with every studio listed (--include-incomplete) so no row is skipped.
+Target (issue 14): ≤ 3 s each.
 
     .venv/bin/python benchmarks/official_form.py [--mails 10000] [--json]
 """
