@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -122,7 +122,7 @@ def _documents_in_order() -> Select[Document]:
             .order_by(Message.received_at, Document.id))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: 30,000 of them are made per page, and frozen ones cost 3×
 class Version:
     """The columns that decide which version of a form counts, as one plain row: the whole
     campaign's are read as tuples (no ORM object per document), and only the versions that
@@ -223,27 +223,26 @@ def campaign_progress(session: Session, campaign: Campaign) -> list[UnitProgress
                    Message.review == REVIEW_PENDING)):
         pending[unit_id].add(kind)
     picked = {unit.id: pick_versions(versions[unit.id], campaign) for unit in units}
-    documents = _load([v.id for chosen in picked.values() for v in chosen], session)
+    documents, mails = _load([v.id for chosen in picked.values() for v in chosen], session)
     return [progress_of(unit, [documents[v.id] for v in picked[unit.id]], campaign,
-                        pending=pending[unit.id]) for unit in units]
+                        pending=pending[unit.id], mails=mails) for unit in units]
 
 
-def _load(ids: Sequence[int], session: Session) -> dict[int, Document]:
-    """The documents of `ids` with their mails, in bounded IN lists. The mails are loaded on
-    their own (each once, not once per document as a join repeats them); `doc.message` then
-    finds its mail in the session without another query."""
+def _load(ids: Sequence[int], session: Session
+          ) -> tuple[dict[int, Document], dict[int, tuple[datetime, bool]]]:
+    """The documents of `ids`, and of each of their mails only what progress shows (received,
+    late) as plain values: not a Message object per mail. In bounded IN lists."""
     documents: dict[int, Document] = {}
     for start in range(0, len(ids), 500):
         documents.update((doc.id, doc) for doc in session.scalars(
             select(Document).where(Document.id.in_(ids[start:start + 500]))))
     wanted = sorted({doc.message_pk for doc in documents.values()})
-    mails: list[Message] = []  # held here: the session keeps only weak references
+    mails: dict[int, tuple[datetime, bool]] = {}
     for start in range(0, len(wanted), 500):
-        mails.extend(session.scalars(select(Message)
-                                     .where(Message.id.in_(wanted[start:start + 500]))))
-    for doc in documents.values():
-        _ = doc.message  # from the session's identity map, no query; the document keeps it
-    return documents
+        mails.update((pk, (received, bool(late))) for pk, received, late in session.execute(
+            select(Message.id, Message.received_at, Message.late)
+            .where(Message.id.in_(wanted[start:start + 500]))))
+    return documents, mails
 
 
 def _pending(rows: Iterable[Version]) -> set[str]:
@@ -263,8 +262,10 @@ def _progress(unit: Unit, rows: Sequence[Document], campaign: Campaign) -> UnitP
 
 
 def progress_of(unit: Unit, latest: list[Document], campaign: Campaign,
-                pending: Collection[str] = ()) -> UnitProgress:
-    """Where the unit stands, given its `latest_documents`."""
+                pending: Collection[str] = (),
+                mails: Mapping[int, tuple[datetime, bool]] | None = None) -> UnitProgress:
+    """Where the unit stands, given its `latest_documents`; `mails`: each document's mail's
+    (received_at, late) by its key, when they were read without loading the mails."""
     held = [held_of(d) for d in latest]
     by_held = dict(zip(held, latest, strict=True))
     names = nominated(held)
@@ -288,10 +289,11 @@ def progress_of(unit: Unit, latest: list[Document], campaign: Campaign,
         if summary is not None:
             studio.documents.setdefault("summary", summary)
     complete = bool(latest) and all(h.ok for h in held) and not missing(campaign, held)
-    received = [d.message.received_at for d in latest]
+    times = ([mails[d.message_pk] for d in latest] if mails is not None
+             else [(d.message.received_at, d.message.late) for d in latest])
     return UnitProgress(unit=unit, latest=latest, studios=studios, complete=complete,
-                        last_received=max(received) if received else None,
-                        late=any(d.message.late for d in latest),
+                        last_received=max(t for t, _late in times) if times else None,
+                        late=any(late for _t, late in times),
                         forms=form_states(latest, len(studios), campaign, pending))
 
 
