@@ -12,7 +12,12 @@ The clock starts when Dovecot has accepted the delivery (the LMTP transaction re
 stops when the relay has handed the reply to Dovecot's LMTP for the applicant's INBOX — the
 relay answers the bot's SMTP only after that, so the reply is in the INBOX by then.
 
-    .venv/bin/python benchmarks/reply_latency.py [--mails 30] [--backlog 200] [--json]
+With `--filled N` the database is first filled directly with N earlier mails from N/20 units
+(as workbook_export.py fills it: rows, no mail on the server), so the campaign the replies are
+measured in holds N + backlog mails without delivering them all.
+
+    .venv/bin/python benchmarks/reply_latency.py [--mails 30] [--backlog 200] [--filled 0]
+                                                 [--json]
 """
 
 from __future__ import annotations
@@ -33,8 +38,9 @@ from typing import Any
 
 from backfill import build_mails
 from common import OFFICE, ROOT, Dovecot, SmtpRelay, mailbot_env, table
+from workbook_export import fill
 
-TARGET_P95 = 3.0  # seconds
+TARGET_P95 = 1.0  # seconds (issue 14)
 PAUSE = 0.5  # seconds between a reply and the next delivery
 TIMEOUT = 60.0  # seconds to wait for one reply before the run is called failed
 
@@ -66,7 +72,7 @@ class _Stamped(list):  # type: ignore[type-arg]
             return self.arrived[rcpt]
 
 
-def measure(mails: int, backlog: int) -> dict[str, Any]:
+def measure(mails: int, backlog: int, filled: int = 0) -> dict[str, Any]:
     print(f"building {backlog + mails} submissions …", file=sys.stderr)
     built = build_mails(backlog + mails)
     dovecot = Dovecot()
@@ -79,6 +85,9 @@ def measure(mails: int, backlog: int) -> dict[str, Any]:
         for raw, received in built[:backlog]:
             dovecot.append(OFFICE, raw, internaldate=received)
         with tempfile.TemporaryDirectory() as state:
+            if filled:
+                print(f"filling the database with {filled} earlier mails …", file=sys.stderr)
+                fill(f"sqlite:///{Path(state) / 'mailbot.sqlite3'}", filled)
             config = Path(state) / "mailbot.toml"
             config.write_text("poll_seconds = 600\nidle = true\n", encoding="utf-8")
             with open(Path(state) / "service.log", "wb") as log:
@@ -113,7 +122,8 @@ def measure(mails: int, backlog: int) -> dict[str, Any]:
         relay.stop()
         dovecot.close()
     ordered = sorted(latencies)
-    return {"mails": mails, "backlog": backlog, "backlog_seconds": backlog_seconds,
+    return {"mails": mails, "backlog": backlog, "filled": filled,
+            "backlog_seconds": backlog_seconds,
             "p50": statistics.median(ordered), "p95": _percentile(ordered, 95),
             "max": ordered[-1], "min": ordered[0], "mean": statistics.fmean(ordered),
             "latencies": latencies}
@@ -135,18 +145,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mails", type=int, default=30)
     parser.add_argument("--backlog", type=int, default=200)
+    parser.add_argument("--filled", type=int, default=0,
+                        help="earlier mails written straight into the database first")
     parser.add_argument("--json", action="store_true", help="one JSON object, for run.py")
     args = parser.parse_args()
     os.chdir(ROOT)
-    result = measure(args.mails, args.backlog)
+    result = measure(args.mails, args.backlog, args.filled)
     if args.json:
         print(json.dumps(result))
         return
     print(table(["figure", "value"], [
         ("submissions measured (after a backlog of)", f"{result['mails']} ({result['backlog']})"),
+        ("earlier mails filled into the database", f"{result['filled']}"),
         ("backlog taken in by the first cycles", f"{result['backlog_seconds']:.1f} s"),
         ("reply latency p50", f"{result['p50']:.2f} s"),
-        ("reply latency p95 (target ≤ 3 s)", f"{result['p95']:.2f} s"),
+        ("reply latency p95 (target ≤ 1 s)", f"{result['p95']:.2f} s"),
         ("reply latency min / mean / max",
          f"{result['min']:.2f} / {result['mean']:.2f} / {result['max']:.2f} s"),
     ]))

@@ -25,6 +25,9 @@ from mailbot.errors import ConfigError
 Security = Literal["ssl", "starttls", "none"]
 
 DEFAULT_POLL_SECONDS = 120
+# `mailbot run`: the longest the workbook lags behind the database while mail keeps coming
+# (it is written off the reply path, when the mailbox is quiet or at the latest after this).
+DEFAULT_WORKBOOK_SECONDS = 60
 DEFAULT_HANDLED_KEYWORD = "$MailbotHandled"
 DEFAULT_MAX_MESSAGE_BYTES = 50 * 1024 * 1024
 DEFAULT_REPLY_LIMIT_PER_HOUR = 5  # answers to one address per hour; more would be a mail loop
@@ -77,6 +80,7 @@ class Settings:
     office_password: str = field(default="", repr=False)
     templates_dir: Path = DEFAULT_TEMPLATES_DIR
     poll_seconds: int = DEFAULT_POLL_SECONDS
+    workbook_seconds: int = DEFAULT_WORKBOOK_SECONDS
     handled_keyword: str = DEFAULT_HANDLED_KEYWORD
     handled_folder: str = ""  # "": handled mail stays where it is, only flagged
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
@@ -153,7 +157,8 @@ _ENV_FOR = {place: name for name, place in ENVIRONMENT.items()}
 _TOP_LEVEL = {"from": "from_address", "rules": "rules_path", "state_dir": "state_dir",
               "database_url": "database_url", "office_email": "office_email",
               "office_password": "office_password", "templates_dir": "templates_dir",
-              "poll_seconds": "poll_seconds", "handled_keyword": "handled_keyword",
+              "poll_seconds": "poll_seconds", "workbook_seconds": "workbook_seconds",
+              "handled_keyword": "handled_keyword",
               "handled_folder": "handled_folder", "max_message_bytes": "max_message_bytes",
               "reply_limit_per_hour": "reply_limit_per_hour", "ignored_folder": "ignored_folder",
               "quarantine_folder": "quarantine_folder", "idle": "idle",
@@ -231,8 +236,8 @@ def _build(layered: dict[str, dict[str, Any]]) -> Settings:
         attr = _TOP_LEVEL[key]
         if attr in ("rules_path", "state_dir", "templates_dir"):
             value = Path(str(value)).expanduser()
-        elif attr in ("poll_seconds", "max_message_bytes", "reply_limit_per_hour",
-                      "reply_limit_total_per_hour"):
+        elif attr in ("poll_seconds", "workbook_seconds", "max_message_bytes",
+                      "reply_limit_per_hour", "reply_limit_total_per_hour"):
             value = _as_int(value, "", key, low=1)
         elif attr in ("idle", "shared_mailbox"):
             value = _as_bool(value, key)

@@ -233,3 +233,45 @@ def test_mailbot_run_answers_new_mail_within_seconds(bot: Bot) -> None:
     finally:
         service.stop()
     assert not service.idle_thread.is_alive()
+
+
+def _recorded_senders(bot: Bot) -> set[str]:
+    if not (bot.state_dir / "汇总表.xlsx").exists():
+        return set()
+    return {str(row["发件人"]) for row in bot.sheet("收件记录")}
+
+
+def test_the_service_writes_the_workbook_off_the_reply_path(bot: Bot) -> None:
+    """A cycle answers without writing the workbook; it follows once the mailbox is quiet."""
+    service = Service(replace(bot.settings, poll_seconds=600, workbook_seconds=3600),
+                      bot.campaign)
+    service.start()
+    try:
+        wait_for(lambda: service.idle.connections >= 1, CONNECT_WITHIN)
+        wait_for(lambda: service.stale_since is None, ANSWER_WITHIN)  # the start's own write
+        with service.lock:  # no job runs meanwhile: a cycle exactly as IDLE runs it
+            bot.dovecot.deliver(OFFICE, mail("lag@test.example", "工作室申报"))
+            service.cycle()
+            assert len(bot.dovecot.messages("lag@test.example")) == 1  # answered …
+            assert "lag@test.example" not in _recorded_senders(bot)  # … before the workbook
+            assert service.stale_since is not None
+            service.write_workbook()  # the mailbox has not been quiet yet: not now
+            assert "lag@test.example" not in _recorded_senders(bot)
+        # Quiet for QUIET_SECONDS: the scheduled check writes it (hours before workbook_seconds).
+        wait_for(lambda: "lag@test.example" in _recorded_senders(bot), ANSWER_WITHIN)
+        assert service.stale_since is None
+    finally:
+        service.stop()
+
+
+def test_the_service_writes_the_workbook_when_it_stops(bot: Bot) -> None:
+    service = Service(replace(bot.settings, poll_seconds=600, workbook_seconds=3600),
+                      bot.campaign)
+    service.start()
+    wait_for(lambda: service.stale_since is None, ANSWER_WITHIN)
+    with service.lock:
+        bot.dovecot.deliver(OFFICE, mail("last@test.example", "工作室申报"))
+        service.cycle()
+        service.last_cycle = time.monotonic() + 3600  # never quiet before the stop
+    service.stop()
+    assert "last@test.example" in _recorded_senders(bot)

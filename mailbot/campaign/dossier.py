@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, contains_eager, selectinload
@@ -121,20 +122,63 @@ def _documents_in_order() -> Select[Document]:
             .order_by(Message.received_at, Document.id))
 
 
+@dataclass(slots=True)  # not frozen: 30,000 of them are made per page, and frozen ones cost 3×
+class Version:
+    """The columns that decide which version of a form counts, as one plain row: the whole
+    campaign's are read as tuples (no ORM object per document), and only the versions that
+    count are loaded as `Document`s afterwards."""
+
+    id: int
+    unit_id: int | None
+    kind: str
+    studio_key: str
+    scan: bool
+    ok: bool
+    unconfirmed: bool
+    on_time: bool  # received by the deadline (plus grace)
+    pending: bool  # its mail awaits the office's confirmation of the sender (待核实)
+
+
+def version_columns(campaign: Campaign) -> tuple[Any, ...]:
+    """The columns of a `Version`, in its order; lateness is compared in SQL (one boolean per
+    row instead of a converted datetime)."""
+    return (Document.id, Document.unit_id, Document.kind, Document.studio_key, Document.format,
+            Document.ok, Document.unconfirmed,
+            (Message.received_at <= campaign.cutoff).label("on_time"), Message.review)
+
+
+def version_of(row: Any) -> Version:
+    """A `Version` from a tuple of `version_columns`."""
+    (pk, unit_id, kind, key, form, ok, unconfirmed, on_time, review) = row
+    return Version(id=pk, unit_id=unit_id, kind=kind, studio_key=key or "",
+                   scan=form in SCAN_FORMATS, ok=bool(ok), unconfirmed=bool(unconfirmed),
+                   on_time=bool(on_time), pending=review == REVIEW_PENDING)
+
+
+def _version(doc: Document, campaign: Campaign) -> Version:
+    return version_of((doc.id, doc.unit_id, doc.kind, doc.studio_key, doc.format, doc.ok,
+                       doc.unconfirmed, doc.message.received_at <= campaign.cutoff,
+                       doc.message.review))
+
+
 def pick_latest(rows: Iterable[Document], campaign: Campaign) -> list[Document]:
     """`latest_documents` of one unit's rows, given oldest first (received, then id)."""
+    documents = {doc.id: doc for doc in rows}
+    versions = [_version(doc, campaign) for doc in documents.values()]
+    return [documents[v.id] for v in pick_versions(versions, campaign)]
+
+
+def pick_versions(rows: Iterable[Version], campaign: Campaign) -> list[Version]:
+    """The versions that count of one unit's rows, given oldest first (received, then id)."""
     refuse_late = campaign.campaign.late_policy == "refuse"
-    latest: dict[tuple[str, str, bool], Document] = {}
+    latest: dict[tuple[str, str, bool], Version] = {}
     for row in rows:
         if row.unconfirmed:
             continue  # 待核实: nothing counts until the office confirms the sender
         # A scan (the stamped copy) sits beside the editable file, never replaces it.
-        key = (row.kind, "" if campaign.per_unit(row.kind) else row.studio_key,
-               row.format in SCAN_FORMATS)
-        on_time = row.message.received_at <= campaign.cutoff
+        key = (row.kind, "" if campaign.per_unit(row.kind) else row.studio_key, row.scan)
         current = latest.get(key)
-        current_on_time = current is not None and current.message.received_at <= campaign.cutoff
-        if not on_time and (refuse_late or current_on_time):
+        if not row.on_time and (refuse_late or (current is not None and current.on_time)):
             continue  # a late version never replaces one that came in time
         latest.pop(key, None)  # re-insert so the dict stays "oldest first"
         latest[key] = row
@@ -159,11 +203,51 @@ def all_progress(units: Sequence[Unit], documents: Iterable[Document],
 
 
 def campaign_progress(session: Session, campaign: Campaign) -> list[UnitProgress]:
-    """Every unit's progress, in unit order, from two queries whatever the number of units."""
+    """Every unit's progress, in unit order, from a few queries whatever the number of units
+    or mails: the versions are picked from plain column tuples, and only the picked ones (a few
+    per unit, not every version ever received) become `Document` objects."""
     units = session.scalars(select(Unit).order_by(Unit.id)
                             .options(selectinload(Unit.addresses))).all()
-    documents = session.scalars(_documents_in_order()).all()
-    return all_progress(units, documents, campaign)
+    versions: dict[int | None, list[Version]] = defaultdict(list)
+    # 待核实 rows never count (pick_versions skips them): only their kinds are wanted.
+    for row in session.execute(select(*version_columns(campaign))
+                               .join(Message, Document.message_pk == Message.id)
+                               .where(Document.kind != "unknown", Document.unconfirmed.is_(False))
+                               .order_by(Message.received_at, Document.id)):
+        versions[row[1]].append(version_of(row))
+    pending: dict[int | None, set[str]] = defaultdict(set)
+    for unit_id, kind in session.execute(
+            select(Document.unit_id, Document.kind).distinct()
+            .join(Message, Document.message_pk == Message.id)
+            .where(Document.kind != "unknown", Document.unconfirmed.is_(True),
+                   Message.review == REVIEW_PENDING)):
+        pending[unit_id].add(kind)
+    picked = {unit.id: pick_versions(versions[unit.id], campaign) for unit in units}
+    documents, mails = _load([v.id for chosen in picked.values() for v in chosen], session)
+    return [progress_of(unit, [documents[v.id] for v in picked[unit.id]], campaign,
+                        pending=pending[unit.id], mails=mails) for unit in units]
+
+
+def _load(ids: Sequence[int], session: Session
+          ) -> tuple[dict[int, Document], dict[int, tuple[datetime, bool]]]:
+    """The documents of `ids`, and of each of their mails only what progress shows (received,
+    late) as plain values: not a Message object per mail. In bounded IN lists."""
+    documents: dict[int, Document] = {}
+    for start in range(0, len(ids), 500):
+        documents.update((doc.id, doc) for doc in session.scalars(
+            select(Document).where(Document.id.in_(ids[start:start + 500]))))
+    wanted = sorted({doc.message_pk for doc in documents.values()})
+    mails: dict[int, tuple[datetime, bool]] = {}
+    for start in range(0, len(wanted), 500):
+        mails.update((pk, (received, bool(late))) for pk, received, late in session.execute(
+            select(Message.id, Message.received_at, Message.late)
+            .where(Message.id.in_(wanted[start:start + 500]))))
+    return documents, mails
+
+
+def _pending(rows: Iterable[Version]) -> set[str]:
+    """The kinds held only as 待核实 (their mail awaits the office)."""
+    return {row.kind for row in rows if row.unconfirmed and row.pending}
 
 
 def unit_progress(session: Session, unit: Unit, campaign: Campaign) -> UnitProgress:
@@ -173,14 +257,15 @@ def unit_progress(session: Session, unit: Unit, campaign: Campaign) -> UnitProgr
 
 def _progress(unit: Unit, rows: Sequence[Document], campaign: Campaign) -> UnitProgress:
     """From all of one unit's rows, oldest first: forms held as 待核实 are shown as such."""
-    pending = {row.kind for row in rows
-               if row.unconfirmed and row.message.review == REVIEW_PENDING}
-    return progress_of(unit, pick_latest(rows, campaign), campaign, pending=pending)
+    return progress_of(unit, pick_latest(rows, campaign), campaign,
+                       pending=_pending(_version(row, campaign) for row in rows))
 
 
 def progress_of(unit: Unit, latest: list[Document], campaign: Campaign,
-                pending: Collection[str] = ()) -> UnitProgress:
-    """Where the unit stands, given its `latest_documents`."""
+                pending: Collection[str] = (),
+                mails: Mapping[int, tuple[datetime, bool]] | None = None) -> UnitProgress:
+    """Where the unit stands, given its `latest_documents`; `mails`: each document's mail's
+    (received_at, late) by its key, when they were read without loading the mails."""
     held = [held_of(d) for d in latest]
     by_held = dict(zip(held, latest, strict=True))
     names = nominated(held)
@@ -204,10 +289,11 @@ def progress_of(unit: Unit, latest: list[Document], campaign: Campaign,
         if summary is not None:
             studio.documents.setdefault(summary.kind, summary)
     complete = bool(latest) and all(h.ok for h in held) and not missing(campaign, held)
-    received = [d.message.received_at for d in latest]
+    times = ([mails[d.message_pk] for d in latest] if mails is not None
+             else [(d.message.received_at, d.message.late) for d in latest])
     return UnitProgress(unit=unit, latest=latest, studios=studios, complete=complete,
-                        last_received=max(received) if received else None,
-                        late=any(d.message.late for d in latest),
+                        last_received=max(t for t, _late in times) if times else None,
+                        late=any(late for _t, late in times),
                         forms=form_states(latest, len(studios), campaign, pending))
 
 

@@ -1,10 +1,17 @@
 """`mailbot run`: the service — APScheduler jobs until SIGTERM or SIGINT.
 
-    poll       every `poll_seconds`: the intake cycle (fetch, record, workbook, replies)
+    poll       every `poll_seconds`: the intake cycle (fetch, record, replies)
+    workbook   every 2 s: the workbook, when a cycle changed something and the mailbox has been
+               quiet for a few seconds, or at the latest `workbook_seconds` after the change
     outbox     every minute: retry replies that could not be sent (SMTP down…)
     reminders  every minute: the reminders due now, if any (each sent once, ever)
     report     every minute: after the deadline, the final report to the office, once
     imap-idle  a thread waiting with IMAP IDLE (mailbot.mail.idle): new mail runs `poll` at once
+
+The workbook is not written in every cycle: its cost grows with the campaign (seconds at 10,000
+mails) and a reply waiting behind it would too; it is derived from the database, and the
+dashboard builds its download fresh, so a lag of a few seconds loses nothing. It is written
+once more when the service stops.
 
 All jobs share one lock, so a cycle never overlaps another job (one writer for SQLite, one
 IMAP session at a time); each is coalesced, so a slow job delays the next instead of piling up.
@@ -19,6 +26,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from types import FrameType
@@ -39,6 +47,8 @@ from mailbot.timefmt import utcnow
 log = logging.getLogger(__name__)
 
 HOUSEKEEPING_SECONDS = 60
+WORKBOOK_CHECK_SECONDS = 2
+QUIET_SECONDS = 3.0  # no cycle for this long: the mailbox is quiet, the workbook may be written
 
 
 class Service:
@@ -54,14 +64,37 @@ class Service:
         self.idle = IdleWatcher(settings, self.guarded("poll", self.cycle),
                                 on_refused=self.refuse)
         self.idle_thread = threading.Thread(target=self.idle.run, name="imap-idle", daemon=True)
+        # When the workbook last fell behind the database (None: it is current), and when the
+        # last cycle ended; read and written under `lock`. Stale at start: written once anyway.
+        self.stale_since: float | None = time.monotonic()
+        self.last_cycle = 0.0
 
     def cycle(self) -> None:
-        report = run_cycle(self.runtime)
+        report = run_cycle(self.runtime, write_workbook=False)
+        self.last_cycle = time.monotonic()
+        if (report.fetched or report.handled) and self.stale_since is None:
+            self.stale_since = self.last_cycle
         for problem in (report.mailbox_error, report.storage_error):
             if problem:
                 log.error("%s (retrying at the next tick)", problem)
         log.info("cycle: %d fetched, results %s, replies sent %d, pending %d", report.fetched,
                  dict(report.results), report.replies.sent, report.replies.pending)
+
+    def write_workbook(self, *, force: bool = False) -> None:
+        """The workbook, if a cycle changed the database since it was written, once the
+        mailbox is quiet or it has lagged `workbook_seconds`; `force`: whenever it is stale."""
+        if self.stale_since is None:
+            return
+        now = time.monotonic()
+        quiet = now - self.last_cycle >= QUIET_SECONDS
+        overdue = now - self.stale_since >= self.runtime.settings.workbook_seconds
+        if force or quiet or overdue:
+            self.stale_since = None  # a cycle during the write makes it stale again
+            try:
+                self.runtime.write_workbook()
+            except MailbotError:
+                self.stale_since = now  # tried again at the next check
+                raise
 
     def send_outbox(self) -> None:
         sent = outbox.send_pending(self.runtime.sessions, self.runtime.settings)
@@ -104,6 +137,7 @@ class Service:
     def start(self) -> None:
         now = datetime.now(UTC)
         jobs = [("poll", self.cycle, self.runtime.settings.poll_seconds),
+                ("workbook", self.write_workbook, WORKBOOK_CHECK_SECONDS),
                 ("outbox", self.send_outbox, HOUSEKEEPING_SECONDS),
                 ("reminders", self.remind, HOUSEKEEPING_SECONDS)]
         if self.runtime.settings.office_email:
@@ -123,6 +157,8 @@ class Service:
         self.scheduler.shutdown(wait=True)
         if self.idle_thread.is_alive():
             self.idle_thread.join(timeout=10)
+        self.stopping.clear()  # the last job: the workbook of everything recorded
+        self.guarded("workbook", lambda: self.write_workbook(force=True))()
 
 
 def serve_forever(settings: Settings, campaign: Campaign,

@@ -12,6 +12,7 @@ written later (the next cycle, or `mailbot export`).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import logging
@@ -51,6 +52,7 @@ from mailbot.store.scoping import ACROSS_CAMPAIGNS, scope
 log = logging.getLogger(__name__)
 
 # Failures of our own storage: never the mail's fault, so never a reason to quarantine it.
+MARK_EVERY = 50  # recorded mails marked on the server in one STORE
 _STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO})
 
 
@@ -144,10 +146,11 @@ def legacy_owner(campaigns: Sequence[Campaign]) -> str:
     return DEFAULT_CAMPAIGN if DEFAULT_CAMPAIGN in keys else keys[0]
 
 
-def run_cycle(runtime: Runtime) -> CycleReport:
+def run_cycle(runtime: Runtime, *, write_workbook: bool = True) -> CycleReport:
     """One cycle. A server or disk problem stops the fetching, not the rest: what is queued is
     still sent and the workbook still written where possible. The caller reports the errors
-    (one line from `poll`, a log line from `run`)."""
+    (one line from `poll`, a log line from `run`). Without `write_workbook` the caller writes
+    it later (`mailbot run` does, off the reply path: mailbot.cli.service)."""
     report = CycleReport()
     try:
         _fetch_and_process(runtime, report)
@@ -164,6 +167,8 @@ def run_cycle(runtime: Runtime) -> CycleReport:
                 setattr(report.replies, name, getattr(report.replies, name) + getattr(sent, name))
         except StateError as exc:
             report.storage_error = report.storage_error or str(exc)
+    if not write_workbook:
+        return report
     for lane in runtime.lanes.values():
         try:
             written = lane.write_workbook()
@@ -181,34 +186,51 @@ def _fetch_and_process(runtime: Runtime, report: CycleReport) -> None:
         pending = box.pending_uids()
         adopt_renumbered(runtime.sessions, box, uidvalidity, pending)  # new UIDVALIDITY
         recorded = recorded_uids(runtime, box.folder, uidvalidity)
-        for uid in pending:
-            # Recorded by a run that stopped before marking it; 未归类 mail is never marked.
-            if uid in recorded and recorded[uid] != UNCLASSIFIED:
-                box.mark_handled(uid)
-        # Several mails per round trip; one removed from the server meanwhile is left out.
-        for fetched in box.fetch_all([uid for uid in pending if uid not in recorded],
-                                     header_only_before=header_only_before(runtime)):
-            uid = fetched.uid
-            report.fetched += 1
-            raw_path = save_raw(settings.state_dir, fetched.raw)
-            note_omission(settings.state_dir, raw_path, fetched, box.folder)  # too large
-            try:
-                message, new = record(runtime, fetched.raw, raw_path, fetched.received_at,
-                                      place=(box.folder, uidvalidity, uid),
-                                      omitted=fetched.omitted)
-            except NotRecorded as exc:
-                # One line each cycle it happens: never a silent loop, never the others' loss.
-                log.error("could not record UID %d (%s), left unmarked, tried again next "
-                          "cycle: %s", uid, raw_path, exc)
-                report.unrecorded += 1
-                continue
-            if new:
-                report.results[message.result] += 1
-                report.handled.append(message.id)
-            else:
-                report.duplicates += 1
-            if message.result != UNCLASSIFIED:
-                box.mark_handled(uid, message.result)
+        # Recorded by a run that stopped before marking it; 未归类 mail is never marked.
+        box.mark_all([(uid, "") for uid in pending
+                      if uid in recorded and recorded[uid] != UNCLASSIFIED])
+        # Marks go in batches, each mail's only after its commit: a stop in between leaves
+        # recorded mail unmarked, which the next cycle marks (above) without recording again.
+        marks: list[tuple[int, str]] = []
+        try:
+            _record_all(runtime, box, uidvalidity, [u for u in pending if u not in recorded],
+                        report, marks)
+        except BaseException:
+            with contextlib.suppress(MailboxError):  # what was committed, if the server answers
+                box.mark_all(marks)
+            raise
+        box.mark_all(marks)
+
+
+def _record_all(runtime: Runtime, box: Mailbox, uidvalidity: int, uids: list[int],
+                report: CycleReport, marks: list[tuple[int, str]]) -> None:
+    settings = runtime.settings
+    # Several mails per round trip; one removed from the server meanwhile is left out.
+    for fetched in box.fetch_all(uids, header_only_before=header_only_before(runtime)):
+        uid = fetched.uid
+        report.fetched += 1
+        raw_path = save_raw(settings.state_dir, fetched.raw)
+        note_omission(settings.state_dir, raw_path, fetched, box.folder)  # too large
+        try:
+            message, new = record(runtime, fetched.raw, raw_path, fetched.received_at,
+                                  place=(box.folder, uidvalidity, uid),
+                                  omitted=fetched.omitted)
+        except NotRecorded as exc:
+            # One line each cycle it happens: never a silent loop, never the others' loss.
+            log.error("could not record UID %d (%s), left unmarked, tried again next "
+                      "cycle: %s", uid, raw_path, exc)
+            report.unrecorded += 1
+            continue
+        if new:
+            report.results[message.result] += 1
+            report.handled.append(message.id)
+        else:
+            report.duplicates += 1
+        if message.result != UNCLASSIFIED:
+            marks.append((uid, message.result))
+            if len(marks) >= MARK_EVERY:
+                box.mark_all(marks)
+                marks.clear()
 
 
 def header_only_before(runtime: Runtime) -> datetime | None:

@@ -58,6 +58,7 @@ ID_FIELDS = {"name": "mailbot", "version": __version__, "vendor": "mailbot"}
 FETCH_BATCH_BYTES = 8 * 1024 * 1024  # whole mails fetched in one round trip, at most
 FETCH_BATCH_COUNT = 50
 META_BATCH = 500  # UIDs whose size and date are asked in one FETCH
+MARK_BATCH = 200  # UIDs marked (or moved) by one command
 _INTERNALDATE = re.compile(rb'INTERNALDATE "([^"]+)"')
 _SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
 _UID = re.compile(rb"UID (\d+)")
@@ -346,21 +347,37 @@ class Mailbox:
 
     def mark_handled(self, uid: int, result: str = "") -> None:
         """Mark a recorded mail on the server: keyword, then move if a folder is configured."""
+        self.mark_all([(uid, result)])
+
+    def mark_all(self, marks: Sequence[tuple[int, str]]) -> None:
+        """`mark_handled` of each (UID, result), a few round trips for all: one STORE over the
+        UID set, one MOVE per target folder."""
         keyword = self.settings.handled_keyword
-        self._call("STORE", lambda: self.client.uid("STORE", str(uid), "+FLAGS", f"({keyword})"))
-        target = self.target_folder(result)
-        if not target or target == self.folder or b"MOVE" not in self._capabilities:
-            return
-        name = _quote(target.replace("/", self._delimiter()))
-        if target not in self._created:
-            self._call("CREATE", lambda: self.client.create(name))  # NO when it exists: fine
-            self._created.add(target)
-        typ, data = self._call("MOVE", lambda: self.client.uid("MOVE", str(uid), name))
-        if typ != "OK":
-            # The keyword is set, so the mail is not taken for new again: a folder that cannot
-            # be made (a bad name, a quota) must not stop the poll. The office sees it in INBOX.
-            log.warning("IMAP MOVE of UID %s to %r failed (%r): left in %s, marked handled",
-                        uid, target, data, self.folder)
+        for start in range(0, len(marks), MARK_BATCH):
+            uid_set = _uid_set(uid for uid, _result in marks[start:start + MARK_BATCH])
+            self._call("STORE", functools.partial(self.client.uid, "STORE", uid_set, "+FLAGS",
+                                                  f"({keyword})"))
+        moves: dict[str, list[int]] = {}
+        for uid, result in marks:
+            target = self.target_folder(result)
+            if target and target != self.folder and b"MOVE" in self._capabilities:
+                moves.setdefault(target, []).append(uid)
+        for target, uids in moves.items():
+            name = _quote(target.replace("/", self._delimiter()))
+            if target not in self._created:
+                # NO when it exists: fine
+                self._call("CREATE", functools.partial(self.client.create, name))
+                self._created.add(target)
+            for start in range(0, len(uids), MARK_BATCH):
+                chunk = _uid_set(uids[start:start + MARK_BATCH])
+                typ, data = self._call("MOVE", functools.partial(self.client.uid, "MOVE",
+                                                                 chunk, name))
+                if typ != "OK":
+                    # The keyword is set, so the mail is not taken for new again: a folder that
+                    # cannot be made (a bad name, a quota) must not stop the poll. The office
+                    # sees it in INBOX.
+                    log.warning("IMAP MOVE of UID %s to %r failed (%r): left in %s, marked "
+                                "handled", chunk, target, data, self.folder)
 
     def _delimiter(self) -> str:
         """The server's hierarchy separator: "/" in configured names means a subfolder."""
@@ -376,6 +393,10 @@ class Mailbox:
             return command()
         except (TimeoutError, imaplib.IMAP4.error, OSError) as exc:
             raise MailboxError(f"IMAP {what} failed: {_reason(exc)}") from exc
+
+
+def _uid_set(uids: Iterable[int]) -> str:
+    return ",".join(str(uid) for uid in uids)
 
 
 def batch_uids(sizes: Sequence[tuple[int, int]], limit: int) -> list[list[int]]:

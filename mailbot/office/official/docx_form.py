@@ -23,8 +23,9 @@ def render_docx(table: OfficialTable) -> bytes:
                 centred=True)
     pd.add_text(document, form.recommending_unit, size=pd.LINE_SIZE)
     grid = pd.add_table(document, table.headers, table.shares)
+    rows = pd.Rows(grid)
     for row in table.rows:
-        pd.add_row(grid, row.values)
+        rows.add(row.values)
     if not table.rows:
         pd.add_merged_row(grid, NOTHING)
     if form.note:

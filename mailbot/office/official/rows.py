@@ -8,20 +8,20 @@ column takes which value is the campaign's `[official]` section, not code.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, contains_eager, selectinload
+from sqlalchemy.orm import Session
 
-from mailbot.campaign.dossier import StudioProgress, UnitProgress, all_progress
+from mailbot.campaign.dossier import StudioProgress, UnitProgress, campaign_progress
 from mailbot.campaign.rules import Campaign, OfficialColumn, OfficialForm, source_parts
 from mailbot.checks.formats import SCAN_FORMATS
 from mailbot.documents import read_document, studio_key
 from mailbot.documents.tables import match_label, normalise
 from mailbot.errors import ConfigError
-from mailbot.store.models import Document, Message, Unit
+from mailbot.store.models import Document
 
 
 @dataclass(frozen=True)
@@ -66,10 +66,12 @@ def collect(session: Session, campaign: Campaign, state_dir: Path, *,
             complete = studio_complete(studio, campaign)
             if not complete and not include_incomplete:
                 continue
-            # Per form of the rules: the studio's row of the list (附件1), else the form's fields.
-            sources = {spec.key: files.summary_row(unit, studio, spec.key) if spec.lists_studios
-                       else files.fields(_editable(unit, studio, spec.key))
-                       for spec in campaign.documents}
+            # Per form of the rules, read only when a column asks for it: the studio's row of
+            # the list (附件1), else the form's fields.
+            sources = _Sources({spec.key: partial(files.summary_row, unit, studio, spec.key)
+                                if spec.lists_studios
+                                else partial(files.form, unit, studio, spec.key)
+                                for spec in campaign.documents})
             values = [_value(column, sources, len(rows) + 1, unit.unit.display_name)
                       for column in form.columns]
             if not complete and form.mark_column is not None:
@@ -129,6 +131,27 @@ def _editable(unit: UnitProgress, studio: StudioProgress, kind: str) -> Document
                  and d.studio_key == key), None)
 
 
+class _Sources(Mapping[str, Mapping[str, str]]):
+    """A studio's values by form, each form read only when a column asks for it: a column
+    takes its first filled source, so a 附件2 is read only where the 附件1 row leaves a gap,
+    and a form no column names (附件3) is never read."""
+
+    def __init__(self, loaders: dict[str, Callable[[], Mapping[str, str]]]) -> None:
+        self._loaders = loaders
+        self._read: dict[str, Mapping[str, str]] = {}
+
+    def __getitem__(self, kind: str) -> Mapping[str, str]:
+        if kind not in self._read:
+            self._read[kind] = self._loaders[kind]()
+        return self._read[kind]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._loaders)
+
+    def __len__(self) -> int:
+        return len(self._loaders)
+
+
 class _Files:
     """Stored files read once each (a unit's 附件1 serves every one of its studios)."""
 
@@ -151,6 +174,10 @@ class _Files:
     def fields(self, doc: Document | None) -> dict[str, str]:
         return self._load(doc)[0] if doc is not None else {}
 
+    def form(self, unit: UnitProgress, studio: StudioProgress, kind: str) -> dict[str, str]:
+        """The fields of the studio's editable form of `kind` ({} when it has none)."""
+        return self.fields(_editable(unit, studio, kind))
+
     def summary_row(self, unit: UnitProgress, studio: StudioProgress,
                     kind: str) -> dict[str, str]:
         """The studio's row of the unit's 附件1 (header → cell), found by its tolerant key."""
@@ -163,10 +190,5 @@ class _Files:
 
 
 def _progress(session: Session, campaign: Campaign) -> Sequence[UnitProgress]:
-    """Every unit's progress, as the workbook's 汇总 sheet computes it: a few flat queries."""
-    documents = session.scalars(
-        select(Document).join(Message, Document.message_pk == Message.id)
-        .options(contains_eager(Document.message)).order_by(Document.id)).all()
-    units = session.scalars(select(Unit).order_by(Unit.id)
-                            .options(selectinload(Unit.addresses))).all()
-    return all_progress(units, documents, campaign)
+    """Every unit's progress, as the workbook's 汇总 sheet computes it (the one read model)."""
+    return campaign_progress(session, campaign)

@@ -26,6 +26,11 @@ BORDER = Border(left=THIN, right=THIN, top=THIN, bottom=THIN)
 TOTAL_WIDTH = 150.0  # characters across the table; fit-to-width scales it onto the page
 LINE_HEIGHT = 15.0  # points per line of 11-point text
 NOTHING = "（暂无符合条件的工作室）"
+# One style object each, shared by every cell (a new one per cell cost openpyxl a lookup each).
+_CELL_FONTS = {bold: Font(name=FONT, size=11, bold=bold) for bold in (False, True)}
+_CELL_ALIGNMENTS = {centred: Alignment(horizontal="center" if centred else "left",
+                                       vertical="center", wrap_text=True)
+                    for centred in (False, True)}
 # A small whole number as typed (no leading zero, so never a phone number or a code).
 _COUNT = re.compile(r"^(0|[1-9]\d{0,5})$")
 
@@ -81,11 +86,9 @@ def _row(sheet: Worksheet, row: int, values: list[str], widths: list[float], *,
             cell.value = int(value)  # 序号, 团队人数: numbers, not "number stored as text"
         else:
             cell.data_type = "s"  # openpyxl would otherwise take "=…" for a formula
-        cell.font = Font(name=FONT, size=11, bold=bold)
+        cell.font = _CELL_FONTS[bold]
         cell.border = BORDER
-        centred = bold or len(value) <= 6
-        cell.alignment = Alignment(horizontal="center" if centred else "left",
-                                   vertical="center", wrap_text=True)
+        cell.alignment = _CELL_ALIGNMENTS[bold or len(value) <= 6]
         lines = max(lines, _lines(value, width))
     sheet.row_dimensions[row].height = LINE_HEIGHT * lines + 4
 

@@ -1,0 +1,105 @@
+"""Official form benchmark: the form sent upward (附件1 推荐汇总表) for 10,000 received mails.
+
+The database is filled as workbook_export.py fills it (500 units, 20 mails of three documents
+each, five studios per unit), every 附件1 naming all five studios (2,500 rows); then real files
+are written for the versions to be read: each unit's 附件1 lists its five studios, and each
+studio has its 附件2 and 附件3 (one file per studio name, shared by the units: what is read is
+still one file per document, as the rows cache by document). Measured: `official.render` for
+.docx and .xlsx, exactly what `mailbot export --official` and GET /official.docx,
+/official.xlsx do, with every studio listed (--include-incomplete) so no row is skipped.
+Target (issue 14): ≤ 3 s each.
+
+    .venv/bin/python benchmarks/official_form.py [--mails 10000] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from common import ROOT, peak_rss_mb
+from workbook_export import MAILS_PER_UNIT, fill
+
+TARGET_SECONDS = 3.0
+STUDIOS = 5  # per unit, as fill() names them
+
+
+def _files(state: Path, url: str, units: int) -> None:
+    """Real .docx files for the filled rows, and the rows pointed at them."""
+    from sqlalchemy import update
+
+    from mailbot.demo.samples import SAMPLE_STUDIOS, approval_docx, material_docx, summary_docx
+    from mailbot.store.models import Document, open_database
+
+    folder = state / "files"
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def studio(unit: int, k: int):  # type: ignore[no-untyped-def]
+        return replace(SAMPLE_STUDIOS[k % len(SAMPLE_STUDIOS)], unit=f"第{unit}号学院（工会）",
+                       name=f"第{k}号劳模创新工作室")
+
+    for k in range(STUDIOS):
+        (folder / f"approval-{k}.docx").write_bytes(approval_docx(studio(0, k)))
+        (folder / f"material-{k}.docx").write_bytes(material_docx(studio(0, k), 1500))
+    for unit in range(units):
+        (folder / f"summary-{unit + 1}.docx").write_bytes(
+            summary_docx(f"第{unit}号学院（工会）", [studio(unit, k) for k in range(STUDIOS)]))
+    sessions = open_database(url)
+    with sessions.begin() as session:
+        session.execute(update(Document).where(Document.kind == "summary").values(
+            stored_path="files/summary-" + Document.unit_id.cast(Document.filename.type)
+            + ".docx", studios_json=json.dumps([f"第{k}号劳模创新工作室" for k in range(STUDIOS)],
+                                               ensure_ascii=False)))
+        for kind in ("approval", "material"):
+            for k in range(STUDIOS):
+                session.execute(update(Document).where(
+                    Document.kind == kind, Document.studio_key == f"第{k}号劳模创新工作室")
+                    .values(stored_path=f"files/{kind}-{k}.docx"))
+
+
+def measure(mails: int) -> dict[str, object]:
+    from mailbot.campaign.rules import default_rules_path, load_rules
+    from mailbot.office import official
+    from mailbot.store.models import open_database
+
+    campaign = load_rules(default_rules_path(ROOT / "rules"))
+    with tempfile.TemporaryDirectory() as folder:
+        state = Path(folder)
+        url = f"sqlite:///{state / 'mailbot.sqlite3'}"
+        fill(url, mails)
+        _files(state, url, max(1, mails // MAILS_PER_UNIT))
+        sessions = open_database(url)
+        seconds: dict[str, float] = {}
+        rows = 0
+        for fmt in official.FORMATS:
+            started = time.perf_counter()
+            with sessions() as session:
+                content = official.render(session, campaign, state, fmt, include_incomplete=True)
+            seconds[fmt] = time.perf_counter() - started
+            assert content
+        with sessions() as session:
+            rows = len(official.collect(session, campaign, state, include_incomplete=True).rows)
+        return {"mails": mails, "rows": rows, "seconds": seconds, "rss": peak_rss_mb()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mails", type=int, default=10_000)
+    parser.add_argument("--json", action="store_true", help="one JSON object, for run.py")
+    args = parser.parse_args()
+    result = measure(args.mails)
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+        return
+    print(f"{result['mails']} mails, {result['rows']} rows (target ≤ {TARGET_SECONDS:.0f} s)")
+    for fmt, seconds in result["seconds"].items():  # type: ignore[attr-defined]
+        print(f"  official.{fmt:<5} {seconds:6.2f} s")
+    print(f"peak RSS {result['rss']:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
