@@ -8,7 +8,8 @@ from email.policy import compat32
 
 import pytest
 
-from mailbot.demo.mailfactory import build_auto_reply, build_bounce, build_mail
+from mailbot.demo.machinemail import build_auto_reply, build_bounce
+from mailbot.demo.mailfactory import build_mail
 from mailbot.mail.automatic import automatic_reason
 from mailbot.mail.parse import parse_message
 

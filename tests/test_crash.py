@@ -25,7 +25,8 @@ import openpyxl
 from intake_support import OFFICE, ON_TIME, Bot, make_bot
 from servers import Dovecot, SmtpRelay
 
-from mailbot.demo.mailfactory import build_auto_reply, build_mail
+from mailbot.demo.machinemail import build_auto_reply
+from mailbot.demo.mailfactory import build_mail
 from mailbot.demo.samples import SAMPLE_STUDIOS, approval_docx, material_docx, summary_docx
 
 MAILS = 200

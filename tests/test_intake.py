@@ -9,7 +9,7 @@ import pytest
 from intake_support import OFFICE, ON_TIME, Bot, body, make_bot
 from servers import Dovecot, SmtpRelay
 
-from mailbot.demo.mailfactory import build_auto_reply, build_bounce
+from mailbot.demo.machinemail import build_auto_reply, build_bounce
 from mailbot.demo.samples import (
     SAMPLE_STUDIOS,
     approval_docx,

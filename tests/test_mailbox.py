@@ -187,7 +187,7 @@ def test_a_renumbered_folder_is_resynced_by_message_id(dovecot: Dovecot, smtp_re
 def test_handled_mail_is_moved_by_result_and_never_deleted(dovecot: Dovecot,
                                                            smtp_relay: SmtpRelay,
                                                            tmp_path: Path) -> None:
-    from mailbot.demo.mailfactory import build_auto_reply
+    from mailbot.demo.machinemail import build_auto_reply
     bot = make_bot(dovecot, smtp_relay, tmp_path)
     settings = replace(bot.settings, handled_folder="已处理", ignored_folder="已处理/自动邮件",
                        quarantine_folder="待人工处理")

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailbot.demo.mailfactory import STYLES, ClientStyle, build_bounce, build_mail
+from mailbot.demo.machinemail import build_bounce
+from mailbot.demo.mailfactory import STYLES, ClientStyle, build_mail
 from mailbot.mail.parse import html_to_text, parse_message
 
 CST = timezone(timedelta(hours=8))

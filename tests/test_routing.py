@@ -115,7 +115,7 @@ def test_bad_opens_or_keywords_are_one_clear_line(tmp_path: Path, line: str, err
 def test_a_bounce_is_the_campaigns_only_when_it_returns_one_of_our_replies(
         campaign: Campaign) -> None:
     from mailbot.campaign.routing import quoted_ids
-    from mailbot.demo.mailfactory import build_bounce
+    from mailbot.demo.machinemail import build_bounce
 
     ours = build_mail(sender="office@test.example", to="wrong@test.example",
                       subject="【需补正】你好", body="", attachments=[], style="qq",

@@ -2,8 +2,8 @@
 
 Written byte for byte after the real thing, so that `mailbot.mail.automatic` is tested against what
 Exchange, Gmail, QQ Mail, Coremail (163/126 and most Chinese universities) and Mailman send, not
-against what we imagine. (Postfix's report and Exchange's out-of-office are in
-`mailbot.demo.mailfactory`: `build_bounce`, `build_auto_reply`.)
+against what we imagine. (Postfix's report and Exchange's out-of-office are here too:
+`build_bounce`, `build_auto_reply`.)
 
 The hard ones on purpose: an Exchange NDR without ``Auto-Submitted``, a QQ bounce that is
 multipart/mixed rather than a report, a Coremail vacation reply marked by nothing but its
@@ -13,11 +13,14 @@ subject, a Coremail bounce from an ordinary-looking address with a 退信 subjec
 from __future__ import annotations
 
 import base64
+import email
 import secrets
 from datetime import datetime
-from email.utils import format_datetime
+from email.policy import compat32
+from email.utils import format_datetime, getaddresses
 
-from mailbot.demo.mailfactory import CST, build_mail
+from mailbot.demo.mailfactory import CST, build_mail, multipart
+from mailbot.mail.filenames import raw_header
 
 CRLF = b"\r\n"
 
@@ -172,3 +175,67 @@ def outlook_read_receipt(*, sender: str, to: str, original_subject: str,
             "Disposition: automatic-action/MDN-sent-automatically; displayed\r\n"
             f"\r\n--{boundary}--\r\n").encode()
     return "\r\n".join(head).encode() + CRLF + CRLF + body
+
+
+def build_auto_reply(
+    *, sender: str, to: str, subject: str, in_reply_to: str | None = None
+) -> bytes:
+    """An out-of-office reply as Exchange sends it for an Outlook user on Chinese Windows."""
+    domain = sender.rsplit("@", 1)[-1]
+    headers = {
+        "Auto-Submitted": "auto-replied",
+        "X-Auto-Response-Suppress": "All",
+        "X-MS-Exchange-Generated-Message-Source": "Mailbox Rules Agent",
+        "Thread-Topic": subject,
+    }
+    if in_reply_to:
+        headers |= {"In-Reply-To": in_reply_to, "References": in_reply_to}
+    return build_mail(
+        sender=sender, to=to, subject=f"自动回复: {subject}", style="outlook",
+        body="您好，我于国庆假期休假，10月8日返回办公室。急事请致电 0755-23256570。",
+        message_id=f"<{secrets.token_hex(16)}@{domain}>", extra_headers=headers,
+    )
+
+
+def build_bounce(*, to: str, original: bytes, reporting_mta: str = "mx.test.example") -> bytes:
+    """A Postfix-style delivery failure report (RFC 3464) returning `original` to `to`."""
+    returned = email.message_from_bytes(original, policy=compat32)
+    recipients = [a for _, a in getaddresses([raw_header(returned, "To") or ""]) if "@" in a]
+    recipient = recipients[0] if recipients else f"unknown@{reporting_mta}"
+    now = datetime.now(CST)
+    queue_id = secrets.token_hex(5).upper()
+    boundary = f"{queue_id}.{int(now.timestamp())}/{reporting_mta}"
+    notice = (
+        f"This is the mail system at host {reporting_mta}.\r\n\r\n"
+        "I'm sorry to have to inform you that your message could not\r\n"
+        "be delivered to one or more recipients. It's attached below.\r\n\r\n"
+        f"<{recipient}>: host {reporting_mta} said: 550 5.1.1 <{recipient}>:\r\n"
+        "    Recipient address rejected: User unknown in local recipient table\r\n"
+    )
+    status = (
+        f"Reporting-MTA: dns; {reporting_mta}\r\nX-Postfix-Queue-ID: {queue_id}\r\n"
+        f"Arrival-Date: {format_datetime(now)}\r\n\r\n"
+        f"Final-Recipient: rfc822; {recipient}\r\nOriginal-Recipient: rfc822;{recipient}\r\n"
+        f"Action: failed\r\nStatus: 5.1.1\r\nRemote-MTA: dns; {reporting_mta}\r\n"
+        f"Diagnostic-Code: smtp; 550 5.1.1 <{recipient}>: Recipient address rejected\r\n"
+    )
+    parts = [
+        b"Content-Description: Notification\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n"
+        + notice.encode(),
+        b"Content-Description: Delivery report\r\nContent-Type: message/delivery-status\r\n\r\n"
+        + status.encode(),
+        b"Content-Description: Undelivered Message\r\nContent-Type: message/rfc822\r\n"
+        b"Content-Transfer-Encoding: 8bit\r\n\r\n" + original.rstrip(b"\r\n"),
+    ]
+    headers = [
+        b"Return-Path: <>",
+        f"Date: {format_datetime(now)}".encode(),
+        f"From: MAILER-DAEMON@{reporting_mta} (Mail Delivery System)".encode(),
+        b"Subject: Undelivered Mail Returned to Sender",
+        f"To: {to}".encode(),
+        b"Auto-Submitted: auto-replied",
+        f"Message-Id: <{now:%Y%m%d%H%M%S}.{queue_id}@{reporting_mta}>".encode(),
+        b"MIME-Version: 1.0",
+    ]
+    report = multipart("report", boundary, parts, " report-type=delivery-status;")
+    return CRLF.join(headers) + CRLF + report

@@ -30,18 +30,14 @@ Style quirks, as observed in real mail:
 from __future__ import annotations
 
 import base64
-import email
 import html
 import quopri
 import secrets
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta, timezone
-from email.policy import compat32
-from email.utils import format_datetime, getaddresses
+from email.utils import format_datetime
 from typing import Literal, get_args
-
-from mailbot.mail.filenames import raw_header
 
 ClientStyle = Literal[
     "rfc2231", "outlook", "foxmail", "qq", "netease", "apple", "gmail", "thunderbird", "mutt",
@@ -253,7 +249,7 @@ def _text_part(subtype: str, text: str, style: ClientStyle) -> bytes:
     return head.encode() + payload
 
 
-def _multipart(subtype: str, boundary: str, parts: Sequence[bytes], extra: str = "") -> bytes:
+def multipart(subtype: str, boundary: str, parts: Sequence[bytes], extra: str = "") -> bytes:
     body = b"".join(b"--" + boundary.encode() + CRLF + part + CRLF for part in parts)
     return (
         f'Content-Type: multipart/{subtype};{extra}\r\n\tboundary="{boundary}"\r\n\r\n'.encode()
@@ -364,16 +360,16 @@ def build_mail(
             + _b64_lines(b"\x89PNG\r\n\x1a\n" + b"\x00" * 32)
         )
         # Outlook's nesting: related( alternative(plain, html), logo ).
-        alternative = _multipart("alternative", _boundary(style, 2), [plain, html_part])
-        content = _multipart(
+        alternative = multipart("alternative", _boundary(style, 2), [plain, html_part])
+        content = multipart(
             "related", _boundary(style, 1), [alternative, logo], ' type="multipart/alternative";'
         )
     elif with_html:
         html_part = _text_part("html", f"<html><body>{html_body}</body></html>", style)
-        content = _multipart("alternative", _boundary(style, 1), [plain, html_part])
+        content = multipart("alternative", _boundary(style, 1), [plain, html_part])
     if attachments or extra_parts:
         parts = [content] + [_attachment_part(style, n, d, when) for n, d in attachments]
-        content = _multipart("mixed", _boundary(style, 0), [*parts, *extra_parts])
+        content = multipart("mixed", _boundary(style, 0), [*parts, *extra_parts])
     return CRLF.join(headers) + CRLF + content
 
 
@@ -383,67 +379,3 @@ def message_part(style: ClientStyle, original: bytes, filename: str) -> bytes:
             + b"\r\nContent-Disposition: attachment;\r\n\t"
             + _quoted_words(style, "filename", filename)
             + b"\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" + original.rstrip(b"\r\n"))
-
-
-def build_auto_reply(
-    *, sender: str, to: str, subject: str, in_reply_to: str | None = None
-) -> bytes:
-    """An out-of-office reply as Exchange sends it for an Outlook user on Chinese Windows."""
-    domain = sender.rsplit("@", 1)[-1]
-    headers = {
-        "Auto-Submitted": "auto-replied",
-        "X-Auto-Response-Suppress": "All",
-        "X-MS-Exchange-Generated-Message-Source": "Mailbox Rules Agent",
-        "Thread-Topic": subject,
-    }
-    if in_reply_to:
-        headers |= {"In-Reply-To": in_reply_to, "References": in_reply_to}
-    return build_mail(
-        sender=sender, to=to, subject=f"自动回复: {subject}", style="outlook",
-        body="您好，我于国庆假期休假，10月8日返回办公室。急事请致电 0755-23256570。",
-        message_id=f"<{secrets.token_hex(16)}@{domain}>", extra_headers=headers,
-    )
-
-
-def build_bounce(*, to: str, original: bytes, reporting_mta: str = "mx.test.example") -> bytes:
-    """A Postfix-style delivery failure report (RFC 3464) returning `original` to `to`."""
-    returned = email.message_from_bytes(original, policy=compat32)
-    recipients = [a for _, a in getaddresses([raw_header(returned, "To") or ""]) if "@" in a]
-    recipient = recipients[0] if recipients else f"unknown@{reporting_mta}"
-    now = datetime.now(CST)
-    queue_id = secrets.token_hex(5).upper()
-    boundary = f"{queue_id}.{int(now.timestamp())}/{reporting_mta}"
-    notice = (
-        f"This is the mail system at host {reporting_mta}.\r\n\r\n"
-        "I'm sorry to have to inform you that your message could not\r\n"
-        "be delivered to one or more recipients. It's attached below.\r\n\r\n"
-        f"<{recipient}>: host {reporting_mta} said: 550 5.1.1 <{recipient}>:\r\n"
-        "    Recipient address rejected: User unknown in local recipient table\r\n"
-    )
-    status = (
-        f"Reporting-MTA: dns; {reporting_mta}\r\nX-Postfix-Queue-ID: {queue_id}\r\n"
-        f"Arrival-Date: {format_datetime(now)}\r\n\r\n"
-        f"Final-Recipient: rfc822; {recipient}\r\nOriginal-Recipient: rfc822;{recipient}\r\n"
-        f"Action: failed\r\nStatus: 5.1.1\r\nRemote-MTA: dns; {reporting_mta}\r\n"
-        f"Diagnostic-Code: smtp; 550 5.1.1 <{recipient}>: Recipient address rejected\r\n"
-    )
-    parts = [
-        b"Content-Description: Notification\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n"
-        + notice.encode(),
-        b"Content-Description: Delivery report\r\nContent-Type: message/delivery-status\r\n\r\n"
-        + status.encode(),
-        b"Content-Description: Undelivered Message\r\nContent-Type: message/rfc822\r\n"
-        b"Content-Transfer-Encoding: 8bit\r\n\r\n" + original.rstrip(b"\r\n"),
-    ]
-    headers = [
-        b"Return-Path: <>",
-        f"Date: {format_datetime(now)}".encode(),
-        f"From: MAILER-DAEMON@{reporting_mta} (Mail Delivery System)".encode(),
-        b"Subject: Undelivered Mail Returned to Sender",
-        f"To: {to}".encode(),
-        b"Auto-Submitted: auto-replied",
-        f"Message-Id: <{now:%Y%m%d%H%M%S}.{queue_id}@{reporting_mta}>".encode(),
-        b"MIME-Version: 1.0",
-    ]
-    report = _multipart("report", boundary, parts, " report-type=delivery-status;")
-    return CRLF.join(headers) + CRLF + report

@@ -23,7 +23,8 @@ from sqlalchemy import select
 
 from mailbot.campaign.rules import load_rules
 from mailbot.config import DEFAULT_RULES_DIR, ServerSettings, Settings
-from mailbot.demo.mailfactory import ClientStyle, build_auto_reply, build_mail
+from mailbot.demo.machinemail import build_auto_reply
+from mailbot.demo.mailfactory import ClientStyle, build_mail
 from mailbot.demo.samples import (
     SAMPLE_STUDIOS,
     approval_docx,

@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from mailbot.demo import machinemail, wrappers
-from mailbot.demo.mailfactory import ClientStyle, build_auto_reply, build_bounce, build_mail
+from mailbot.demo.machinemail import build_auto_reply, build_bounce
+from mailbot.demo.mailfactory import ClientStyle, build_mail
 from mailbot.demo.samples import (
     SAMPLE_STUDIOS,
     approval_docx,
