@@ -320,7 +320,19 @@ def build_mail(
     when = date or datetime.now(CST)
     if when.tzinfo is None:
         when = when.replace(tzinfo=CST)
-    with_html = _BODY[style][3]
+    headers = _headers(style, sender, sender_name, to, subject, when, message_id,
+                       extra_headers or {}, has_attachments=bool(attachments))
+    content = _body(style, body, signature_logo)
+    if attachments or extra_parts:
+        parts = [content] + [_attachment_part(style, n, d, when) for n, d in attachments]
+        content = multipart("mixed", _boundary(style, 0), [*parts, *extra_parts])
+    return CRLF.join(headers) + CRLF + content
+
+
+def _headers(style: ClientStyle, sender: str, sender_name: str, to: str, subject: str,
+             when: datetime, message_id: str | None, extra_headers: Mapping[str, str], *,
+             has_attachments: bool) -> list[bytes]:
+    """The header lines in the order and with the marks `style`'s client writes them."""
     headers = [
         b"From: " + _display(style, sender_name, sender),
         f"To: {to}".encode(),
@@ -335,16 +347,21 @@ def build_mail(
     if style == "outlook":
         headers += [b"Thread-Index: Adj" + base64.b64encode(secrets.token_bytes(18)),
                     b"Content-Language: zh-cn",
-                    b"X-MS-Has-Attach: " + (b"yes" if attachments else b"")]
+                    b"X-MS-Has-Attach: " + (b"yes" if has_attachments else b"")]
     if style in _MAILER:
         headers.append(_MAILER[style])
     if style == "qq":
         headers.append(f"X-QQ-mid: xmsezb3-{int(when.timestamp())}t{secrets.token_hex(8)}".encode())
-    for key, value in (extra_headers or {}).items():
+    for key, value in extra_headers.items():
         # ASCII goes verbatim (the caller may fold it); other text as the client encodes it.
         encoded = value.encode() if value.isascii() else _encoded_text(style, value)
         headers.append(f"{key}: ".encode() + encoded)
+    return headers
 
+
+def _body(style: ClientStyle, body: str, signature_logo: bool) -> bytes:
+    """The text of the mail: plain, or plain and HTML as the client pairs them."""
+    with_html = _BODY[style][3]
     plain = _text_part("plain", body, style)
     html_body = "".join(f"<p>{html.escape(line) or '&nbsp;'}</p>" for line in body.split("\n"))
     content = plain
@@ -367,10 +384,7 @@ def build_mail(
     elif with_html:
         html_part = _text_part("html", f"<html><body>{html_body}</body></html>", style)
         content = multipart("alternative", _boundary(style, 1), [plain, html_part])
-    if attachments or extra_parts:
-        parts = [content] + [_attachment_part(style, n, d, when) for n, d in attachments]
-        content = multipart("mixed", _boundary(style, 0), [*parts, *extra_parts])
-    return CRLF.join(headers) + CRLF + content
+    return content
 
 
 def message_part(style: ClientStyle, original: bytes, filename: str) -> bytes:

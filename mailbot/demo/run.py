@@ -95,6 +95,13 @@ def sample_mails() -> list[DemoMail]:
           ("附件2-推荐审批表.docx", approval_docx(s5)),
           ("附件3-申报材料.docx", material_docx(s5, 1999))], "apple", received=_at(10, 17, 52),
          date=_at(10, 17, 10))
+    _more_mails(mails, send, first)
+    return mails
+
+
+def _more_mails(mails: list[DemoMail], send: Callable[..., bytes], first: bytes) -> None:
+    """Two studios in a zip, a question, personal mail, an auto-reply, a double delivery."""
+    s1, s2 = SAMPLE_STUDIOS[:2]
     twin_a = replace(s1, unit="继续教育学院", name="终身学习数字课程工作室", leader="黄晓燕",
                      phone="0755-23256601")
     twin_b = replace(s2, unit="继续教育学院", name="职业技能培训工匠工作室", leader="钟国强",
@@ -123,7 +130,6 @@ def sample_mails() -> list[DemoMail]:
                           auto, _at(9, 9, 0)))
     mails.append(DemoMail("同一封邮件被投递两次", "jidian@demo.sztu.example", first,
                           _at(8, 9, 13)))
-    return mails
 
 
 def run_demo(state_dir: Path | None, console: Console,
