@@ -1,0 +1,113 @@
+"""Several workers on one database: leases for a mailbox folder, claims on replies.
+
+Why rows and not PostgreSQL advisory locks: an advisory lock lives as long as one connection,
+which a pooled engine does not keep for a whole cycle, and SQLite has none; a row with a holder
+and an expiry works the same on both, shows on the dashboard's database who holds what, and is
+taken with one atomic conditional UPDATE (or INSERT, whose primary key lets only one win).
+
+Leases and claims only spare work and keep replies single: correctness under any race rests on
+the unique keys (a Message-ID is recorded once, a reminder once per unit and offset, the final
+report once), which turn the loser's commit into an IntegrityError that is rolled back.
+
+A holder is `host:pid`. Its lease or claim expires after a while (a machine that died); on the
+same host a holder whose process is gone (kill -9) is taken over at once.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from mailbot.store.models import Lease, Reply
+from mailbot.timefmt import utcnow
+
+LEASE_SECONDS = 60  # a folder whose worker died is taken over within a minute
+# A reply's claim outlives any one SMTP transaction (four commands of 30 s at most).
+CLAIM_SECONDS = 180
+
+
+def holder() -> str:
+    """This process, as other workers see it."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def gone(name: str) -> bool:
+    """Whether `name` is a holder on this machine whose process no longer runs."""
+    host, _, pid = name.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, someone else's
+    return False
+
+
+def take_lease(session: Session, name: str, seconds: int = LEASE_SECONDS,
+               now: datetime | None = None) -> bool:
+    """Take or renew the lease `name` for this process, in its own transaction; whether it is
+    ours now. Free, expired, ours already, or its holder's process gone: it is taken."""
+    now = now or utcnow()
+    me, until = holder(), now + timedelta(seconds=seconds)
+    with session.begin():
+        current = session.execute(select(Lease.holder, Lease.expires_at)
+                                  .where(Lease.name == name)).first()
+        if current is None:
+            dialect = session.get_bind().dialect.name
+            insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+            added = session.execute(insert(Lease).values(name=name, holder=me, expires_at=until)
+                                    .on_conflict_do_nothing(index_elements=["name"]))
+            return bool(added.rowcount)  # type: ignore[attr-defined]  # 0: another was first
+        other, expires = current
+        if other != me and expires > now and not gone(other):
+            return False
+        # Conditional on what we read: of two workers taking over at once, one updates.
+        taken = session.execute(update(Lease).where(
+            Lease.name == name, Lease.holder == other, Lease.expires_at == expires)
+            .values(holder=me, expires_at=until))
+        return bool(taken.rowcount)  # type: ignore[attr-defined]
+
+
+def release_lease(session: Session, name: str) -> None:
+    """Give the lease up (a clean stop), so another worker takes it at once."""
+    with session.begin():
+        session.execute(update(Lease).where(Lease.name == name, Lease.holder == holder())
+                        .values(expires_at=utcnow() - timedelta(seconds=1)))
+
+
+def claim_reply(session: Session, reply_id: int, now: datetime | None = None) -> bool:
+    """Claim a pending reply for sending and count the attempt, in the caller's transaction.
+
+    PostgreSQL: `SELECT … FOR UPDATE SKIP LOCKED` passes over a reply another worker is
+    claiming right now, then the conditional UPDATE takes it. SQLite: the conditional UPDATE
+    alone (one writer at a time). Either way only one worker gets it."""
+    now = now or utcnow()
+    stale = now - timedelta(seconds=CLAIM_SECONDS)
+    claimable: list[ColumnElement[bool]] = [Reply.id == reply_id, Reply.status == "pending"]
+    if session.get_bind().dialect.name == "postgresql":
+        row = session.execute(select(Reply.claimed_by, Reply.claimed_at).where(*claimable)
+                              .with_for_update(skip_locked=True)).first()
+        if row is None:
+            return False  # sent, failed, or locked by a worker claiming it this instant
+        by, at = row
+        if by and at is not None and at >= stale and not gone(by):
+            return False  # being sent by a live worker
+    else:
+        by = session.scalar(select(Reply.claimed_by).where(Reply.id == reply_id)) or ""
+        if by and gone(by):  # its sender was killed: the claim is void at once,
+            claimable.append(Reply.claimed_by == by)  # unless another worker took it first
+        else:
+            claimable.append(or_(Reply.claimed_by == "", Reply.claimed_at.is_(None),
+                                 Reply.claimed_at < stale))
+    taken = session.execute(update(Reply).where(*claimable).values(
+        claimed_by=holder(), claimed_at=now, attempts=Reply.attempts + 1)
+        .execution_options(synchronize_session=False))
+    return bool(taken.rowcount)  # type: ignore[attr-defined]
