@@ -147,7 +147,11 @@ class FolderLease:
             with self.sessions() as session:
                 taken = coordination.take_lease(session, self.name)
         except OperationalError as exc:
-            raise StateError(f"cannot take the mailbox lease: {exc}") from exc
+            # The lease only spares work (the unique keys keep every mail single): a database
+            # that cannot write it now is reported by the recording itself, in its own words.
+            log.warning("cannot take the lease of %s, fetching without it: %s", self.name,
+                        one_line(str(exc)))
+            taken = True
         self.taken_at = time.monotonic()
         return taken
 

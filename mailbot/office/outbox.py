@@ -145,6 +145,8 @@ async def _worker(sessions: sessionmaker[Session], settings: Settings,
                 client = await _connect(settings, queue.qsize())
                 if client is None:
                     return
+            if queue.empty():
+                break  # the other connections took the rest while this one was opened
             await _send_one(sessions, settings, client, queue.get_nowait(), report)
     finally:
         if client is not None and client.is_connected:
