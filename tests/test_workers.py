@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import os
 import random
 import subprocess
@@ -161,3 +162,155 @@ def _dashboard_serves_everything(bot: Bot, url: str, state: Path,
     zipped = {hashlib.sha256(archive.read(name)).hexdigest() for name in archive.namelist()}
     assert zipped == set(latest)  # every latest form, nothing missing, no old one
     assert kept_files(state) == []
+
+
+def crash_backfill(bot: Bot) -> tuple[set[str], dict[str, str]]:
+    """60 mails: sets in two pieces and some auto-replies (as tests/test_crash.py, smaller).
+    Returns every Message-ID and, for each mail that must be answered, its sender."""
+    ids: set[str] = set()
+    answered: dict[str, str] = {}
+    for n in range(CRASH_MAILS):
+        sender = f"unit-{n // 2:03d}@test.example"
+        message_id = f"<workers-{n}@client.test.example>"
+        received = ON_TIME.replace(hour=8 + n // 60, minute=n % 60)
+        if n % 10 == 9:
+            raw = build_auto_reply(sender=f"away-{n}@test.example", to=OFFICE, subject="申报通知")
+            message_id = next(line.split(b":", 1)[1].strip().decode() for line in raw.split(b"\r\n")
+                              if line.lower().startswith(b"message-id:"))
+        else:
+            studio = studio_of(n // 2)
+            files = ([("附件1-推荐汇总表.docx", summary_docx(studio.unit, [studio])),  # type: ignore[attr-defined]
+                      ("附件2-推荐审批表.docx", approval_docx(studio))] if n % 2 == 0  # type: ignore[arg-type]
+                     else [("附件3-申报材料.docx", material_docx(studio, 1500))])  # type: ignore[arg-type]
+            raw = build_mail(sender=sender, to=OFFICE, subject=f"申报材料 {n}", body="请查收。",
+                             attachments=files, style="outlook", date=received,
+                             message_id=message_id)
+            answered[message_id] = sender
+        bot.dovecot.append(OFFICE, raw, internaldate=received)
+        ids.add(message_id)
+    return ids, answered
+
+
+def test_two_workers_killed_at_random_moments_lose_nothing(bot: Bot, postgres_url: str,
+                                                          tmp_path: Path) -> None:
+    ids, answered = crash_backfill(bot)
+    states = [tmp_path / "worker-1", tmp_path / "worker-2"]
+    command = [sys.executable, "-m", "mailbot", "poll"]
+    rng = random.Random(SEED)
+
+    def start(state: Path) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(command, env=worker_env(bot, state, postgres_url), cwd=tmp_path,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    workers = [start(state) for state in states]
+    kills = 0
+    while kills < CRASH_KILLS:  # both run all the time; either is killed now and then
+        time.sleep(rng.uniform(0.5, 3.0))  # a start takes about a second: past it, mostly
+        slot = rng.randrange(2)
+        if workers[slot].poll() is None:
+            workers[slot].kill()
+            kills += 1
+        workers[slot].wait()
+        workers[slot] = start(states[slot])
+    for worker in workers:
+        worker.wait(timeout=300)
+    for _ in range(10):  # restart until a run has nothing left to do
+        done = subprocess.run(command, env=worker_env(bot, states[0], postgres_url),
+                              cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        if "本次收取 0 封" in done.stdout and "待发送 0" in done.stdout:
+            break
+    else:
+        raise AssertionError(done.stdout)
+
+    engine = create_engine(postgres_url)
+    with engine.connect() as db:
+        recorded = Counter(db.execute(text("SELECT message_id FROM messages")).scalars())
+        results = Counter(db.execute(text("SELECT result FROM messages")).scalars())
+        attempts = {str(m): int(a) for m, a in db.execute(text(
+            "SELECT m.message_id, r.attempts FROM replies r JOIN messages m ON m.id = r.message_pk"
+        ))}
+        receipts = [r for r in db.execute(text("SELECT receipt_no FROM messages")).scalars() if r]
+    engine.dispose()
+    deliveries: Counter[str] = Counter()
+    for sender in set(answered.values()):
+        for raw in bot.dovecot.messages(sender):
+            deliveries[str(message_from_bytes(raw)["In-Reply-To"])] += 1
+    assert kills >= CRASH_KILLS
+    assert set(recorded) == ids and set(recorded.values()) == {1}  # nothing lost, nothing twice
+    assert all(deliveries[i] >= 1 for i in answered)  # every mail answered
+    assert results["隔离"] == 0 and results["忽略"] == CRASH_MAILS // 10
+    assert results["补正"] == CRASH_MAILS // 2 and results["受理"] == CRASH_MAILS * 2 // 5
+    assert len(receipts) == len(set(receipts))
+    # A reply delivered twice can only come from a kill inside an SMTP transaction the server
+    # went on to accept: its row shows the interrupted attempt.
+    for message_id in answered:
+        if deliveries[message_id] > 1:
+            assert attempts[message_id] >= deliveries[message_id], message_id
+    flags = bot.dovecot.flags(OFFICE)
+    assert len(flags) == CRASH_MAILS and all("$MailbotHandled" in f for f in flags.values())
+    for state in states:
+        assert kept_files(state) == []
+    print(f"\ntwo workers, {kills} kills: {sum(deliveries.values()) - len(answered)} duplicate "
+          f"replies, {sum(1 for a in attempts.values() if a > 1)} interrupted sends")
+
+
+def test_the_same_mail_recorded_by_two_workers_at_once_is_one_row_never_quarantined(
+        postgres_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Worker A has processed a mail and not yet committed; worker B records the same mail and
+    waits on A's locks. When A commits, B's commit fails on a unique key: B rolls back, looks
+    again, finds A's row and records nothing — no quarantine, no second reply."""
+    import threading
+
+    from intake_support import RULES
+
+    from mailbot.campaign.rules import load_rules
+    from mailbot.intake import pipeline
+    from mailbot.intake.cycle import record, save_raw
+
+    campaign = load_rules(RULES)
+    workers = [Runtime(Settings(state_dir=tmp_path / name, database_url=postgres_url,
+                                from_address=OFFICE), campaign) for name in ("a", "b")]
+    studio = studio_of(1)
+    raw = build_mail(sender="unit-1@test.example", to=OFFICE, subject="申报材料", body="请查收。",
+                     attachments=[("附件1-推荐汇总表.docx", summary_docx(studio.unit, [studio])),  # type: ignore[attr-defined]
+                                  ("附件2-推荐审批表.docx", approval_docx(studio)),  # type: ignore[arg-type]
+                                  ("附件3-申报材料.docx", material_docx(studio, 1500))],  # type: ignore[arg-type]
+                     date=ON_TIME, message_id="<race@client.test.example>")
+    key = save_raw(tmp_path, raw, workers[0].blobs)
+    outcome: list[tuple[object, bool]] = []
+    failure: list[BaseException] = []
+
+    def worker_b() -> None:
+        try:
+            message, new = record(workers[1], raw, key, ON_TIME)
+            outcome.append((message.result, new))
+        except BaseException as exc:  # reported by the test below
+            failure.append(exc)
+
+    engine = create_engine(postgres_url)
+    caplog.set_level(logging.INFO, logger="mailbot.intake.cycle")
+    with workers[0].sessions.begin() as session:
+        first, new = pipeline.handle(session, workers[0].intake, raw, key, ON_TIME)
+        assert new
+        thread = threading.Thread(target=worker_b)
+        thread.start()
+        deadline = time.monotonic() + 60
+        while True:  # until B waits on A's locks (the race is on), on an event, not a sleep
+            with engine.connect() as db:
+                waiting = db.execute(text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                )).scalar()
+            if waiting:
+                break
+            assert time.monotonic() < deadline and thread.is_alive(), failure
+            time.sleep(0.05)
+    thread.join(timeout=120)
+    assert not failure, failure
+    assert outcome == [(first.result, False)]  # B found A's row; nothing quarantined
+    assert "recorded by another worker at the same moment" in caplog.text  # the race was run
+    with engine.connect() as db:
+        assert db.execute(text("SELECT count(*) FROM messages")).scalar() == 1
+        assert db.execute(text("SELECT count(*) FROM replies")).scalar() == 1
+        assert db.execute(text("SELECT count(*) FROM messages WHERE result = '隔离'")).scalar() == 0
+    engine.dispose()
