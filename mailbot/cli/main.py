@@ -90,6 +90,8 @@ def poll(config: ConfigOption = None,
                   f"回复已发送 {report.replies.sent}，待发送 {report.replies.pending}，"
                   f"失败 {report.replies.failed}。", highlight=False)
     console.print(f"汇总表：{report.workbook}", highlight=False)
+    if report.leased_elsewhere:
+        console.print("另一个 mailbot 进程正在收取该邮箱，本次只发送回复。", highlight=False)
     for problem in (report.mailbox_error, report.storage_error):
         if problem:
             typer.echo(f"mailbot: {problem}", err=True)
