@@ -145,11 +145,11 @@ def test_state_disk_full_stops_cleanly_and_recovers(dovecot: Dovecot, smtp_relay
 def test_a_reply_claimed_by_a_live_sender_is_left_to_it(bot: Bot) -> None:
     """Another process (any machine) sending a reply holds its claim in the database: nobody
     else sends it; once that process is gone, its claim is void and the reply goes out once."""
-    import socket
     import sys
 
     from sqlalchemy import update
 
+    from mailbot.store import coordination
     from mailbot.store.models import Reply, open_database
     from mailbot.timefmt import utcnow
 
@@ -161,7 +161,7 @@ def test_a_reply_claimed_by_a_live_sender_is_left_to_it(bot: Bot) -> None:
     try:
         sessions = open_database(bot.settings.database)
         with sessions.begin() as session:
-            session.execute(update(Reply).values(claimed_by=f"{socket.gethostname()}:{other.pid}",
+            session.execute(update(Reply).values(claimed_by=coordination.holder(other.pid),
                                                  claimed_at=utcnow()))
         report = bot.poll()
         assert report.replies.sent == 0

@@ -9,8 +9,8 @@ Leases and claims only spare work and keep replies single: correctness under any
 the unique keys (a Message-ID is recorded once, a reminder once per unit and offset, the final
 report once), which turn the loser's commit into an IntegrityError that is rolled back.
 
-A holder is `host:pid`. Its lease or claim expires after a while (a machine that died); on the
-same host a holder whose process is gone (kill -9) is taken over at once.
+A holder is `host/boot-pidns:pid`. Its lease or claim expires after a while (a machine that
+died); on the same host a holder whose process is gone (kill -9) is taken over at once.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from __future__ import annotations
 import os
 import socket
 from datetime import datetime, timedelta
+from functools import cache
+from pathlib import Path
 
 from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -32,15 +34,27 @@ LEASE_SECONDS = 60  # a folder whose worker died is taken over within a minute
 CLAIM_SECONDS = 180
 
 
-def holder() -> str:
-    """This process, as other workers see it."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+@cache
+def _here() -> str:
+    """This machine and PID namespace: a pid means the same process only within both (two
+    containers may share a host name, never a boot id and a PID namespace)."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()[:8]
+        namespace = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return socket.gethostname()[:64]  # no /proc: never judged gone, only expired
+    return f"{socket.gethostname()[:64]}/{boot}-{namespace}"
+
+
+def holder(pid: int | None = None) -> str:
+    """This process (or process `pid` of this machine), as other workers see it."""
+    return f"{_here()}:{pid or os.getpid()}"
 
 
 def gone(name: str) -> bool:
-    """Whether `name` is a holder on this machine whose process no longer runs."""
-    host, _, pid = name.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+    """Whether `name` is a holder on this machine (and PID namespace) whose process is gone."""
+    here, _, pid = name.rpartition(":")
+    if here != _here() or "/" not in here or not pid.isdigit() or int(pid) == os.getpid():
         return False
     try:
         os.kill(int(pid), 0)
