@@ -39,9 +39,10 @@ def _workers(dovecot: Dovecot, relay: SmtpRelay, count: int, url: str = "") -> f
                                     cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                     text=True) for env in envs]
         for process in running:
-            _out, err = process.communicate()
+            out, err = process.communicate()
             if process.returncode != 0:
                 raise SystemExit(err)
+            print(out.strip().splitlines()[0] if out.strip() else "", file=sys.stderr)
         return time.perf_counter() - started
 
 

@@ -47,22 +47,29 @@ def _here() -> str:
 
 
 def holder(pid: int | None = None) -> str:
-    """This process (or process `pid` of this machine), as other workers see it."""
-    return f"{_here()}:{pid or os.getpid()}"
+    """This process (or process `pid` of this machine), as other workers see it: with its start
+    time, since a busy machine hands a dead process's pid to another within minutes."""
+    pid = pid or os.getpid()
+    return f"{_here()}:{pid}.{_started(pid)}"
+
+
+def _started(pid: int) -> str:
+    """When process `pid` started (clock ticks since boot), "" if it does not exist."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat.rpartition(")")[2].split()[19]  # field 22, counted after the command name
 
 
 def gone(name: str) -> bool:
-    """Whether `name` is a holder on this machine (and PID namespace) whose process is gone."""
-    here, _, pid = name.rpartition(":")
+    """Whether `name` is a holder on this machine (and PID namespace) whose process is gone:
+    no such pid, or a newer process under the same pid."""
+    here, _, process = name.rpartition(":")
+    pid, _, started = process.partition(".")
     if here != _here() or "/" not in here or not pid.isdigit() or int(pid) == os.getpid():
         return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False  # alive, someone else's
-    return False
+    return _started(int(pid)) != started
 
 
 def take_lease(session: Session, name: str, seconds: int = LEASE_SECONDS,
