@@ -1,10 +1,13 @@
 """One intake cycle: fetch new mail, process it, send due replies, write the workbook.
 
 The order inside the cycle is what makes it safe to kill at any moment:
-  1. the raw mail is written to `state/raw/` before anything else;
+  1. the raw mail is kept (`state/raw/`, or the database: store.blobs) before anything else;
   2. it is processed and recorded in one database transaction (with its reply in the outbox);
   3. only after that commit is it marked handled on the server;
   4. the outbox is sent; 5. the workbook is rewritten atomically.
+Several workers may run this cycle against one database server: the folder is fetched under
+its lease (one worker at a time, `FolderLease`), and a mail two workers record at once is one
+row all the same (its Message-ID is unique: the loser rolls back and finds the winner's row).
 Replies go before the workbook because rewriting it grows with the campaign, and an applicant's
 reply must not wait for that; the workbook is derived from the database, so it can always be
 written later (the next cycle, or `mailbot export`).
