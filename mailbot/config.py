@@ -76,6 +76,9 @@ class Settings:
     rules_path: Path | None = None  # None: the one file in rules/
     state_dir: Path = DEFAULT_STATE_DIR
     database_url: str = ""  # "": SQLite in the state directory
+    # Where raw mail and received files are kept ("": the state directory with SQLite, the
+    # database with a database server; an S3-compatible store is not implemented yet).
+    files_url: str = ""
     office_email: str = ""
     office_password: str = field(default="", repr=False)
     templates_dir: Path = DEFAULT_TEMPLATES_DIR
@@ -145,6 +148,7 @@ ENVIRONMENT: Mapping[str, tuple[str, str]] = {
     "MAILBOT_RULES": ("", "rules"),
     "MAILBOT_STATE_DIR": ("", "state_dir"),
     "MAILBOT_DATABASE_URL": ("", "database_url"),
+    "MAILBOT_FILES_URL": ("", "files_url"),
     "MAILBOT_OFFICE_EMAIL": ("", "office_email"),
     "MAILBOT_OFFICE_PASSWORD": ("", "office_password"),
     "MAILBOT_PUBLIC_URL": ("", "public_url"),
@@ -155,7 +159,8 @@ ENVIRONMENT: Mapping[str, tuple[str, str]] = {
 }
 _ENV_FOR = {place: name for name, place in ENVIRONMENT.items()}
 _TOP_LEVEL = {"from": "from_address", "rules": "rules_path", "state_dir": "state_dir",
-              "database_url": "database_url", "office_email": "office_email",
+              "database_url": "database_url", "files_url": "files_url",
+              "office_email": "office_email",
               "office_password": "office_password", "templates_dir": "templates_dir",
               "poll_seconds": "poll_seconds", "workbook_seconds": "workbook_seconds",
               "handled_keyword": "handled_keyword",

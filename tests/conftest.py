@@ -13,6 +13,8 @@ import pytest
 from pgserver import PostgresCluster, find_pg_bin
 from prerequisites import MISSING_SOFFICE, unavailable
 from servers import Dovecot, SmtpRelay, find_dovecot
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
 
 MISSING_POSTGRES = ("PostgreSQL is not installed: run `make test` as root, which installs the "
                     "Debian package postgresql (scripts/install-test-deps.sh)")
@@ -47,6 +49,25 @@ def soffice() -> str:
     if found is None:
         unavailable(MISSING_SOFFICE)
     return found
+
+
+# Engines the bot's code made during a test (every Runtime opens one). Their pooled connections
+# are closed at the test's end: a PostgreSQL connection left to the garbage collector warns
+# (ResourceWarning) in whatever later test happens to run then.
+_ENGINES: list[Engine] = []
+
+
+@event.listens_for(Engine, "engine_connect")
+def _remember_engine(connection: Connection) -> None:
+    if connection.engine not in _ENGINES:
+        _ENGINES.append(connection.engine)
+
+
+@pytest.fixture(autouse=True)
+def _close_database_connections() -> Iterator[None]:
+    yield
+    while _ENGINES:
+        _ENGINES.pop().dispose()
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,7 @@ from web_support import ON_TIME, app_for, deliver, full_set, login, make_runtime
 from mailbot.demo.samples import SAMPLE_STUDIOS, approval_docx, material_docx, summary_docx
 from mailbot.intake.cycle import Runtime
 from mailbot.office import materials
+from mailbot.store.blobs import Kept, LocalBlobs
 from mailbot.store.models import Document
 
 FIRST, SECOND = SAMPLE_STUDIOS[:2]
@@ -100,7 +101,8 @@ def test_a_file_missing_on_disk_is_listed_in_a_note(tmp_path: Path) -> None:
 def test_the_zip_is_streamed_in_chunks_never_whole(tmp_path: Path) -> None:
     big = tmp_path / "big.bin"
     big.write_bytes(os.urandom(6 * 1024 * 1024))  # random: deflate cannot shrink it
-    items = [materials.Entry(f"单位{n}/附件3-材料.bin", big, datetime(2022, 10, 9, 10, 0))
+    kept = Kept(LocalBlobs(tmp_path), "big.bin")
+    items = [materials.Entry(f"单位{n}/附件3-材料.bin", kept, datetime(2022, 10, 9, 10, 0))
              for n in range(3)]
     chunks = materials.stream(items)
     first = next(chunks)

@@ -119,7 +119,7 @@ def test_state_disk_full_stops_cleanly_and_recovers(dovecot: Dovecot, smtp_relay
     before = bot.sheet("收件记录")
 
     filler = small_disk / "filler"
-    with open(filler, "wb") as out:  # fill the disk to the last block
+    with open(filler, "wb", buffering=0) as out:  # fill the disk to the last block
         try:
             while True:
                 out.write(b"\0" * 65536)
@@ -142,18 +142,33 @@ def test_state_disk_full_stops_cleanly_and_recovers(dovecot: Dovecot, smtp_relay
     assert len(bot.sheet("收件记录")) == 5
 
 
-def test_only_one_process_sends_at_a_time(bot: Bot) -> None:
-    import fcntl
+def test_a_reply_claimed_by_a_live_sender_is_left_to_it(bot: Bot) -> None:
+    """Another process (any machine) sending a reply holds its claim in the database: nobody
+    else sends it; once that process is gone, its claim is void and the reply goes out once."""
+    import sys
+
+    from sqlalchemy import update
+
+    from mailbot.store import coordination
+    from mailbot.store.models import Reply, open_database
+    from mailbot.timefmt import utcnow
 
     senders = submit_many(bot, 2)
-    bot.state_dir.mkdir(parents=True, exist_ok=True)
-    lock = open(bot.state_dir / "outbox.lock", "a+b")  # noqa: SIM115 - another sender, held
+    bot.relay.stop()
+    assert bot.poll().results == {"受理": 2}  # recorded, replies queued, not sent
+    bot.relay.start()
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
     try:
-        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        sessions = open_database(bot.settings.database)
+        with sessions.begin() as session:
+            session.execute(update(Reply).values(claimed_by=coordination.holder(other.pid),
+                                                 claimed_at=utcnow()))
         report = bot.poll()
-        assert report.results == {"受理": 2}
-        assert report.replies.sent == 0 and report.replies.pending == 2
+        assert report.replies.sent == 0
+        assert replies_per_sender(bot, senders) == dict.fromkeys(senders, 0)
     finally:
-        lock.close()  # the other sender is gone; the kernel releases its lock
+        other.kill()  # the other sender dies (kill -9): its claims are void at once
+        other.wait()
     assert bot.poll().replies.sent == 2
     assert replies_per_sender(bot, senders) == dict.fromkeys(senders, 1)
+    assert bot.poll().replies.sent == 0

@@ -144,7 +144,7 @@ def test_a_mail_kept_as_its_header_only_is_not_reprocessed(
     crashing_reader.undo()
     with runtime.sessions() as session:
         raw_path = session.get(Message, message_id).raw_path  # type: ignore[union-attr]
-    # As the poller leaves it beside a mail over max_message_bytes (mailbox.note_omission).
+    # As the poller leaves it beside a mail over max_message_bytes (intake.cycle.omitted_key).
     (runtime.settings.state_dir / raw_path).with_suffix(".omitted.txt").write_text("header only")
     client = login(app_for(runtime).test_client())
     answer = client.post(f"/messages/{message_id}/reprocess",

@@ -125,6 +125,8 @@ def poll(config: ConfigOption = None,
     shown: list[Path | None] = [*report.workbooks] or [report.workbook]
     for path in shown:
         console.print(f"汇总表：{path}", highlight=False)
+    if report.leased_elsewhere:
+        console.print("另一个 mailbot 进程正在收取该邮箱，本次只发送回复。", highlight=False)
     for problem in (report.mailbox_error, report.storage_error):
         if problem:
             typer.echo(f"mailbot: {problem}", err=True)

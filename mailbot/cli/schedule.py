@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
+from sqlalchemy.exc import IntegrityError
+
 from mailbot.campaign import reminders
 from mailbot.campaign.reminders import PlannedReminder
 from mailbot.intake.cycle import Runtime, run_cycle
@@ -24,14 +26,23 @@ def remind(runtime: Runtime, at: datetime, *, dry_run: bool = False) -> list[Pla
         planned = reminders.plan(session, runtime.campaign, at)
         if dry_run or not planned:
             return planned
+        queued = []
         for reminder in planned:
-            reminders.queue(session, runtime.intake.composer, runtime.campaign, reminder,
-                            runtime.settings.from_address, now=at,
-                            public_url=runtime.settings.public_url)
-        session.commit()
+            try:
+                reminders.queue(session, runtime.intake.composer, runtime.campaign, reminder,
+                                runtime.settings.from_address, now=at,
+                                public_url=runtime.settings.public_url)
+                session.commit()
+                queued.append(reminder)
+            except IntegrityError:
+                # Another worker queued this reminder at the same moment: its unique key
+                # (unit, offset) lets one commit win; ours is rolled back, not sent twice.
+                session.rollback()
+                log.info("reminder %s for unit %s already queued by another worker",
+                         reminder.offset, reminder.unit_id)
     outbox.send_pending(runtime.sessions, runtime.settings)
-    log.info("queued %d reminders (offset %s)", len(planned), planned[0].offset)
-    return planned
+    log.info("queued %d of %d reminders due", len(queued), len(planned))
+    return queued
 
 
 def report_if_due(runtime: Runtime, now: datetime) -> bool:
@@ -40,11 +51,15 @@ def report_if_due(runtime: Runtime, now: datetime) -> bool:
         if not final_report.due(session, runtime.campaign, now):
             return False
     run_cycle(runtime)  # mail received just before the deadline belongs in the report
-    with runtime.sessions.begin() as session:
-        if not final_report.due(session, runtime.campaign, now):
-            return False
-        final_report.queue(session, runtime.intake.composer, runtime.campaign,
-                           runtime.settings.office_email, now)
+    try:
+        with runtime.sessions.begin() as session:
+            if not final_report.due(session, runtime.campaign, now):
+                return False
+            final_report.queue(session, runtime.intake.composer, runtime.campaign,
+                               runtime.settings.office_email, now)
+    except IntegrityError:
+        log.info("the final report was queued by another worker at the same moment")
+        return False  # its milestone is unique: one commit wins, ours rolled back
     outbox.send_pending(runtime.sessions, runtime.settings)
     log.info("final report queued for %s", runtime.settings.office_email)
     return True

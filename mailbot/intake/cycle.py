@@ -1,10 +1,13 @@
 """One intake cycle: fetch new mail, process it, send due replies, write the workbook.
 
 The order inside the cycle is what makes it safe to kill at any moment:
-  1. the raw mail is written to `state/raw/` before anything else;
+  1. the raw mail is kept (`state/raw/`, or the database: store.blobs) before anything else;
   2. it is processed and recorded in one database transaction (with its reply in the outbox);
   3. only after that commit is it marked handled on the server;
   4. the outbox is sent; 5. the workbook is rewritten atomically.
+Several workers may run this cycle against one database server: the folder is fetched under
+its lease (one worker at a time, `FolderLease`), and a mail two workers record at once is one
+row all the same (its Message-ID is unique: the loser rolls back and finds the winner's row).
 Replies go before the workbook because rewriting it grows with the campaign, and an applicant's
 reply must not wait for that; the workbook is derived from the database, so it can always be
 written later (the next cycle, or `mailbot export`).
@@ -16,7 +19,7 @@ import contextlib
 import errno
 import hashlib
 import logging
-import os
+import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,7 +27,7 @@ from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailbot import details
@@ -34,12 +37,12 @@ from mailbot.config import Settings
 from mailbot.errors import ConfigError, LoginRefused, MailbotError, MailboxError, StateError
 from mailbot.intake import pipeline
 from mailbot.intake.resync import adopt_renumbered
-from mailbot.mail.imap import Mailbox, note_omission
+from mailbot.mail.imap import Mailbox, omission_note
 from mailbot.mail.parse import BrokenMail
 from mailbot.mail.safetext import one_line
 from mailbot.office import outbox, workbook
 from mailbot.office.replies import Composer
-from mailbot.store import statedir
+from mailbot.store import blobs, coordination, statedir
 from mailbot.store.models import (
     DEFAULT_CAMPAIGN,
     UNCLASSIFIED,
@@ -74,6 +77,7 @@ class CycleReport:
     storage_error: str = ""
     handled: list[int] = field(default_factory=list)  # Message primary keys, in order
     unrecorded: int = 0  # mails that could not even be quarantined: unmarked, tried next cycle
+    leased_elsewhere: bool = False  # another worker was fetching the folder
 
 
 class Runtime:
@@ -93,8 +97,10 @@ class Runtime:
         self.campaign = campaign
         self.campaigns = tuple(campaigns) or (campaign,)
         key = campaign.campaign.key
+        blobs.check_files_url(settings.files_url)
         base = database or open_database(settings.database, legacy_owner(self.campaigns))
         self.sessions: sessionmaker[Session] = scope(base, key) if self.several else base
+        self.blobs = blobs.store_for(self.sessions.kw["bind"], settings.state_dir)
         composer = Composer(settings.templates_dir, settings.from_address or "mailbot@localhost",
                             campaign.office.name)
         self.intake = pipeline.Intake(settings, campaign, composer, campaigns=self.campaigns)
@@ -180,6 +186,57 @@ def run_cycle(runtime: Runtime, *, write_workbook: bool = True) -> CycleReport:
 
 
 def _fetch_and_process(runtime: Runtime, report: CycleReport) -> None:
+    """Fetch under the folder's lease (store.coordination): of several workers on one
+    database, one fetches a folder at a time; the others skip to sending this cycle."""
+    lease = FolderLease(runtime)
+    if not lease.take():
+        log.info("another worker is fetching %s; this cycle only sends", lease.name)
+        report.leased_elsewhere = True
+        return
+    try:
+        _fetch_leased(runtime, report, lease)
+    finally:
+        lease.release()
+
+
+class FolderLease:
+    """The lease of the campaign's mailbox folder, renewed while the fetch goes on."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        settings = runtime.settings
+        self.sessions = runtime.sessions
+        self.name = (f"{runtime.campaign.campaign.key}:{settings.imap.user}@"
+                     f"{settings.imap.host}/{settings.imap_folder}")[:512]
+        self.taken_at = 0.0
+
+    def take(self) -> bool:
+        try:
+            with self.sessions() as session:
+                taken = coordination.take_lease(session, self.name)
+        except OperationalError as exc:
+            # The lease only spares work (the unique keys keep every mail single): a database
+            # that cannot write it now is reported by the recording itself, in its own words.
+            log.warning("cannot take the lease of %s, fetching without it: %s", self.name,
+                        one_line(str(exc)))
+            taken = True
+        self.taken_at = time.monotonic()
+        return taken
+
+    def still_ours(self) -> bool:
+        """Renewed a third of the way through: never lapses while we work."""
+        if time.monotonic() - self.taken_at < coordination.LEASE_SECONDS / 3:
+            return True
+        return self.take()
+
+    def release(self) -> None:
+        try:
+            with self.sessions() as session:
+                coordination.release_lease(session, self.name)
+        except OperationalError:
+            pass  # it expires by itself within a minute
+
+
+def _fetch_leased(runtime: Runtime, report: CycleReport, lease: FolderLease) -> None:
     settings = runtime.settings
     with Mailbox(settings) as box:
         uidvalidity = box.open_folder()
@@ -194,7 +251,7 @@ def _fetch_and_process(runtime: Runtime, report: CycleReport) -> None:
         marks: list[tuple[int, str]] = []
         try:
             _record_all(runtime, box, uidvalidity, [u for u in pending if u not in recorded],
-                        report, marks)
+                        report, marks, lease)
         except BaseException:
             with contextlib.suppress(MailboxError):  # what was committed, if the server answers
                 box.mark_all(marks)
@@ -203,14 +260,20 @@ def _fetch_and_process(runtime: Runtime, report: CycleReport) -> None:
 
 
 def _record_all(runtime: Runtime, box: Mailbox, uidvalidity: int, uids: list[int],
-                report: CycleReport, marks: list[tuple[int, str]]) -> None:
+                report: CycleReport, marks: list[tuple[int, str]], lease: FolderLease) -> None:
     settings = runtime.settings
     # Several mails per round trip; one removed from the server meanwhile is left out.
     for fetched in box.fetch_all(uids, header_only_before=header_only_before(runtime)):
+        if not lease.still_ours():
+            log.warning("the lease of %s went to another worker; it fetches the rest",
+                        lease.name)
+            return
         uid = fetched.uid
         report.fetched += 1
-        raw_path = save_raw(settings.state_dir, fetched.raw)
-        note_omission(settings.state_dir, raw_path, fetched, box.folder)  # too large
+        raw_path = save_raw(settings.state_dir, fetched.raw, runtime.blobs)
+        note = omission_note(fetched, box.folder)  # too large, or early: header only
+        if note:
+            runtime.blobs.put(omitted_key(raw_path), note.encode("utf-8"))
         try:
             message, new = record(runtime, fetched.raw, raw_path, fetched.received_at,
                                   place=(box.folder, uidvalidity, uid),
@@ -254,12 +317,12 @@ def record(runtime: Runtime, raw: bytes, raw_path: str, received_at: datetime,
     Raises StateError when our own storage fails, NotRecorded when even quarantining the mail
     failed; never for what the mail holds."""
     try:
-        with runtime.sessions.begin() as session:
-            message, new = pipeline.handle(session, runtime.intake, raw, raw_path, received_at,
-                                           omitted)
-            _remember_place(session, message, place)
-            return message, new
+        return _record_once(runtime, raw, raw_path, received_at, place, omitted)
     except Exception as exc:
+        if isinstance(exc, IntegrityError):
+            # Lost a race twice over (another worker kept committing the same rows): the
+            # mail is not at fault; it stays unmarked and is tried again next cycle.
+            raise NotRecorded(one_line(f"{type(exc).__name__}: {exc}")) from exc
         if _is_storage_failure(exc):
             # Our own disk or database failed, not the mail: stop, leave it unmarked, retry.
             raise StateError(f"cannot record the mail ({raw_path}): {exc}") from exc
@@ -279,6 +342,26 @@ def record(runtime: Runtime, raw: bytes, raw_path: str, received_at: datetime,
         if _is_storage_failure(exc):
             raise StateError(f"cannot record the mail ({raw_path}): {exc}") from exc
         raise NotRecorded(one_line(f"{type(exc).__name__}: {exc}")) from exc
+
+
+def _record_once(runtime: Runtime, raw: bytes, raw_path: str, received_at: datetime,
+                 place: tuple[str, int, int] | None, omitted: int) -> tuple[Message, bool]:
+    """Process and commit one mail. Another worker recording the same mail at the same moment
+    makes our commit fail on a unique key (its Message-ID, its UID): rolled back, and the mail
+    processed once more, which now finds the other's row and records nothing."""
+    for attempt in (1, 2):
+        try:
+            with runtime.sessions.begin() as session:
+                message, new = pipeline.handle(session, runtime.intake, raw, raw_path,
+                                               received_at, omitted)
+                _remember_place(session, message, place)
+                return message, new
+        except IntegrityError:
+            if attempt == 2:
+                raise
+            log.info("%s was recorded by another worker at the same moment; checking again",
+                     raw_path)
+    raise AssertionError("unreachable")
 
 
 def _remember_place(session: Session, message: Message,
@@ -304,23 +387,21 @@ def recorded_uids(runtime: Runtime, folder: str, uidvalidity: int) -> dict[int, 
             .execution_options(**ACROSS_CAMPAIGNS))}
 
 
-def save_raw(state_dir: Path, raw: bytes) -> str:
-    """Keep the mail exactly as received, named by its content; returns the relative path."""
+def omitted_key(raw_path: str) -> str:
+    """The note beside a raw mail kept without its body."""
+    return raw_path.removesuffix(".eml") + ".omitted.txt"
+
+
+def save_raw(state_dir: Path, raw: bytes, store: blobs.Blobs | None = None) -> str:
+    """Keep the mail exactly as received, named by its content (in `store`: the state dir by
+    default, the database with a database server); returns its key, the relative path."""
     digest = hashlib.sha256(raw).hexdigest()
-    relative = Path("raw") / digest[:2] / f"{digest}.eml"
-    target = state_dir / relative
-    if not target.exists():
-        temporary = target.with_suffix(".tmp")
-        try:
-            target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            with open(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600),
-                      "wb") as out:
-                out.write(raw)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temporary, target)
-        except OSError as exc:
-            temporary.unlink(missing_ok=True)
-            raise StateError(f"cannot keep the raw mail in {state_dir}: "
-                             f"{exc.strerror or exc}") from exc
-    return str(relative)
+    relative = f"raw/{digest[:2]}/{digest}.eml"
+    store = store or blobs.LocalBlobs(state_dir)
+    try:
+        if not store.exists(relative):
+            store.put(relative, raw)
+    except OSError as exc:
+        raise StateError(f"cannot keep the raw mail in {state_dir}: "
+                         f"{exc.strerror or exc}") from exc
+    return relative

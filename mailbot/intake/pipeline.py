@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
 import unicodedata
@@ -22,7 +21,6 @@ from datetime import datetime
 from email import message_from_bytes
 from email.policy import compat32
 from email.utils import parseaddr
-from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -43,6 +41,7 @@ from mailbot.mail.safemail import address, first_message_id, safe_message_id
 from mailbot.mail.safetext import one_line, valid_text
 from mailbot.office import outbox
 from mailbot.office.replies import WORD_RULE, Composer, shorten
+from mailbot.store import blobs
 from mailbot.store.models import (
     ACCEPTED,
     CORRECTION,
@@ -57,7 +56,6 @@ from mailbot.store.models import (
     Unit,
     UnitAddress,
     next_receipt,
-    written_with,
 )
 from mailbot.store.scoping import ACROSS_CAMPAIGNS, file_under
 from mailbot.timefmt import show, utcnow
@@ -293,29 +291,20 @@ def _keep_attachment(session: Session, intake: Intake, message: Message, positio
                      attachment: Attachment, doc: ReadDocument, unit: Unit,
                      ok: bool, unconfirmed: bool = False) -> Document:
     """The attachment on disk, and its row (what was read in it) in the session."""
-    relative = Path("files") / str(message.id) / _safe_name(position, attachment.filename)
+    relative = f"files/{message.id}/{_safe_name(position, attachment.filename)}"
     if not intake.dry_run:  # poll --dry-run writes no file
-        target = intake.settings.state_dir / relative
-        if position == 0 and target.parent.exists():
+        store = blobs.for_session(session, intake.settings.state_dir)
+        if position == 0 and isinstance(store, blobs.LocalBlobs):
             # Left by a transaction that was killed before its commit: its row never existed.
-            shutil.rmtree(target.parent)
-        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        written_with(session, target)  # removed again if the transaction rolls back
-        temporary = target.with_name(f".{target.name}.tmp")
-        try:
-            with open(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600),
-                      "wb") as out:
-                out.write(attachment.data)
-            os.replace(temporary, target)
-        finally:
-            temporary.unlink(missing_ok=True)  # a full disk mid-write leaves no half file
+            shutil.rmtree(store.path(relative).parent, ignore_errors=True)
+        store.put(relative, attachment.data, session)  # kept only if the rows are committed
     listing = intake.campaign.lists_studios(doc.kind)
     studio = doc.studios[0] if not listing and doc.studios else None
     row = Document(message_pk=message.id, unit=unit, ok=ok, position=position,
                    unconfirmed=unconfirmed,
                    filename=attachment.filename, format=attachment.format, kind=doc.kind,
                    sha256=hashlib.sha256(attachment.data).hexdigest(),
-                   stored_path=str(relative), size=len(attachment.data),
+                   stored_path=relative, size=len(attachment.data),
                    word_count=doc.word_count,
                    studio_name=studio.name if studio else "",
                    studio_key=_studio_key(intake.campaign, doc),

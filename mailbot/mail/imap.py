@@ -35,7 +35,6 @@ import subprocess
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from types import TracebackType
 from typing import Any, NoReturn
 
@@ -422,24 +421,23 @@ def batch_uids(sizes: Sequence[tuple[int, int]], limit: int) -> list[list[int]]:
     return groups
 
 
-def note_omission(state_dir: Path, raw_path: str, fetched: FetchedMail, folder: str) -> None:
-    """Beside a raw mail kept without its body, say so: the office must not take it for whole."""
-    note = (state_dir / raw_path).with_suffix(".omitted.txt")
+def omission_note(fetched: FetchedMail, folder: str) -> str:
+    """The note kept beside a mail kept without its body ("" for a whole one): the office
+    must not take it for whole (intake.cycle keeps it as `omitted_key(raw_path)`)."""
     if fetched.early:
-        note.write_text(
+        return (
             f"本文件只保存了邮件头：邮件在申报开始前（{fetched.received_at.isoformat()}）收到，"
             f"不属于本次申报，正文和附件没有下载。原邮件仍在邮箱文件夹“{folder}”中，未被改动。\n"
             f"Header only: received before the campaign opened. The original is untouched "
-            f"on the server in folder {folder!r}.\n", encoding="utf-8")
+            f"on the server in folder {folder!r}.\n")
     if not fetched.omitted:
-        return
-    note.write_text(
+        return ""
+    return (
         f"本文件只保存了邮件头：邮件大小 {fetched.omitted} 字节，超过设置 max_message_bytes，"
         f"正文和附件没有下载。原邮件仍在邮箱文件夹“{folder}”中（收到时间 "
         f"{fetched.received_at.isoformat()}），未被删除。\n"
         f"Header only: the mail is {fetched.omitted} bytes, over max_message_bytes; the body was "
-        f"not fetched. The original is still on the server in folder {folder!r}.\n",
-        encoding="utf-8")
+        f"not fetched. The original is still on the server in folder {folder!r}.\n")
 
 
 def _parse_internaldate(value: bytes) -> datetime:

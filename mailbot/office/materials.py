@@ -21,6 +21,8 @@ from sqlalchemy.orm import Session
 
 from mailbot.campaign.dossier import latest_documents
 from mailbot.campaign.rules import Campaign
+from mailbot.store import blobs
+from mailbot.store.blobs import Kept
 from mailbot.store.models import Unit
 from mailbot.timefmt import local
 
@@ -34,7 +36,7 @@ _UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]')  # not allowed in a Windows f
 @dataclass(frozen=True)
 class Entry:
     name: str  # inside the zip: 单位/附件N-原文件名
-    path: Path  # on disk
+    path: Kept  # the kept file (store.blobs: the state dir or the database)
     modified: datetime  # when the office received it (office time)
 
 
@@ -42,6 +44,7 @@ def entries(session: Session, campaign: Campaign, state_dir: Path) -> list[Entry
     """What goes in the zip, in unit order; duplicate names get a suffix (2), (3)…"""
     chosen: list[Entry] = []
     used: set[str] = set()
+    store = blobs.for_session(session, state_dir)
     for unit in session.scalars(select(Unit).order_by(Unit.id)):
         documents = latest_documents(session, unit, campaign)
         if not documents:
@@ -51,7 +54,7 @@ def entries(session: Session, campaign: Campaign, state_dir: Path) -> list[Entry
             label = campaign.spec(doc.kind).label if campaign.has(doc.kind) else "未识别"
             name = labelled(label, _safe(doc.filename) or "file")
             full = _unique(f"{folder}/{name}", used)
-            chosen.append(Entry(full, state_dir / doc.stored_path,
+            chosen.append(Entry(full, Kept(store, doc.stored_path),
                                 local(doc.message.received_at).replace(tzinfo=None)))
     return chosen
 
@@ -75,8 +78,8 @@ def stream(items: list[Entry]) -> Iterator[bytes]:
     with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
         for item in items:
             try:
-                size = item.path.stat().st_size
-                source = open(item.path, "rb")  # noqa: SIM115 - closed below, across yields
+                size = item.path.size()
+                source = item.path.open()  # closed below, across yields
             except OSError:
                 missing.append(item.name)
                 continue

@@ -18,16 +18,12 @@ releases them (sender authentication failed), or pending above the hourly cap (`
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import logging
 import ssl
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.policy import SMTPUTF8
 from email.utils import getaddresses
-from pathlib import Path
 
 import aiosmtplib
 from sqlalchemy import select
@@ -38,6 +34,7 @@ from mailbot.config import Settings
 from mailbot.errors import SendError, StateError
 from mailbot.mail import addresses, logins
 from mailbot.office import replycap
+from mailbot.store import coordination
 from mailbot.store.models import Reply
 from mailbot.timefmt import utcnow
 
@@ -94,9 +91,9 @@ def send_pending(sessions: sessionmaker[Session], settings: Settings) -> SendRep
     (`mailbot.office.replycap`: the rest wait). An unreachable server leaves them pending; a reply
     that cannot be sent fails on its own, with the reason on its row, and the others go out.
 
-    One process sends at a time (`mailbot run`, a `poll`, the dashboard's reprocess): an OS
-    lock on the state directory, released by the kernel if its holder dies, so two senders
-    can never pick up the same reply."""
+    Any number of processes may send at once, on any machines (`mailbot run`, a `poll`, the
+    dashboard's reprocess): each reply is claimed in the database before its SMTP transaction
+    (`store.coordination.claim_reply`), so no two send the same reply."""
     with sessions() as session:
         ids = list(session.scalars(select(Reply.id).where(Reply.status == "pending")
                                    .order_by(Reply.id)))
@@ -104,19 +101,14 @@ def send_pending(sessions: sessionmaker[Session], settings: Settings) -> SendRep
     if not ids:
         return report
     settings.require_smtp()
-    with _sender_lock(settings.state_dir) as mine:
-        if not mine:
-            log.info("another mailbot process is sending; %d replies wait for it", len(ids))
-            report.pending = len(ids)
+    try:
+        chosen = _within_cap(sessions, settings, ids)
+        report.pending = report.waiting = len(set(ids) - set(chosen))
+        if not chosen:
             return report
-        try:
-            chosen = _within_cap(sessions, settings, ids)
-            report.pending = report.waiting = len(set(ids) - set(chosen))
-            if not chosen:
-                return report
-            return asyncio.run(_send_all(sessions, settings, chosen, report))
-        except OperationalError as exc:
-            raise StateError(f"cannot record sent replies in the database: {exc}") from exc
+        return asyncio.run(_send_all(sessions, settings, chosen, report))
+    except OperationalError as exc:
+        raise StateError(f"cannot record sent replies in the database: {exc}") from exc
 
 
 def _within_cap(sessions: sessionmaker[Session], settings: Settings, ids: list[int]) -> list[int]:
@@ -128,25 +120,6 @@ def _within_cap(sessions: sessionmaker[Session], settings: Settings, ids: list[i
         row = queue(session, notice, kind=replycap.NOTICE_KIND, message_pk=None)
         session.flush()
         return [row.id, *chosen]
-
-
-@contextmanager
-def _sender_lock(state_dir: Path) -> Iterator[bool]:
-    try:
-        state_dir.mkdir(parents=True, exist_ok=True)
-        handle = open(state_dir / "outbox.lock", "a+b")  # noqa: SIM115 - held across the yield
-    except OSError as exc:
-        raise StateError(f"cannot open the outbox lock in {state_dir}: {exc}") from exc
-    with handle:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 async def _send_all(sessions: sessionmaker[Session], settings: Settings, ids: list[int],
@@ -172,6 +145,8 @@ async def _worker(sessions: sessionmaker[Session], settings: Settings,
                 client = await _connect(settings, queue.qsize())
                 if client is None:
                     return
+            if queue.empty():
+                break  # the other connections took the rest while this one was opened
             await _send_one(sessions, settings, client, queue.get_nowait(), report)
     finally:
         if client is not None and client.is_connected:
@@ -199,14 +174,15 @@ async def _send_one(sessions: sessionmaker[Session], settings: Settings,
                     client: aiosmtplib.SMTP, reply_id: int, report: SendReport) -> None:
     with sessions() as session:
         with session.begin():
-            reply = session.get(Reply, reply_id)
-            if reply is None or reply.status != "pending":
+            # The claim and the attempt are committed before the send: a reply found pending
+            # with an attempt on record may have reached the server (a kill before our commit).
+            if not coordination.claim_reply(session, reply_id):
+                return  # sent, failed, or being sent by another worker right now
+            reply = session.get(Reply, reply_id, populate_existing=True)
+            if reply is None:
                 return
-            # The attempt is committed before the send: a reply found pending with an attempt
-            # on record may have reached the server (a kill before our commit).
-            reply.attempts += 1
         # The same row, still loaded (the sessions keep their objects after a commit): only
-        # the process holding the sender lock changes it.
+        # the worker holding its claim changes it.
         with session.begin():
             try:
                 await _transmit(settings, client, reply)
@@ -253,6 +229,7 @@ def _record_failure(reply: Reply, exc: Exception, report: SendReport) -> None:
     permanent = isinstance(exc, Undeliverable | aiosmtplib.SMTPRecipientsRefused) or not (
         isinstance(exc, aiosmtplib.SMTPException | OSError))
     reason = _reason(exc)
+    reply.claimed_by = ""  # free again: for the next cycle of any worker, or a resend
     if permanent or reply.attempts >= MAX_ATTEMPTS:
         reply.status = "failed"
         reply.last_error = reason if permanent else f"已尝试 {reply.attempts} 次仍未发出：{reason}"

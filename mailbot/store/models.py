@@ -264,6 +264,10 @@ class Reply(Base):
     last_error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column()
     sent_at: Mapped[datetime | None] = mapped_column()
+    # Which worker is sending it, since when (store.coordination.claim_reply): no other sends it
+    # meanwhile; a claim whose holder died is taken over (at once on the same machine).
+    claimed_by: Mapped[str] = mapped_column(String(128), default="")
+    claimed_at: Mapped[datetime | None] = mapped_column()
     message: Mapped[Message | None] = relationship(back_populates="replies")
 
 
@@ -323,6 +327,26 @@ class ReceiptCounter(Base):
     __tablename__ = "receipt_counters"
     campaign: Mapped[str] = mapped_column(String(64), primary_key=True)
     last_number: Mapped[int] = mapped_column(Integer)
+
+
+class Lease(Base):
+    """Work only one worker should do at a time (a campaign's mailbox folder): held by
+    `holder` until `expires_at`, renewed each cycle, taken over once it expired or, on the same
+    machine, as soon as its holder's process is gone (store.coordination)."""
+
+    __tablename__ = "leases"
+    name: Mapped[str] = mapped_column(String(512), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[datetime] = mapped_column()
+
+
+class Blob(Base):
+    """One kept file (raw mail or a received attachment) when the database keeps them
+    (store.blobs: with a database server); with SQLite they stay files in the state dir."""
+
+    __tablename__ = "blobs"
+    key: Mapped[str] = mapped_column(String(512), primary_key=True)  # raw/ab/….eml, files/…
+    data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 # A receipt number is given once per campaign (an empty one means "no receipt").
@@ -425,8 +449,10 @@ __all__ = [
     "REVIEW_REJECTED",
     "UNCLASSIFIED",
     "Base",
+    "Blob",
     "Document",
     "FindingRow",
+    "Lease",
     "MailboxUid",
     "Message",
     "Milestone",

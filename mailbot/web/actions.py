@@ -22,7 +22,7 @@ from mailbot import details
 from mailbot.campaign import claims
 from mailbot.errors import MailbotError
 from mailbot.intake import inquiry, pipeline
-from mailbot.intake.cycle import Runtime
+from mailbot.intake.cycle import Runtime, omitted_key
 from mailbot.mail.logins import one_line
 from mailbot.office import outbox
 from mailbot.store.models import (
@@ -54,14 +54,15 @@ def reprocess(runtime: Runtime, message_id: int) -> Outcome:
         if old is None or old.result != QUARANTINED or old.dismissed_at is not None:
             return Outcome(False, message_id, "这封邮件不在隔离区，无需重新处理。")
         raw_path = old.raw_path
-    if (runtime.settings.state_dir / raw_path).with_suffix(".omitted.txt").exists():
+    if runtime.blobs.exists(omitted_key(raw_path)):
         # Only the header was fetched (over max_message_bytes): there is nothing to re-read.
         return Outcome(False, message_id, "这封邮件超过大小上限，只保存了邮件头，无法重新处理；"
                                           "请在邮箱中查看原邮件。")
     try:
-        raw = (runtime.settings.state_dir / raw_path).read_bytes()
+        raw = runtime.blobs.get(raw_path)
     except OSError as exc:
-        return Outcome(False, message_id, f"找不到原始邮件文件 {raw_path}（{exc.strerror}）。")
+        return Outcome(False, message_id,
+                       f"找不到原始邮件文件 {raw_path}（{exc.strerror or exc}）。")
     try:
         with runtime.sessions.begin() as session:
             new_id, new_result, was_new = _replace(session, runtime, message_id, raw)
@@ -91,14 +92,15 @@ def assign(runtime: Runtime, message_id: int) -> Outcome:
         if old is None or old.result != UNCLASSIFIED:
             return Outcome(False, message_id, "这封邮件不是未归类邮件。")
         raw_path = old.raw_path
-    if (runtime.settings.state_dir / raw_path).with_suffix(".omitted.txt").exists():
+    if runtime.blobs.exists(omitted_key(raw_path)):
         # Received before the call opened (or too large): only the header was kept.
         return Outcome(False, message_id, "这封邮件只保存了邮件头（申报开始前收到或超过大小上限），"
                                           "无法交给本次申报处理；请在邮箱中查看原邮件。")
     try:
-        raw = (runtime.settings.state_dir / raw_path).read_bytes()
+        raw = runtime.blobs.get(raw_path)
     except OSError as exc:
-        return Outcome(False, message_id, f"找不到原始邮件文件 {raw_path}（{exc.strerror}）。")
+        return Outcome(False, message_id,
+                       f"找不到原始邮件文件 {raw_path}（{exc.strerror or exc}）。")
     try:
         with runtime.sessions.begin() as session:
             new_id, result, _new = _replace(session, runtime, message_id, raw,

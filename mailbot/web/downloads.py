@@ -8,7 +8,7 @@ second ago is in it); materials.zip is streamed as it is written (mailbot.office
 from __future__ import annotations
 
 import tempfile
-from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import quote
 
 from flask import Blueprint, abort, request, send_file, stream_with_context
@@ -91,8 +91,8 @@ def bundle_pdf(unit_id: int | None) -> Response:
 def file(document_id: int) -> Response:
     with session_scope() as session:
         doc = session.get(Document, document_id) or abort(404)
-        path, name = _inside_state(doc.stored_path), doc.filename or f"附件{doc.id}"
-    return send_file(path, as_attachment=True, download_name=name, max_age=0,
+        source, name = _kept(doc.stored_path), doc.filename or f"附件{doc.id}"
+    return send_file(source, as_attachment=True, download_name=name, max_age=0,
                      mimetype="application/octet-stream")
 
 
@@ -100,18 +100,18 @@ def file(document_id: int) -> Response:
 def raw(message_id: int) -> Response:
     with session_scope() as session:
         found = session.get(Message, message_id) or abort(404)
-        path = _inside_state(found.raw_path)
-    return send_file(path, as_attachment=True, download_name=f"原始邮件-{message_id}.eml",
+        source = _kept(found.raw_path)
+    return send_file(source, as_attachment=True, download_name=f"原始邮件-{message_id}.eml",
                      mimetype="message/rfc822", max_age=0)
 
 
-def _inside_state(relative: str) -> Path:
-    """A stored path, only if it is an existing file inside the state dir."""
-    state = runtime().settings.state_dir.resolve()
-    path = (state / relative).resolve()
-    if not path.is_relative_to(state) or not path.is_file():
+def _kept(key: str) -> BinaryIO:
+    """A kept file (store.blobs: the state dir, or the database), 404 when it is gone or the
+    key would leave the state dir."""
+    try:
+        return runtime().blobs.open(key)
+    except OSError:
         abort(404, description="文件已不在服务器上。")
-    return path
 
 
 def _attachment(name: str, fallback: str = "materials.zip") -> str:

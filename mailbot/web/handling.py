@@ -23,7 +23,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from mailbot.errors import MailbotError
-from mailbot.intake.cycle import Runtime
+from mailbot.intake.cycle import Runtime, omitted_key
 from mailbot.mail import addresses
 from mailbot.mail.safetext import one_line
 from mailbot.office import outbox
@@ -72,14 +72,14 @@ def _quarantined_raw(runtime: Runtime, message_id: int) -> bytes | Outcome:
         message = session.get(Message, message_id)
         if message is None or message.result != QUARANTINED or message.dismissed_at:
             return Outcome(False, message_id, "这封邮件已不在隔离区（可能已被处理），无需再处理。")
-        path = runtime.settings.state_dir / message.raw_path
-    if path.with_suffix(".omitted.txt").exists():
+        raw_path = message.raw_path
+    if runtime.blobs.exists(omitted_key(raw_path)):
         return Outcome(False, message_id, "这封邮件超过大小上限，只保存了邮件头，无法处理；"
                                           "请在邮箱中查看原邮件，或转发到办公室邮箱。")
     try:
-        return path.read_bytes()
+        return runtime.blobs.get(raw_path)  # the state dir, or the database with a server
     except OSError as exc:
-        return Outcome(False, message_id, f"找不到原始邮件文件（{exc.strerror}）。")
+        return Outcome(False, message_id, f"找不到原始邮件文件（{exc.strerror or exc}）。")
 
 
 def assign_unit(runtime: Runtime, message_id: int, unit_id: int, campaign_key: str,
@@ -136,9 +136,9 @@ def forward(runtime: Runtime, message_id: int, actor: str) -> Outcome:
         if message is None:
             raise LookupError(message_id)
         try:
-            raw = (runtime.settings.state_dir / message.raw_path).read_bytes()
+            raw = runtime.blobs.get(message.raw_path)
         except OSError as exc:
-            return Outcome(False, message_id, f"找不到原始邮件文件（{exc.strerror}）。")
+            return Outcome(False, message_id, f"找不到原始邮件文件（{exc.strerror or exc}）。")
         context = {"office": runtime.campaign.office,
                    "sender": message.from_addr or "（无法识别）",
                    "subject": message.subject or "（无主题）",
@@ -192,7 +192,7 @@ def resend(runtime: Runtime, reply_id: int, address: str, actor: str) -> Outcome
         before = reply.to_addr
         reply.raw = readdressed(reply.raw, mailbox.address)
         reply.to_addr, reply.status = mailbox.address, "pending"
-        reply.attempts, reply.last_error = 0, ""
+        reply.attempts, reply.last_error, reply.claimed_by = 0, "", ""
         _note(session, "resend", actor, f"收件地址由 {before} 更正为 {mailbox.address}",
               message_pk=reply.message_pk, reply_pk=reply.id)
     return Outcome(True, reply_id, f"已改为发送到 {mailbox.address}。{_send(runtime)}")

@@ -311,7 +311,7 @@ def release(reply_id: int) -> Response:
 
 def _raw(found: Message) -> bytes:
     try:
-        return (runtime().settings.state_dir / found.raw_path).read_bytes()
+        return runtime().blobs.get(found.raw_path)
     except OSError:
         return b""
 

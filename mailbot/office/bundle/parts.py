@@ -17,6 +17,8 @@ from mailbot.campaign.dossier import UnitProgress, all_progress
 from mailbot.campaign.rules import Campaign
 from mailbot.checks.formats import SCAN_FORMATS
 from mailbot.documents import studio_key
+from mailbot.store import blobs
+from mailbot.store.blobs import Kept
 from mailbot.store.models import Document, Message, Unit
 
 
@@ -27,7 +29,7 @@ class Part:
     title: str  # 推荐汇总表…, as the rules name the form
     studio: str  # the studio it is for; "" for a form per unit
     filename: str  # as the sender named it
-    path: Path  # the stored file
+    path: Kept  # the stored file (store.blobs)
     format: str  # detected from the content: docx, xlsx, doc, pdf, png…
 
 
@@ -35,8 +37,9 @@ def unit_parts(session: Session, campaign: Campaign, state_dir: Path,
                unit_id: int | None = None) -> list[Part]:
     """The files of one unit (`unit_id`) or of every unit with files, in bundle order."""
     found: list[Part] = []
+    store = blobs.for_session(session, state_dir)
     for progress in _progress(session, campaign, unit_id):
-        found += [_part(doc, progress, campaign, state_dir) for doc in ordered(progress, campaign)]
+        found += [_part(doc, progress, campaign, store) for doc in ordered(progress, campaign)]
     return found
 
 
@@ -71,13 +74,13 @@ def _editable_first(docs: list[Document]) -> list[Document]:
     return sorted(docs, key=lambda d: d.format in SCAN_FORMATS)
 
 
-def _part(doc: Document, progress: UnitProgress, campaign: Campaign, state_dir: Path) -> Part:
+def _part(doc: Document, progress: UnitProgress, campaign: Campaign, store: blobs.Blobs) -> Part:
     known = campaign.has(doc.kind)
     spec = campaign.spec(doc.kind) if known else None
     studio = "" if spec is None or spec.per == "unit" else _studio_of(doc, progress)
     return Part(unit=progress.unit.display_name, label=spec.label if spec else "未识别",
                 title=spec.title if spec else "", studio=studio, filename=doc.filename,
-                path=state_dir / doc.stored_path, format=doc.format)
+                path=Kept(store, doc.stored_path), format=doc.format)
 
 
 def _studio_of(doc: Document, progress: UnitProgress) -> str:

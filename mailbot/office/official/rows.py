@@ -21,6 +21,7 @@ from mailbot.checks.formats import SCAN_FORMATS
 from mailbot.documents import read_document, studio_key
 from mailbot.documents.tables import match_label, normalise
 from mailbot.errors import ConfigError
+from mailbot.store import blobs
 from mailbot.store.models import Document
 
 
@@ -59,7 +60,7 @@ def collect(session: Session, campaign: Campaign, state_dir: Path, *,
     """The form's rows: every complete studio of every unit, in unit order and, within a unit,
     in the order of its 附件1; with `include_incomplete`, the others too, marked."""
     form = official_form(campaign)
-    files = _Files(campaign, state_dir)
+    files = _Files(campaign, blobs.for_session(session, state_dir))
     rows: list[OfficialRow] = []
     for unit in _progress(session, campaign):
         for studio in unit.studios:
@@ -155,15 +156,15 @@ class _Sources(Mapping[str, Mapping[str, str]]):
 class _Files:
     """Stored files read once each (a unit's 附件1 serves every one of its studios)."""
 
-    def __init__(self, campaign: Campaign, state_dir: Path) -> None:
+    def __init__(self, campaign: Campaign, store: blobs.Blobs) -> None:
         self._campaign = campaign
-        self._state_dir = state_dir
+        self._store = store
         self._read: dict[int, tuple[dict[str, str], list[tuple[str, dict[str, str]]]]] = {}
 
     def _load(self, doc: Document) -> tuple[dict[str, str], list[tuple[str, dict[str, str]]]]:
         if doc.id not in self._read:
             try:
-                data = (self._state_dir / doc.stored_path).read_bytes()
+                data = self._store.get(doc.stored_path)
             except OSError:
                 data = b""  # gone from disk: its cells stay empty, the rest of the form is made
             read = read_document(doc.filename, data, doc.format, self._campaign)

@@ -1,0 +1,134 @@
+"""Several workers on one database: leases for a mailbox folder, claims on replies.
+
+Why rows and not PostgreSQL advisory locks: an advisory lock lives as long as one connection,
+which a pooled engine does not keep for a whole cycle, and SQLite has none; a row with a holder
+and an expiry works the same on both, shows on the dashboard's database who holds what, and is
+taken with one atomic conditional UPDATE (or INSERT, whose primary key lets only one win).
+
+Leases and claims only spare work and keep replies single: correctness under any race rests on
+the unique keys (a Message-ID is recorded once, a reminder once per unit and offset, the final
+report once), which turn the loser's commit into an IntegrityError that is rolled back.
+
+A holder is `host/boot-pidns:pid`. Its lease or claim expires after a while (a machine that
+died); on the same host a holder whose process is gone (kill -9) is taken over at once.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from datetime import datetime, timedelta
+from functools import cache
+from pathlib import Path
+
+from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from mailbot.store.models import Lease, Reply
+from mailbot.timefmt import utcnow
+
+LEASE_SECONDS = 60  # a folder whose worker died is taken over within a minute
+# A reply's claim outlives any one SMTP transaction (four commands of 30 s at most).
+CLAIM_SECONDS = 180
+
+
+@cache
+def _here() -> str:
+    """This machine and PID namespace: a pid means the same process only within both (two
+    containers may share a host name, never a boot id and a PID namespace)."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()[:8]
+        namespace = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return socket.gethostname()[:64]  # no /proc: never judged gone, only expired
+    return f"{socket.gethostname()[:64]}/{boot}-{namespace}"
+
+
+def holder(pid: int | None = None) -> str:
+    """This process (or process `pid` of this machine), as other workers see it: with its start
+    time, since a busy machine hands a dead process's pid to another within minutes."""
+    pid = pid or os.getpid()
+    return f"{_here()}:{pid}.{_started(pid)}"
+
+
+def _started(pid: int) -> str:
+    """When process `pid` started (clock ticks since boot), "" if it does not exist."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat.rpartition(")")[2].split()[19]  # field 22, counted after the command name
+
+
+def gone(name: str) -> bool:
+    """Whether `name` is a holder on this machine (and PID namespace) whose process is gone:
+    no such pid, or a newer process under the same pid."""
+    here, _, process = name.rpartition(":")
+    pid, _, started = process.partition(".")
+    if here != _here() or "/" not in here or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    return _started(int(pid)) != started
+
+
+def take_lease(session: Session, name: str, seconds: int = LEASE_SECONDS,
+               now: datetime | None = None) -> bool:
+    """Take or renew the lease `name` for this process, in its own transaction; whether it is
+    ours now. Free, expired, ours already, or its holder's process gone: it is taken."""
+    now = now or utcnow()
+    me, until = holder(), now + timedelta(seconds=seconds)
+    with session.begin():
+        current = session.execute(select(Lease.holder, Lease.expires_at)
+                                  .where(Lease.name == name)).first()
+        if current is None:
+            dialect = session.get_bind().dialect.name
+            insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+            added = session.execute(insert(Lease).values(name=name, holder=me, expires_at=until)
+                                    .on_conflict_do_nothing(index_elements=["name"]))
+            return bool(added.rowcount)  # type: ignore[attr-defined]  # 0: another was first
+        other, expires = current
+        if other != me and expires > now and not gone(other):
+            return False
+        # Conditional on what we read: of two workers taking over at once, one updates.
+        taken = session.execute(update(Lease).where(
+            Lease.name == name, Lease.holder == other, Lease.expires_at == expires)
+            .values(holder=me, expires_at=until))
+        return bool(taken.rowcount)  # type: ignore[attr-defined]
+
+
+def release_lease(session: Session, name: str) -> None:
+    """Give the lease up (a clean stop), so another worker takes it at once."""
+    with session.begin():
+        session.execute(update(Lease).where(Lease.name == name, Lease.holder == holder())
+                        .values(expires_at=utcnow() - timedelta(seconds=1)))
+
+
+def claim_reply(session: Session, reply_id: int, now: datetime | None = None) -> bool:
+    """Claim a pending reply for sending and count the attempt, in the caller's transaction.
+
+    PostgreSQL: `SELECT … FOR UPDATE SKIP LOCKED` passes over a reply another worker is
+    claiming right now, then the conditional UPDATE takes it. SQLite: the conditional UPDATE
+    alone (one writer at a time). Either way only one worker gets it."""
+    now = now or utcnow()
+    stale = now - timedelta(seconds=CLAIM_SECONDS)
+    claimable: list[ColumnElement[bool]] = [Reply.id == reply_id, Reply.status == "pending"]
+    if session.get_bind().dialect.name == "postgresql":
+        row = session.execute(select(Reply.claimed_by, Reply.claimed_at).where(*claimable)
+                              .with_for_update(skip_locked=True)).first()
+        if row is None:
+            return False  # sent, failed, or locked by a worker claiming it this instant
+        by, at = row
+        if by and at is not None and at >= stale and not gone(by):
+            return False  # being sent by a live worker
+    else:
+        by = session.scalar(select(Reply.claimed_by).where(Reply.id == reply_id)) or ""
+        if by and gone(by):  # its sender was killed: the claim is void at once,
+            claimable.append(Reply.claimed_by == by)  # unless another worker took it first
+        else:
+            claimable.append(or_(Reply.claimed_by == "", Reply.claimed_at.is_(None),
+                                 Reply.claimed_at < stale))
+    taken = session.execute(update(Reply).where(*claimable).values(
+        claimed_by=holder(), claimed_at=now, attempts=Reply.attempts + 1)
+        .execution_options(synchronize_session=False))
+    return bool(taken.rowcount)  # type: ignore[attr-defined]
