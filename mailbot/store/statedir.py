@@ -88,7 +88,12 @@ def _history_problem(database_url: str, kept: int) -> str:
             header = handle.read(100)
         if len(header) < 100 or not header.startswith(b"SQLite format 3\x00"):
             return f"数据库文件 {path} 不是 SQLite 数据库（已损坏或被覆盖）"
-        if path.stat().st_size < _expected_size(header):
+        # A checkpoint killed midway leaves the header ahead of the file while the pages are
+        # still in the write-ahead log, which SQLite replays on open: only without one does a
+        # short file mean a truncated database.
+        wal = path.with_name(path.name + "-wal")
+        replayable = wal.exists() and wal.stat().st_size > 0
+        if not replayable and path.stat().st_size < _expected_size(header):
             return f"数据库文件 {path} 被截断（{path.stat().st_size} 字节）"
     return _rows_problem(database_url, kept)
 
