@@ -33,7 +33,8 @@ def _files(state: Path, url: str, units: int) -> None:
     from sqlalchemy import update
 
     from mailbot.demo.samples import SAMPLE_STUDIOS, approval_docx, material_docx, summary_docx
-    from mailbot.store.models import Document, open_database
+    from mailbot.store.database import open_database
+    from mailbot.store.models import Document
 
     folder = state / "files"
     folder.mkdir(parents=True, exist_ok=True)
@@ -64,7 +65,7 @@ def _files(state: Path, url: str, units: int) -> None:
 def measure(mails: int) -> dict[str, object]:
     from mailbot.campaign.rules import default_rules_path, load_rules
     from mailbot.office import official
-    from mailbot.store.models import open_database
+    from mailbot.store.database import open_database
 
     campaign = load_rules(default_rules_path(ROOT / "rules"))
     with tempfile.TemporaryDirectory() as folder:

@@ -26,7 +26,8 @@ TARGET_SECONDS = 3.0  # for 10,000 mails
 
 
 def fill(url: str, mails: int) -> None:
-    from mailbot.store.models import Document, FindingRow, Message, Unit, UnitAddress, open_database
+    from mailbot.store.database import open_database
+    from mailbot.store.models import Document, FindingRow, Message, Unit, UnitAddress
 
     sessions = open_database(url)
     start = datetime(2022, 9, 30, 1, 0, tzinfo=UTC)
@@ -71,7 +72,7 @@ def fill(url: str, mails: int) -> None:
 def child(mails: int) -> dict[str, float]:
     from mailbot.campaign.rules import default_rules_path, load_rules
     from mailbot.office import workbook
-    from mailbot.store.models import open_database
+    from mailbot.store.database import open_database
 
     campaign = load_rules(default_rules_path(ROOT / "rules"))
     with tempfile.TemporaryDirectory() as folder:

@@ -17,7 +17,8 @@ from sqlalchemy import select
 from web_support import csrf_of
 
 from mailbot.intake.cycle import Runtime, run_cycle
-from mailbot.store.models import Milestone, Reply, open_database
+from mailbot.store.database import open_database
+from mailbot.store.models import Milestone, Reply
 
 VICTIM = "victim@test.example"
 SPELLINGS = ['"victim"@test.example', "VICTIM@test.example", "victim@TEST.EXAMPLE",

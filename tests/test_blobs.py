@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from mailbot.errors import ConfigError
 from mailbot.store import blobs
-from mailbot.store.models import open_database
+from mailbot.store.database import open_database
 
 
 def test_each_database_keeps_files_where_every_worker_reaches_them(database_url: str,

@@ -10,7 +10,8 @@ from datetime import timedelta
 from sqlalchemy import update
 
 from mailbot.store import coordination
-from mailbot.store.models import Lease, open_database
+from mailbot.store.database import open_database
+from mailbot.store.models import Lease
 from mailbot.timefmt import utcnow
 
 FOLDER = "laomo:office@imap.example/INBOX"

@@ -18,7 +18,8 @@ from servers import Dovecot, SmtpRelay
 
 from mailbot.demo.samples import SAMPLE_STUDIOS, approval_docx
 from mailbot.mail import imap as mailbox
-from mailbot.mail.imap import FETCH_BATCH_BYTES, FETCH_BATCH_COUNT, Mailbox, batch_uids
+from mailbot.mail.fetched import FETCH_BATCH_BYTES, FETCH_BATCH_COUNT, batch_uids
+from mailbot.mail.imap import Mailbox
 
 LIMIT = 300 * 1024
 MB = 1024 * 1024

@@ -18,7 +18,8 @@ from mailbot.demo.mailfactory import build_mail
 from mailbot.demo.samples import SAMPLE_STUDIOS, approval_docx
 from mailbot.intake import screening
 from mailbot.mail.parse import parse_message
-from mailbot.store.models import Reply, open_database
+from mailbot.store.database import open_database
+from mailbot.store.models import Reply
 from mailbot.timefmt import utcnow
 
 ROBOT = "robot@test.example"

@@ -33,7 +33,8 @@ from mailbot.errors import StateError
 from mailbot.intake import pipeline
 from mailbot.intake.cycle import Runtime, save_raw
 from mailbot.store import migrations
-from mailbot.store.models import Base, Message, ReceiptCounter, next_receipt, open_database
+from mailbot.store.database import next_receipt, open_database
+from mailbot.store.models import Base, Message, ReceiptCounter
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "tests" / "fixtures" / "v0.1-state"

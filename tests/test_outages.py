@@ -19,6 +19,7 @@ from prerequisites import unavailable
 from servers import Dovecot, SmtpRelay
 
 from mailbot.demo.samples import SAMPLE_STUDIOS, approval_docx, material_docx, summary_docx
+from mailbot.mail import fetched
 from mailbot.mail import imap as mailbox
 
 STUDIO = SAMPLE_STUDIOS[0]
@@ -68,7 +69,7 @@ def test_smtp_down_for_a_while_then_everything_is_delivered_once(
 def test_imap_server_stopped_in_the_middle_of_a_cycle(
         bot: Bot, monkeypatch: pytest.MonkeyPatch) -> None:
     senders = submit_many(bot, 12)
-    monkeypatch.setattr(mailbox, "FETCH_BATCH_COUNT", 5)  # fetched in batches of 5, 5 and 2
+    monkeypatch.setattr(fetched, "FETCH_BATCH_COUNT", 5)  # fetched in batches of 5, 5 and 2
     real_bodies = mailbox.Mailbox._bodies
     batches: list[Sequence[int]] = []
 
@@ -150,7 +151,8 @@ def test_a_reply_claimed_by_a_live_sender_is_left_to_it(bot: Bot) -> None:
     from sqlalchemy import update
 
     from mailbot.store import coordination
-    from mailbot.store.models import Reply, open_database
+    from mailbot.store.database import open_database
+    from mailbot.store.models import Reply
     from mailbot.timefmt import utcnow
 
     senders = submit_many(bot, 2)

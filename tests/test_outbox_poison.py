@@ -17,7 +17,8 @@ from servers import Dovecot, SmtpRelay
 from sqlalchemy import select
 
 from mailbot.office import outbox
-from mailbot.store.models import Reply, open_database
+from mailbot.store.database import open_database
+from mailbot.store.models import Reply
 
 GOOD = [f"unit-{n}@test.example" for n in range(5)]
 IDN = "zhangsan@例子.中国"

@@ -377,7 +377,7 @@ app.add_typer(db_app, name="db")
 def db_upgrade(config: ConfigOption = None) -> None:
     """Bring the database to the current schema (every command also does it when it starts)."""
     from mailbot.intake.cycle import legacy_owner
-    from mailbot.store.models import upgrade_database
+    from mailbot.store.database import upgrade_database
     from mailbot.store.statedir import prepare
 
     settings, campaigns = load_all(config)

@@ -37,19 +37,15 @@ from mailbot.config import Settings
 from mailbot.errors import ConfigError, LoginRefused, MailbotError, MailboxError, StateError
 from mailbot.intake import pipeline
 from mailbot.intake.resync import adopt_renumbered
-from mailbot.mail.imap import Mailbox, omission_note
+from mailbot.mail.fetched import omission_note
+from mailbot.mail.imap import Mailbox
 from mailbot.mail.parse import BrokenMail
 from mailbot.mail.safetext import one_line
 from mailbot.office import outbox, workbook
 from mailbot.office.replies import Composer
 from mailbot.store import blobs, coordination, statedir
-from mailbot.store.models import (
-    DEFAULT_CAMPAIGN,
-    UNCLASSIFIED,
-    MailboxUid,
-    Message,
-    open_database,
-)
+from mailbot.store.database import open_database
+from mailbot.store.models import DEFAULT_CAMPAIGN, UNCLASSIFIED, MailboxUid, Message
 from mailbot.store.scoping import ACROSS_CAMPAIGNS, scope
 
 log = logging.getLogger(__name__)

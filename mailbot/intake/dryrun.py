@@ -14,7 +14,8 @@ from sqlalchemy import select
 
 from mailbot.intake import pipeline
 from mailbot.intake.cycle import Runtime, header_only_before, recorded_uids
-from mailbot.mail.imap import FetchedMail, Mailbox
+from mailbot.mail.fetched import FetchedMail
+from mailbot.mail.imap import Mailbox
 from mailbot.mail.parse import BrokenMail
 from mailbot.store.models import QUARANTINED, UNCLASSIFIED, FindingRow
 from mailbot.timefmt import show

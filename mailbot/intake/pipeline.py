@@ -42,6 +42,7 @@ from mailbot.mail.safetext import one_line, valid_text
 from mailbot.office import outbox
 from mailbot.office.replies import WORD_RULE, Composer, shorten
 from mailbot.store import blobs
+from mailbot.store.database import next_receipt
 from mailbot.store.models import (
     ACCEPTED,
     CORRECTION,
@@ -55,7 +56,6 @@ from mailbot.store.models import (
     Reply,
     Unit,
     UnitAddress,
-    next_receipt,
 )
 from mailbot.store.scoping import ACROSS_CAMPAIGNS, file_under
 from mailbot.timefmt import show, utcnow

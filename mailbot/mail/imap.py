@@ -33,19 +33,28 @@ import shlex
 import ssl
 import subprocess
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Any, NoReturn
 
 from imap_tools import BaseMailBox, MailBox, MailBoxStartTls, MailBoxUnencrypted
 from imap_tools.errors import ImapToolsError, MailboxLoginError
-from imap_tools.imap_utf7 import utf7_encode
 
 from mailbot import __version__
 from mailbot.config import Settings
 from mailbot.errors import MailboxError
 from mailbot.mail import logins
+from mailbot.mail.fetched import (
+    _INTERNALDATE,
+    _MESSAGE_ID,
+    _SIZE,
+    _UID,
+    FetchedMail,
+    batch_uids,
+    parse_internaldate,
+    quote_folder,
+    uid_set,
+)
 from mailbot.store.models import IGNORED, QUARANTINED
 
 log = logging.getLogger(__name__)
@@ -54,23 +63,9 @@ DEFAULT_IMAP_TIMEOUT = 60.0
 TOKEN_COMMAND_TIMEOUT = 60.0
 HEADER_LIMIT = 256 * 1024  # of an oversized mail only this much of the header is fetched
 ID_FIELDS = {"name": "mailbot", "version": __version__, "vendor": "mailbot"}
-FETCH_BATCH_BYTES = 8 * 1024 * 1024  # whole mails fetched in one round trip, at most
-FETCH_BATCH_COUNT = 50
 META_BATCH = 500  # UIDs whose size and date are asked in one FETCH
 MARK_BATCH = 200  # UIDs marked (or moved) by one command
-_INTERNALDATE = re.compile(rb'INTERNALDATE "([^"]+)"')
-_SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
-_UID = re.compile(rb"UID (\d+)")
-_MESSAGE_ID = re.compile(rb"<[^<>\s]+>")
 
-
-@dataclass(frozen=True)
-class FetchedMail:
-    uid: int
-    received_at: datetime  # INTERNALDATE: when the mailbox received it (aware)
-    raw: bytes  # the whole mail; only its header when `omitted` or `early`
-    omitted: int = 0  # the size on the server when the body was not fetched (too large)
-    early: bool = False  # received before `header_only_before`: only its header was fetched
 
 
 class Mailbox:
@@ -201,7 +196,7 @@ class Mailbox:
     def open_folder(self, readonly: bool = False) -> int:
         """Select the submission folder read-write (`readonly`: EXAMINE, which changes no
         flag, not even \\Recent); returns its UIDVALIDITY."""
-        typ, _data = self._call("SELECT", lambda: self.client.select(_quote(self.folder),
+        typ, _data = self._call("SELECT", lambda: self.client.select(quote_folder(self.folder),
                                                                      readonly=readonly))
         if typ != "OK":
             raise MailboxError(f"IMAP folder {self.folder!r} cannot be opened: {_data!r}")
@@ -250,7 +245,7 @@ class Mailbox:
                 return None  # no such UID any more
             log.warning("IMAP server cannot serve UID %s (%r); skipped this time", uid, data)
             return None
-        received_at = _parse_internaldate(date.group(1))
+        received_at = parse_internaldate(date.group(1))
         total = int(size.group(1)) if size else 0
         omitted = total if total > self.settings.max_message_bytes else 0
         early = header_only_before is not None and received_at < header_only_before
@@ -313,7 +308,7 @@ class Mailbox:
                 continue
             uid, date, size = _UID.search(line), _INTERNALDATE.search(line), _SIZE.search(line)
             if uid and date:
-                found[int(uid.group(1))] = (_parse_internaldate(date.group(1)),
+                found[int(uid.group(1))] = (parse_internaldate(date.group(1)),
                                             int(size.group(1)) if size else 0)
         return found
 
@@ -353,8 +348,8 @@ class Mailbox:
         UID set, one MOVE per target folder."""
         keyword = self.settings.handled_keyword
         for start in range(0, len(marks), MARK_BATCH):
-            uid_set = _uid_set(uid for uid, _result in marks[start:start + MARK_BATCH])
-            self._call("STORE", functools.partial(self.client.uid, "STORE", uid_set, "+FLAGS",
+            chosen = uid_set(uid for uid, _result in marks[start:start + MARK_BATCH])
+            self._call("STORE", functools.partial(self.client.uid, "STORE", chosen, "+FLAGS",
                                                   f"({keyword})"))
         moves: dict[str, list[int]] = {}
         for uid, result in marks:
@@ -362,13 +357,13 @@ class Mailbox:
             if target and target != self.folder and b"MOVE" in self._capabilities:
                 moves.setdefault(target, []).append(uid)
         for target, uids in moves.items():
-            name = _quote(target.replace("/", self._delimiter()))
+            name = quote_folder(target.replace("/", self._delimiter()))
             if target not in self._created:
                 # NO when it exists: fine
                 self._call("CREATE", functools.partial(self.client.create, name))
                 self._created.add(target)
             for start in range(0, len(uids), MARK_BATCH):
-                chunk = _uid_set(uids[start:start + MARK_BATCH])
+                chunk = uid_set(uids[start:start + MARK_BATCH])
                 typ, data = self._call("MOVE", functools.partial(self.client.uid, "MOVE",
                                                                  chunk, name))
                 if typ != "OK":
@@ -392,61 +387,6 @@ class Mailbox:
             return command()
         except (TimeoutError, imaplib.IMAP4.error, OSError) as exc:
             raise MailboxError(f"IMAP {what} failed: {_reason(exc)}") from exc
-
-
-def _uid_set(uids: Iterable[int]) -> str:
-    return ",".join(str(uid) for uid in uids)
-
-
-def batch_uids(sizes: Sequence[tuple[int, int]], limit: int) -> list[list[int]]:
-    """(UID, size) in order -> groups fetched in one round trip each, in the same order: up to
-    FETCH_BATCH_COUNT mails and FETCH_BATCH_BYTES together; a mail over `limit` (its header
-    only) or over FETCH_BATCH_BYTES alone in its group."""
-    groups: list[list[int]] = []
-    group: list[int] = []
-    total = 0
-    for uid, size in sizes:
-        alone = size > limit or size > FETCH_BATCH_BYTES
-        if group and (alone or total + size > FETCH_BATCH_BYTES
-                      or len(group) >= FETCH_BATCH_COUNT):
-            groups.append(group)
-            group, total = [], 0
-        if alone:
-            groups.append([uid])
-            continue
-        group.append(uid)
-        total += size
-    if group:
-        groups.append(group)
-    return groups
-
-
-def omission_note(fetched: FetchedMail, folder: str) -> str:
-    """The note kept beside a mail kept without its body ("" for a whole one): the office
-    must not take it for whole (intake.cycle keeps it as `omitted_key(raw_path)`)."""
-    if fetched.early:
-        return (
-            f"本文件只保存了邮件头：邮件在申报开始前（{fetched.received_at.isoformat()}）收到，"
-            f"不属于本次申报，正文和附件没有下载。原邮件仍在邮箱文件夹“{folder}”中，未被改动。\n"
-            f"Header only: received before the campaign opened. The original is untouched "
-            f"on the server in folder {folder!r}.\n")
-    if not fetched.omitted:
-        return ""
-    return (
-        f"本文件只保存了邮件头：邮件大小 {fetched.omitted} 字节，超过设置 max_message_bytes，"
-        f"正文和附件没有下载。原邮件仍在邮箱文件夹“{folder}”中（收到时间 "
-        f"{fetched.received_at.isoformat()}），未被删除。\n"
-        f"Header only: the mail is {fetched.omitted} bytes, over max_message_bytes; the body was "
-        f"not fetched. The original is still on the server in folder {folder!r}.\n")
-
-
-def _parse_internaldate(value: bytes) -> datetime:
-    return datetime.strptime(value.decode("ascii").strip(), "%d-%b-%Y %H:%M:%S %z")
-
-
-def _quote(folder: str) -> str:
-    encoded = utf7_encode(folder).decode("ascii")
-    return '"' + encoded.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _close(box: BaseMailBox) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker, with_loader_criteria
 
+from mailbot.store.database import file_under_campaign
 from mailbot.store.models import (
     Document,
     FindingRow,
@@ -29,7 +30,6 @@ from mailbot.store.models import (
     Reply,
     Unit,
     UnitAddress,
-    _file_under_campaign,
 )
 from mailbot.store.statedir import drop_files, keep_files
 
@@ -43,7 +43,7 @@ def scope(sessions: sessionmaker[Session], campaign: str) -> sessionmaker[Sessio
     """A session factory on the same database whose sessions see and file under `campaign`."""
     scoped: sessionmaker[Session] = sessionmaker(sessions.kw["bind"], expire_on_commit=False,
                                                  info={"campaign": campaign, "scoped": True})
-    event.listen(scoped, "before_flush", _file_under_campaign)
+    event.listen(scoped, "before_flush", file_under_campaign)
     event.listen(scoped, "after_commit", keep_files)
     event.listen(scoped, "after_rollback", drop_files)
     event.listen(scoped, "do_orm_execute", _only_this_campaign)
