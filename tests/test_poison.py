@@ -27,6 +27,7 @@ from mailbot.demo.samples import (
     summary_docx,
 )
 from mailbot.intake import pipeline as intake
+from mailbot.intake import quarantine as quarantining
 
 POISON = (b"From: poison@test.example\r\nTo: office@test.example\r\n"
           b"Subject: =?utf-7?q?+2AA-?=\r\nMessage-ID: <poison-1@test.example>\r\n"
@@ -98,7 +99,7 @@ def test_a_mail_even_the_quarantine_cannot_record_is_retried_alone(
         bot: Bot, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     # No mail content can make the quarantine fail any more; a bug of ours still could, so the
     # failure is planted: the pipeline and then the quarantine fail for one mail.
-    real_read, real_quarantine = intake.read_document, intake.quarantine
+    real_read, real_quarantine = intake.read_document, quarantining.quarantine
 
     def read(filename: str, *args: Any) -> Any:
         if filename == "坏.docx":
@@ -111,7 +112,7 @@ def test_a_mail_even_the_quarantine_cannot_record_is_retried_alone(
         return real_quarantine(session, it, raw, *args)
 
     monkeypatch.setattr(intake, "read_document", read)
-    monkeypatch.setattr(intake, "quarantine", quarantine)
+    monkeypatch.setattr(quarantining, "quarantine", quarantine)
     bot.dovecot.append(OFFICE, good("victim@test.example", name="坏.docx"))
     bot.dovecot.append(OFFICE, good("next@test.example", studio=SAMPLE_STUDIOS[1]))
 

@@ -19,7 +19,6 @@ import contextlib
 import errno
 import hashlib
 import logging
-import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -35,7 +34,8 @@ from mailbot.campaign.rules import Campaign
 from mailbot.campaign.units import sync_roster
 from mailbot.config import Settings
 from mailbot.errors import ConfigError, LoginRefused, MailbotError, MailboxError, StateError
-from mailbot.intake import pipeline
+from mailbot.intake import pipeline, quarantine
+from mailbot.intake.lease import FolderLease
 from mailbot.intake.resync import adopt_renumbered
 from mailbot.mail.fetched import omission_note
 from mailbot.mail.imap import Mailbox
@@ -43,7 +43,7 @@ from mailbot.mail.parse import BrokenMail
 from mailbot.mail.safetext import one_line
 from mailbot.office import outbox, workbook
 from mailbot.office.replies import Composer
-from mailbot.store import blobs, coordination, statedir
+from mailbot.store import blobs, statedir
 from mailbot.store.database import open_database
 from mailbot.store.models import DEFAULT_CAMPAIGN, UNCLASSIFIED, MailboxUid, Message
 from mailbot.store.scoping import ACROSS_CAMPAIGNS, scope
@@ -184,7 +184,7 @@ def run_cycle(runtime: Runtime, *, write_workbook: bool = True) -> CycleReport:
 def _fetch_and_process(runtime: Runtime, report: CycleReport) -> None:
     """Fetch under the folder's lease (store.coordination): of several workers on one
     database, one fetches a folder at a time; the others skip to sending this cycle."""
-    lease = FolderLease(runtime)
+    lease = FolderLease(runtime.sessions, runtime.settings, runtime.campaign.campaign.key)
     if not lease.take():
         log.info("another worker is fetching %s; this cycle only sends", lease.name)
         report.leased_elsewhere = True
@@ -193,43 +193,6 @@ def _fetch_and_process(runtime: Runtime, report: CycleReport) -> None:
         _fetch_leased(runtime, report, lease)
     finally:
         lease.release()
-
-
-class FolderLease:
-    """The lease of the campaign's mailbox folder, renewed while the fetch goes on."""
-
-    def __init__(self, runtime: Runtime) -> None:
-        settings = runtime.settings
-        self.sessions = runtime.sessions
-        self.name = (f"{runtime.campaign.campaign.key}:{settings.imap.user}@"
-                     f"{settings.imap.host}/{settings.imap_folder}")[:512]
-        self.taken_at = 0.0
-
-    def take(self) -> bool:
-        try:
-            with self.sessions() as session:
-                taken = coordination.take_lease(session, self.name)
-        except OperationalError as exc:
-            # The lease only spares work (the unique keys keep every mail single): a database
-            # that cannot write it now is reported by the recording itself, in its own words.
-            log.warning("cannot take the lease of %s, fetching without it: %s", self.name,
-                        one_line(str(exc)))
-            taken = True
-        self.taken_at = time.monotonic()
-        return taken
-
-    def still_ours(self) -> bool:
-        """Renewed a third of the way through: never lapses while we work."""
-        if time.monotonic() - self.taken_at < coordination.LEASE_SECONDS / 3:
-            return True
-        return self.take()
-
-    def release(self) -> None:
-        try:
-            with self.sessions() as session:
-                coordination.release_lease(session, self.name)
-        except OperationalError:
-            pass  # it expires by itself within a minute
 
 
 def _fetch_leased(runtime: Runtime, report: CycleReport, lease: FolderLease) -> None:
@@ -330,7 +293,7 @@ def record(runtime: Runtime, raw: bytes, raw_path: str, received_at: datetime,
         log.warning("quarantined %s: %s (details in %s)", raw_path, one_line(reason), where)
     try:
         with runtime.sessions.begin() as session:
-            message = pipeline.quarantine(session, runtime.intake, raw, raw_path, received_at,
+            message = quarantine.quarantine(session, runtime.intake, raw, raw_path, received_at,
                                           reason)
             _remember_place(session, message, place)
             return message, True

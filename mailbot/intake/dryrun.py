@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 
 from sqlalchemy import select
 
-from mailbot.intake import pipeline
+from mailbot.intake import pipeline, quarantine
 from mailbot.intake.cycle import Runtime, header_only_before, recorded_uids
 from mailbot.mail.fetched import FetchedMail
 from mailbot.mail.imap import Mailbox
@@ -78,6 +78,6 @@ def _one(runtime: Runtime, intake: pipeline.Intake, fetched: FetchedMail) -> Pre
 
 
 def _broken(fetched: FetchedMail, title: str, reason: str) -> Preview:
-    headers = pipeline._loose_headers(fetched.raw)
+    headers = quarantine.loose_headers(fetched.raw)
     return Preview(show(fetched.received_at), headers.get("From", ""),
                    headers.get("Subject", ""), title, QUARANTINED, (reason,))

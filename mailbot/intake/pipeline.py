@@ -18,9 +18,6 @@ import shutil
 import unicodedata
 from dataclasses import dataclass, replace
 from datetime import datetime
-from email import message_from_bytes
-from email.policy import compat32
-from email.utils import parseaddr
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -35,10 +32,7 @@ from mailbot.documents import ReadDocument, read_document, studio_key
 from mailbot.findings import Finding
 from mailbot.intake import assignment, inquiry, screening
 from mailbot.mail import addresses
-from mailbot.mail.filenames import decode_8bit, decode_header_text, raw_header
 from mailbot.mail.parse import Attachment, ParsedMessage, parse_message
-from mailbot.mail.safemail import address, first_message_id, safe_message_id
-from mailbot.mail.safetext import one_line, valid_text
 from mailbot.office import outbox
 from mailbot.office.replies import WORD_RULE, Composer, shorten
 from mailbot.store import blobs
@@ -208,6 +202,18 @@ def _process(session: Session, intake: Intake, parsed: ParsedMessage, raw: bytes
         findings += run_checks(SET_CHECKS, Submission(intake.campaign, received_at, documents,
                                                       held))
 
+    _verdict(session, intake, message, parsed, raw, unit, documents, findings, latest)
+    if claim.earlier:
+        claims.tell_unit(session, intake, message, unit, claim)
+    session.flush()
+    return message
+
+
+def _verdict(session: Session, intake: Intake, message: Message, parsed: ParsedMessage,
+             raw: bytes, unit: Unit, documents: tuple[ReadDocument, ...],
+             findings: list[Finding], latest: list[Document]) -> None:
+    """The steps after the checks: the result and its findings recorded, then the reply queued
+    unless a limit holds it (or held for the office when the sender failed authentication)."""
     message.receipt_no = _next_receipt(session, intake.campaign)  # first: one UPDATE, not two
     message.late = any(f.code == "late" for f in findings)
     message.result = CORRECTION if any(f.is_error for f in findings) else ACCEPTED
@@ -224,52 +230,6 @@ def _process(session: Session, intake: Intake, parsed: ParsedMessage, raw: bytes
     if hold is None:
         _queue_verdict(session, intake, message, parsed, unit, documents, findings, latest,
                        held=unverified is not None)
-    if claim.earlier:
-        claims.tell_unit(session, intake, message, unit, claim)
-    session.flush()
-    return message
-
-
-def quarantine(session: Session, intake: Intake, raw: bytes, raw_path: str,
-               received_at: datetime, reason: str) -> Message:
-    """Record a mail the pipeline could not handle; tell the sender and the office.
-
-    Read from the raw bytes alone, and every string made safe first (`mailbot.mail.safetext`):
-    whatever the mail holds, recording it cannot fail on its content."""
-    headers = _loose_headers(raw)
-    sender = address(parseaddr(headers.get("From", ""))[1].lower())
-    mailbox = addresses.normalise(sender)
-    given_id = first_message_id(headers.get("Message-ID"))
-    message_id = safe_message_id(given_id) if given_id else _synthetic_id(raw)
-    reason = valid_text(reason)
-    existing = session.scalar(select(Message).where(Message.message_id == message_id))
-    if existing is not None:  # a retry of a mail already quarantined
-        return existing
-    message = Message(message_id=message_id, received_at=received_at, from_addr=sender,
-                      subject=headers.get("Subject", ""), raw_path=raw_path, size=len(raw),
-                      result=QUARANTINED, reason=reason, processed_at=utcnow())
-    session.add(message)
-    session.flush()
-    office = intake.campaign.office
-    context = {"office": office, "received_at": show(received_at), "greeting": "老师",
-               "sender": sender or "（无法识别）", "subject": message.subject,
-               "reason": reason, "raw_path": raw_path}
-    if mailbox is not None and screening.may_answer(session, intake.settings, sender, raw,
-                                                    utcnow()):
-        mail = intake.composer.compose(
-            "quarantine_sender.txt.j2", context, to=mailbox.address,
-            subject=f"【已转人工处理】{shorten(message.subject) or '您的来信'}",
-            in_reply_to=message_id if given_id else None)
-        outbox.queue(session, mail, kind="quarantine", message_pk=message.id,
-                     held=screening.auth_hold(intake.settings, raw) is not None)
-    if intake.settings.office_email:
-        mail = intake.composer.compose("quarantine_office.txt.j2", context,
-                                       to=intake.settings.office_email,
-                                       subject=f"【需人工处理】一封邮件已隔离：{message.subject}",
-                                       auto_submitted="auto-generated",
-                                       attachment=("原始邮件.eml", raw))
-        outbox.queue(session, mail, kind="office-quarantine", message_pk=message.id)
-    return message
 
 
 def _new_message(parsed: ParsedMessage, raw: bytes, raw_path: str,
@@ -410,21 +370,3 @@ def shortened(name: str, limit: int) -> str:
     stem = stem if suffix else name
     budget = limit - len(suffix.encode("utf-8"))
     return stem.encode("utf-8")[:budget].decode("utf-8", "ignore").rstrip(" .") + suffix
-
-
-def _loose_headers(raw: bytes) -> dict[str, str]:
-    """Headers of a mail that broke the parser, read as leniently as possible."""
-    try:
-        msg = message_from_bytes(raw[:256 * 1024], policy=compat32)
-        # Decoded (RFC 2047, GB labels as GB18030): 收件记录.主题 and the dashboard show it.
-        # One line, valid Unicode: a garbled value must not break the notices' headers.
-        found = {name: raw_header(msg, name) for name in ("From", "Subject", "Message-ID")}
-        return {name: one_line(decode_header_text(value) if name == "Subject"
-                               else decode_8bit(value))
-                for name, value in found.items() if value is not None}
-    except Exception:
-        return {}
-
-
-def _synthetic_id(raw: bytes) -> str:
-    return f"<{hashlib.sha256(raw).hexdigest()}@mailbot.invalid>"
