@@ -24,6 +24,7 @@ is tried again, 1 s, 2 s, 4 s… apart.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 import time
@@ -49,6 +50,9 @@ log = logging.getLogger(__name__)
 HOUSEKEEPING_SECONDS = 60
 WORKBOOK_CHECK_SECONDS = 2
 QUIET_SECONDS = 3.0  # no cycle for this long: the mailbox is quiet, the workbook may be written
+# After SIGTERM the running job may finish; one still running this long after (a network call
+# that hangs) is abandoned: the service must stop, and every step is safe to cut (kill -9 tested).
+STOP_GRACE_SECONDS = 45
 
 
 class Service:
@@ -115,18 +119,22 @@ class Service:
             if self.stopping.is_set():
                 return
             with self.lock:
-                try:
-                    job()
-                except LoginRefused as exc:  # no retry can help: end the service
-                    self.refuse(exc)
-                except MailbotError as exc:  # a known condition: one clear line
-                    log.error("job %s: %s (retrying at its next tick)", name, exc)
-                except Exception as exc:  # the service outlives any one bad job
-                    # One line in the journal; the traceback goes to state/mailbot.log.
-                    where = details.keep(self.runtime.settings.state_dir, f"job {name}", exc)
-                    log.error("job %s failed (%s: %s; details in %s); retrying at its next tick",
-                              name, type(exc).__name__, one_line(str(exc)), where)
+                if not self.stopping.is_set():  # a stop asked while it waited: not started
+                    self._logged(name, job)
         return run
+
+    def _logged(self, name: str, job: Callable[[], None]) -> None:
+        try:
+            job()
+        except LoginRefused as exc:  # no retry can help: end the service
+            self.refuse(exc)
+        except MailbotError as exc:  # a known condition: one clear line
+            log.error("job %s: %s (retrying at its next tick)", name, exc)
+        except Exception as exc:  # the service outlives any one bad job
+            # One line in the journal; the traceback goes to state/mailbot.log.
+            where = details.keep(self.runtime.settings.state_dir, f"job {name}", exc)
+            log.error("job %s failed (%s: %s; details in %s); retrying at its next tick",
+                      name, type(exc).__name__, one_line(str(exc)), where)
 
     def refuse(self, exc: LoginRefused) -> None:
         """A server refused our login: stop everything; `run` reports it (one line, exit 2)."""
@@ -151,14 +159,23 @@ class Service:
         if self.runtime.settings.idle:
             self.idle_thread.start()
 
-    def stop(self) -> None:
+    def stop(self) -> bool:
+        """Let the running job finish, then write the workbook of everything recorded; False
+        when a job was still running after STOP_GRACE_SECONDS (the caller ends the process)."""
         self.stopping.set()
         self.idle.stop()
-        self.scheduler.shutdown(wait=True)
+        self.scheduler.shutdown(wait=False)  # no new runs; the one running holds the lock
         if self.idle_thread.is_alive():
             self.idle_thread.join(timeout=10)
-        self.stopping.clear()  # the last job: the workbook of everything recorded
-        self.guarded("workbook", lambda: self.write_workbook(force=True))()
+        if not self.lock.acquire(timeout=STOP_GRACE_SECONDS):
+            log.error("a job was still running %d s after the stop; stopping without it",
+                      STOP_GRACE_SECONDS)
+            return False
+        try:  # the last job: the workbook of everything recorded
+            self._logged("workbook", lambda: self.write_workbook(force=True))
+        finally:
+            self.lock.release()
+        return True
 
 
 def serve_forever(settings: Settings, campaign: Campaign,
@@ -182,7 +199,10 @@ def serve_forever(settings: Settings, campaign: Campaign,
     log.info("mailbot running: polling %s every %d s", settings.imap_folder,
              settings.poll_seconds)
     stop.wait()
-    service.stop()
+    finished = service.stop()
     if service.refused is not None:
         raise service.refused
     log.info("mailbot stopped")
+    if not finished:  # a hung job's thread would keep the interpreter from exiting
+        logging.shutdown()
+        os._exit(0)
