@@ -1,4 +1,4 @@
-"""The handles the rest of mailbot holds on the store, so that nothing outside `store/` imports SQLAlchemy.
+"""The handles the rest of mailbot holds on the store (nothing outside `store/` imports SQLAlchemy).
 
 A caller gets a `Sessions` factory from `store.database.open_database` (or a campaign's scoped
 one), opens a `Session` from it as a unit of work — add rows, commit, roll back — and asks the
