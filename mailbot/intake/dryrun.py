@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from sqlalchemy import select
-
 from mailbot.intake import pipeline, quarantine
 from mailbot.intake.cycle import Runtime, header_only_before, recorded_uids
 from mailbot.mail.fetched import FetchedMail
 from mailbot.mail.imap import Mailbox
 from mailbot.mail.parse import BrokenMail
-from mailbot.store.models import QUARANTINED, UNCLASSIFIED, FindingRow
+from mailbot.store.models import QUARANTINED, UNCLASSIFIED
+from mailbot.store.queries import mailbox as recorded
 from mailbot.timefmt import show
 
 DUPLICATE = "已登记（重复投递）"
@@ -61,9 +60,7 @@ def _one(runtime: Runtime, intake: pipeline.Intake, fetched: FetchedMail) -> Pre
             reason = str(exc) if isinstance(exc, BrokenMail) else \
                 f"处理时出错（{type(exc).__name__}: {exc}）"
             return _broken(fetched, title, reason)
-        problems = tuple(session.scalars(select(FindingRow.message)
-                                         .where(FindingRow.message_pk == message.id)
-                                         .order_by(FindingRow.id)))
+        problems = recorded.finding_texts(session, message.id)
         if message.result == UNCLASSIFIED:
             return Preview(show(fetched.received_at), message.from_addr, message.subject,
                            UNCLASSIFIED, LEFT_ALONE, ())

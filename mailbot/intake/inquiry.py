@@ -12,9 +12,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from mailbot.campaign.rules import Campaign
 from mailbot.campaign.units import known_unit
 from mailbot.intake import screening
@@ -22,7 +19,9 @@ from mailbot.mail import addresses
 from mailbot.mail.parse import ParsedMessage
 from mailbot.office import outbox
 from mailbot.office.replies import Composer, shorten
+from mailbot.store.handles import Session
 from mailbot.store.models import INQUIRY, FindingRow, Message, Reply
+from mailbot.store.queries import mailbox as recorded
 from mailbot.timefmt import show, utcnow
 
 if TYPE_CHECKING:
@@ -75,9 +74,7 @@ def record(session: Session, intake: Intake, message: Message, parsed: ParsedMes
 
 def awaiting(session: Session) -> list[Message]:
     """Questions no person has answered yet, oldest first."""
-    return list(session.scalars(select(Message).where(Message.result == INQUIRY,
-                                                      Message.answered_at.is_(None))
-                                .order_by(Message.received_at, Message.id)))
+    return recorded.open_inquiries(session)
 
 
 def answer(session: Session, campaign: Campaign, composer: Composer, message: Message,

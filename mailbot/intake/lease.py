@@ -7,12 +7,11 @@ from __future__ import annotations
 import logging
 import time
 
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session, sessionmaker
-
 from mailbot.config import Settings
 from mailbot.mail.safetext import one_line
 from mailbot.store import coordination
+from mailbot.store.handles import Sessions
+from mailbot.store.queries import leases
 
 log = logging.getLogger(__name__)
 
@@ -20,21 +19,20 @@ log = logging.getLogger(__name__)
 class FolderLease:
     """The lease of the campaign's mailbox folder, renewed while the fetch goes on."""
 
-    def __init__(self, sessions: sessionmaker[Session], settings: Settings, campaign: str) -> None:
+    def __init__(self, sessions: Sessions, settings: Settings, campaign: str) -> None:
         self.sessions = sessions
         self.name = (f"{campaign}:{settings.imap.user}@"
                      f"{settings.imap.host}/{settings.imap_folder}")[:512]
         self.taken_at = 0.0
 
     def take(self) -> bool:
-        try:
-            with self.sessions() as session:
-                taken = coordination.take_lease(session, self.name)
-        except OperationalError as exc:
+        answer = leases.take_lease(self.sessions, self.name)
+        taken = answer.ours
+        if answer.unwritable is not None:
             # The lease only spares work (the unique keys keep every mail single): a database
             # that cannot write it now is reported by the recording itself, in its own words.
             log.warning("cannot take the lease of %s, fetching without it: %s", self.name,
-                        one_line(str(exc)))
+                        one_line(answer.unwritable))
             taken = True
         self.taken_at = time.monotonic()
         return taken
@@ -46,8 +44,5 @@ class FolderLease:
         return self.take()
 
     def release(self) -> None:
-        try:
-            with self.sessions() as session:
-                coordination.release_lease(session, self.name)
-        except OperationalError:
-            pass  # it expires by itself within a minute
+        # Whether or not the database could write it now: it expires by itself within a minute.
+        leases.release_lease(self.sessions, self.name)

@@ -10,9 +10,6 @@ from email.policy import compat32
 from email.utils import parseaddr
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from mailbot.intake import screening
 from mailbot.mail import addresses
 from mailbot.mail.filenames import decode_8bit, decode_header_text, raw_header
@@ -20,7 +17,9 @@ from mailbot.mail.safemail import address, first_message_id, safe_message_id
 from mailbot.mail.safetext import one_line, valid_text
 from mailbot.office import outbox
 from mailbot.office.replies import shorten
+from mailbot.store.handles import Session
 from mailbot.store.models import QUARANTINED, Message
+from mailbot.store.queries import mailbox as recorded
 from mailbot.timefmt import show, utcnow
 
 if TYPE_CHECKING:
@@ -39,7 +38,7 @@ def quarantine(session: Session, intake: Intake, raw: bytes, raw_path: str,
     given_id = first_message_id(headers.get("Message-ID"))
     message_id = safe_message_id(given_id) if given_id else synthetic_id(raw)
     reason = valid_text(reason)
-    existing = session.scalar(select(Message).where(Message.message_id == message_id))
+    existing = recorded.message_with_id(session, message_id)
     if existing is not None:  # a retry of a mail already quarantined
         return existing
     message = Message(message_id=message_id, received_at=received_at, from_addr=sender,

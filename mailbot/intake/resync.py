@@ -15,17 +15,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
-
 from mailbot.mail.imap import Mailbox
-from mailbot.store.models import MailboxUid, Message
-from mailbot.store.scoping import ACROSS_CAMPAIGNS
+from mailbot.store.handles import Sessions
+from mailbot.store.models import MailboxUid
+from mailbot.store.queries import mailbox as recorded
 
 log = logging.getLogger(__name__)
 
 
-def adopt_renumbered(sessions: sessionmaker[Session], box: Mailbox, uidvalidity: int,
+def adopt_renumbered(sessions: Sessions, box: Mailbox, uidvalidity: int,
                      pending: Sequence[int]) -> int:
     """Record the new places of known mail when `uidvalidity` is new for this folder.
 
@@ -33,8 +31,7 @@ def adopt_renumbered(sessions: sessionmaker[Session], box: Mailbox, uidvalidity:
     if not pending:
         return 0
     with sessions() as session:
-        seen_before = session.scalars(select(MailboxUid.uidvalidity).where(
-            MailboxUid.folder == box.folder).distinct()).all()
+        seen_before = recorded.folder_uidvalidities(session, box.folder)
     if not seen_before or uidvalidity in seen_before:
         return 0  # a first run, or nothing renumbered
     log.warning("IMAP folder %s has a new UIDVALIDITY (%s, was %s): matching by Message-ID",
@@ -42,10 +39,7 @@ def adopt_renumbered(sessions: sessionmaker[Session], box: Mailbox, uidvalidity:
     ids = box.message_ids(pending)
     adopted = 0
     with sessions.begin() as session:
-        known = {message_id: pk for message_id, pk in session.execute(
-            select(Message.message_id, Message.id).where(
-                Message.message_id.in_(set(ids.values())))
-            .execution_options(**ACROSS_CAMPAIGNS))}
+        known = recorded.message_pks(session, ids.values())
         for uid, message_id in ids.items():
             if message_id in known:
                 session.add(MailboxUid(folder=box.folder, uidvalidity=uidvalidity, uid=uid,

@@ -30,9 +30,6 @@ from datetime import datetime, timedelta
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
-
 from mailbot.checks import mail as mail_findings
 from mailbot.config import Settings
 from mailbot.findings import Finding
@@ -40,14 +37,17 @@ from mailbot.mail import addresses, authresults
 from mailbot.mail.automatic import automatic_reason
 from mailbot.mail.filenames import raw_header_values
 from mailbot.mail.parse import BrokenMail, ParsedMessage
-from mailbot.store.models import Reply
-from mailbot.store.scoping import ACROSS_CAMPAIGNS
+from mailbot.store.handles import Session
+from mailbot.store.queries import mailbox as recorded
 
 REPLY_WINDOW = timedelta(hours=1)
 _MACHINE_ADDRESS = re.compile(
     r"^(mailer-daemon|postmaster|no[-_.]?reply|do[-_.]?not[-_.]?reply|bounces?|owner-.+|"
     r".+-(request|owner|bounces?))(\+.*)?@", re.IGNORECASE)
 _HEAD_LIMIT = 256 * 1024  # headers of a broken mail are read from this much of it, at most
+# Notices about a unit's new address and the office's own answers are not automatic answers to
+# the recipient's mail: they must not use up its hourly limit.
+NOT_AUTOMATIC_ANSWERS = ("address-notice", "office-answer", "sender-review")
 
 
 def screen(session: Session, settings: Settings, parsed: ParsedMessage,
@@ -68,8 +68,8 @@ def screen(session: Session, settings: Settings, parsed: ParsedMessage,
 
 
 def is_own_reply(session: Session, message_id: str) -> bool:
-    return session.scalar(select(Reply.id).where(Reply.smtp_message_id == message_id)
-                          .execution_options(**ACROSS_CAMPAIGNS)) is not None
+    """Whether this Message-ID is one our outbox sent, for whichever campaign."""
+    return recorded.reply_sent_as(session, message_id)
 
 
 def reply_hold(session: Session, settings: Settings, parsed: ParsedMessage,
@@ -134,12 +134,5 @@ def recent_replies(session: Session, address: str, now: datetime) -> int:
     """Answers to received mail queued for the mailbox `address` names in the last hour
     (reminders not counted). Replies are addressed to the normal form, so one comparison
     counts every spelling."""
-    return session.scalar(
-        select(func.count()).select_from(Reply).where(
-            func.lower(Reply.to_addr) == addresses.key(address),
-            Reply.message_pk.is_not(None),
-            # Notices about a unit's new address and the office's own answers are not
-            # automatic answers to the recipient's mail: they must not use up its limit.
-            Reply.kind.not_in(("address-notice", "office-answer", "sender-review")),
-            Reply.created_at >= now - REPLY_WINDOW)
-        .execution_options(**ACROSS_CAMPAIGNS)) or 0  # one mailbox, whichever campaign
+    return recorded.answers_queued_to(session, addresses.key(address), now - REPLY_WINDOW,
+                                      NOT_AUTOMATIC_ANSWERS)
