@@ -26,7 +26,6 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import Session
 
-from mailbot.errors import ConfigError
 from mailbot.store.models import Blob
 from mailbot.store.statedir import written_with
 
