@@ -38,7 +38,7 @@ from mailbot.errors import ConfigError, StateError
 from mailbot.intake.cycle import Runtime
 from mailbot.store import blobs
 from mailbot.store.database import open_database
-from mailbot.store.models import Message, Unit
+from mailbot.store.models import Document, Message, Unit
 from mailbot.store.s3blobs import S3Blobs
 from mailbot.web import create_app
 
@@ -135,6 +135,40 @@ def test_a_session_closed_without_commit_keeps_no_file(s3: S3Server, tmp_path: P
         session.commit()
     assert not store.exists("files/3/附件2.docx")
     assert store.get("files/4/附件2.docx") == b"committed later"
+
+
+def test_a_mail_whose_transaction_rolls_back_leaves_no_file_on_s3(database_url: str,
+                                                                  s3: S3Server,
+                                                                  tmp_path: Path) -> None:
+    """The real intake keeps a mail's forms, then its transaction fails before the commit: the
+    forms are deleted from S3 with the rows; recorded again, they are kept."""
+    from mailbot.demo.mailfactory import build_mail
+    from mailbot.intake import pipeline
+    from mailbot.intake.cycle import record, save_raw
+
+    bucket = s3.new_bucket()
+    runtime = Runtime(on_s3(s3.endpoint, bucket, tmp_path / "state", database_url),
+                      load_rules(RULES))
+    studio = _studio(1)
+    raw = build_mail(sender="unit-1@test.example", to=OFFICE, subject="申报材料", body="请查收。",
+                     attachments=[("附件1-推荐汇总表.docx", summary_docx(studio.unit, [studio])),  # type: ignore[attr-defined]
+                                  ("附件2-推荐审批表.docx", approval_docx(studio))],  # type: ignore[arg-type]
+                     date=ON_TIME, message_id="<rollback@client.test.example>")
+    key = save_raw(runtime.settings.state_dir, raw, runtime.blobs)
+    raw_object = f"{PREFIX}/{key}"  # named by its content, kept before any row (as on disk)
+    with pytest.raises(RuntimeError), runtime.sessions.begin() as session:
+        message, new = pipeline.handle(session, runtime.intake, raw, key, ON_TIME)
+        kept = {f"{PREFIX}/{doc.stored_path}" for doc in message.documents}
+        assert new and len(kept) == 2 and kept < set(s3.objects(bucket))
+        raise RuntimeError("the cycle fails before its commit")
+    assert set(s3.objects(bucket)) == {raw_object}
+
+    message, new = record(runtime, raw, key, ON_TIME)
+    assert new
+    with runtime.sessions() as session:
+        stored = session.scalars(select(Document.stored_path)).all()
+    assert len(stored) == 2
+    assert set(s3.objects(bucket)) == {raw_object} | {f"{PREFIX}/{path}" for path in stored}
 
 
 def _studio(n: int) -> object:
