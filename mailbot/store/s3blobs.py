@@ -54,7 +54,7 @@ SCHEME = "s3://"
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _NO_KEY = {"NoSuchKey", "404", "NotFound"}
 _REFUSED = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "403", "Forbidden",
-            "InvalidToken", "ExpiredToken", "InvalidClientTokenId", "AuthorizationHeaderMalformed"}
+            "InvalidToken", "ExpiredToken", "InvalidClientTokenId"}
 _UNREACHABLE = (EndpointConnectionError, ConnectTimeoutError, ConnectionClosedError,
                 ReadTimeoutError)
 
