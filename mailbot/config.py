@@ -7,7 +7,9 @@ variables of CONTRACT.md. Nothing else in mailbot reads the environment.
 The file mirrors the variables: `[imap]` host/port/user/password/security/folder, `[smtp]` the
 same without folder, and top-level `from`, `rules`, `state_dir`, `database_url`, `office_email`,
 `office_password`, `shared_mailbox`, plus the tuning keys that have no variable (`poll_seconds`,
-`handled_folder`…).
+`handled_folder`…). One exception: the keys of an S3 file store (`files_url = "s3://…"`) are
+read by its client, boto3, the usual AWS way (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY,
+~/.aws/credentials, an instance role), so they are never written into mailbot's own settings.
 """
 
 from __future__ import annotations
@@ -77,8 +79,10 @@ class Settings:
     state_dir: Path = DEFAULT_STATE_DIR
     database_url: str = ""  # "": SQLite in the state directory
     # Where raw mail and received files are kept ("": the state directory with SQLite, the
-    # database with a database server; an S3-compatible store is not implemented yet).
+    # database with a database server; "s3://bucket/prefix": an S3-compatible store).
     files_url: str = ""
+    s3_endpoint: str = ""  # the S3-compatible server, e.g. http://minio.lan:9000 ("": AWS)
+    s3_region: str = ""  # "": the AWS configuration's, else us-east-1
     office_email: str = ""
     office_password: str = field(default="", repr=False)
     templates_dir: Path = DEFAULT_TEMPLATES_DIR
@@ -149,6 +153,8 @@ ENVIRONMENT: Mapping[str, tuple[str, str]] = {
     "MAILBOT_STATE_DIR": ("", "state_dir"),
     "MAILBOT_DATABASE_URL": ("", "database_url"),
     "MAILBOT_FILES_URL": ("", "files_url"),
+    "MAILBOT_S3_ENDPOINT": ("", "s3_endpoint"),
+    "MAILBOT_S3_REGION": ("", "s3_region"),
     "MAILBOT_OFFICE_EMAIL": ("", "office_email"),
     "MAILBOT_OFFICE_PASSWORD": ("", "office_password"),
     "MAILBOT_PUBLIC_URL": ("", "public_url"),
@@ -160,6 +166,7 @@ ENVIRONMENT: Mapping[str, tuple[str, str]] = {
 _ENV_FOR = {place: name for name, place in ENVIRONMENT.items()}
 _TOP_LEVEL = {"from": "from_address", "rules": "rules_path", "state_dir": "state_dir",
               "database_url": "database_url", "files_url": "files_url",
+              "s3_endpoint": "s3_endpoint", "s3_region": "s3_region",
               "office_email": "office_email",
               "office_password": "office_password", "templates_dir": "templates_dir",
               "poll_seconds": "poll_seconds", "workbook_seconds": "workbook_seconds",
@@ -248,6 +255,8 @@ def _build(layered: dict[str, dict[str, Any]]) -> Settings:
             value = _as_bool(value, key)
         elif attr == "public_url":
             value = _as_public_url(value, key)
+        elif attr == "s3_endpoint":
+            value = _as_endpoint(value, key)
         elif attr == "trusted_proxies":
             value = _as_networks(value, key)
         else:
@@ -261,6 +270,14 @@ def _as_public_url(value: Any, key: str) -> str:
     if text and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", text):
         raise ConfigError(f"{_name('', key)} must be an http(s) address such as "
                           f"https://shenbao.example.edu.cn, not {value!r}")
+    return text
+
+
+def _as_endpoint(value: Any, key: str) -> str:
+    text = str(value).strip().rstrip("/")
+    if text and not re.fullmatch(r"https?://[^\s/?#]+", text):
+        raise ConfigError(f"{_name('', key)} must be an http(s) address with no path, such as "
+                          f"http://minio.example:9000, not {value!r}")
     return text
 
 

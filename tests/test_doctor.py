@@ -20,7 +20,8 @@ from mailbot.campaign.rules import load_rules
 from mailbot.config import load_settings
 from mailbot.documents import convert
 
-ITEMS = ("申报规则", "回复模板", "数据目录", "数据库", "IMAP 收件", "SMTP 发件", "LibreOffice")
+ITEMS = ("申报规则", "回复模板", "数据目录", "数据库", "文件存储", "IMAP 收件", "SMTP 发件",
+         "LibreOffice")
 
 
 def mailbot(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:

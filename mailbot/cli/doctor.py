@@ -45,7 +45,8 @@ def run(settings: Settings, rules_path: Callable[[], Path]) -> list[Item]:
     """Every item, in the order an admin fixes them. `rules_path` finds the rules file (it may
     raise: no file, several files)."""
     return [_rules(rules_path), _templates(settings), _state_dir(settings.state_dir),
-            _database(settings), _imap(settings), _smtp(settings), _libreoffice()]
+            _database(settings), _files(settings), _imap(settings), _smtp(settings),
+            _libreoffice()]
 
 
 def _attempt(name: str, probe: Callable[[], str]) -> Item:
@@ -137,6 +138,13 @@ def _database(settings: Settings) -> Item:
         return Item(name, False, f"{shown} 中没有收件记录，但数据目录中已有 {kept} 封原始邮件："
                     "请从备份恢复数据库（否则回执编号会从头开始）")
     return Item(name, True, f"{shown}（可打开，{len(tables)} 张表，{messages} 封收件记录）")
+
+
+def _files(settings: Settings) -> Item:
+    """Where raw mail and received files are kept; an S3 store's bucket is checked."""
+    from mailbot.store import blobs
+
+    return _attempt("文件存储", lambda: blobs.describe(settings))
 
 
 def _kept_mail(state_dir: Path) -> int:

@@ -96,7 +96,7 @@ class Runtime:
         blobs.check_files_url(settings.files_url)
         base = database or open_database(settings.database, legacy_owner(self.campaigns))
         self.sessions: sessionmaker[Session] = scope(base, key) if self.several else base
-        self.blobs = blobs.store_for(self.sessions.kw["bind"], settings.state_dir)
+        self.blobs = blobs.store_for(self.sessions.kw["bind"], settings.state_dir, settings)
         composer = Composer(settings.templates_dir, settings.from_address or "mailbot@localhost",
                             campaign.office.name)
         self.intake = pipeline.Intake(settings, campaign, composer, campaigns=self.campaigns)

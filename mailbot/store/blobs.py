@@ -1,12 +1,13 @@
-"""Where kept mail and received files live: the state directory, or the database.
+"""Where kept mail and received files live: the state directory, the database, or S3.
 
 Every reader and writer of `raw/…` and `files/…` goes through a `Blobs` store, named by the
 same relative keys the rows hold (`Message.raw_path`, `Document.stored_path`):
 - with SQLite (one machine) the keys are files in the state directory, as they always were;
 - with a database server (PostgreSQL) they are rows of the `blobs` table, so every worker and a
   dashboard on another machine, each with its own empty state directory, reach every file;
-- `MAILBOT_FILES_URL` naming an S3-compatible store is recognised and refused for now with a
-  clear ConfigError (`check_files_url`): nothing is ever kept where the others cannot see it.
+- with `MAILBOT_FILES_URL=s3://bucket/prefix` (either database) they are objects of an
+  S3-compatible store (store.s3blobs). The Runtime opens it once per engine (`store_for` with
+  the settings) and `for_session` hands the same store to every reader of that engine.
 
 A missing blob raises `BlobMissing`, a FileNotFoundError, so the readers' existing `except
 OSError` ("文件已不在服务器上") covers both backends.
@@ -17,18 +18,19 @@ from __future__ import annotations
 import io
 import os
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import Session
 
-from mailbot.errors import ConfigError
 from mailbot.store.models import Blob
 from mailbot.store.statedir import written_with
 
-S3_SCHEMES = ("s3://", "s3+http://", "s3+https://")
+if TYPE_CHECKING:
+    from mailbot.config import Settings
 
 
 class BlobMissing(FileNotFoundError):
@@ -164,18 +166,31 @@ class DatabaseBlobs:
 
 def check_files_url(files_url: str) -> None:
     """Refuse a `MAILBOT_FILES_URL` this version cannot use, before anything is kept."""
-    if not files_url:
-        return
-    if files_url.startswith(S3_SCHEMES):
-        raise ConfigError(f"MAILBOT_FILES_URL={files_url}: S3 兼容存储尚未实现；请留空"
-                          "（使用 PostgreSQL 时文件保存在数据库中）")
-    raise ConfigError(f"MAILBOT_FILES_URL={files_url}: 不认识的文件存储地址"
-                      "（支持：留空；S3 兼容存储尚未实现）")
+    if files_url:
+        from mailbot.store import s3blobs  # boto3 is loaded only by those who use it
+
+        s3blobs.parse(files_url)
 
 
-def store_for(bind: Engine | Connection, state_dir: Path) -> Blobs:
-    """The store of a database: its `blobs` table on a database server, else the state dir."""
-    if bind.dialect.name == "sqlite":
+# The file store each engine's Runtime opened (an S3 store): what `for_session` hands out.
+_OPENED: WeakKeyDictionary[Engine, Blobs] = WeakKeyDictionary()
+
+
+def store_for(bind: Engine | Connection, state_dir: Path,
+              settings: Settings | None = None) -> Blobs:
+    """The store of a database: the S3 store `settings.files_url` names (opened and checked
+    once per engine; raises ConfigError or StateError), else the database's `blobs` table on a
+    database server, else the state directory."""
+    engine = bind.engine if isinstance(bind, Connection) else bind
+    opened = _OPENED.get(engine)
+    if opened is not None:
+        return opened
+    if settings is not None and settings.files_url:
+        from mailbot.store import s3blobs
+
+        _OPENED[engine] = store = s3blobs.open_store(settings)
+        return store
+    if engine.dialect.name == "sqlite":
         return LocalBlobs(state_dir)
     return DatabaseBlobs(bind)
 
@@ -184,3 +199,15 @@ def for_session(session: Session, state_dir: Path) -> Blobs:
     """The store of the database `session` is bound to (see `store_for`)."""
     bind = session.get_bind()
     return store_for(bind.engine if isinstance(bind, Connection) else bind, state_dir)
+
+
+def describe(settings: Settings) -> str:
+    """`mailbot doctor`: where kept files go, an S3 store's bucket checked (nothing written)."""
+    if settings.files_url:
+        from mailbot.store import s3blobs
+
+        store = s3blobs.open_store(settings)
+        return f"{store.location.shown()}（存储桶可访问，所有机器共用）"
+    if make_url(settings.database).get_backend_name() == "sqlite":
+        return f"数据目录 {settings.state_dir.absolute()} 中的 raw/ 与 files/（仅限本机）"
+    return "数据库中的 blobs 表（所有机器共用）"
