@@ -9,10 +9,9 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select
-
 from mailbot.campaign.dossier import UNIT_WORDS, campaign_progress
-from mailbot.store.models import RESULTS, Message
+from mailbot.store.models import RESULTS
+from mailbot.store.queries.operations import count_messages_by_result
 
 if TYPE_CHECKING:
     from mailbot.intake.cycle import Runtime
@@ -20,8 +19,7 @@ if TYPE_CHECKING:
 
 def counts(runtime: Runtime) -> tuple[dict[str, int], dict[str, int]]:
     with runtime.sessions() as session:
-        rows = session.execute(select(Message.result, func.count()).group_by(Message.result))
-        found = {result: number for result, number in rows}
+        found = count_messages_by_result(session)
         by_result = {result: found.get(result, 0) for result in RESULTS}
         progress = Counter(entry.status
                            for entry in campaign_progress(session, runtime.campaign))
