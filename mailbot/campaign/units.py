@@ -46,6 +46,16 @@ def sync_roster(session: Session, campaign: Campaign) -> None:
             _remember(session, unit, address)
 
 
+def unsaved_roster(session: Session, campaign: Campaign) -> list[Unit]:
+    """The roster units the store does not hold yet (the rules gained them since the last
+    `poll` or `run`), as Units never added to the session: a reader (`status`) shows them as
+    未提交 without writing them; the next `poll` or `run` saves them (`sync_roster`)."""
+    return [Unit(key=ROSTER_PREFIX + entry.name, name=entry.name, name_key=name_key(entry.name),
+                 on_roster=True, created_at=utcnow())
+            for entry in campaign.units
+            if queries.unit_by_key(session, ROSTER_PREFIX + entry.name) is None]
+
+
 @dataclass(frozen=True)
 class Claim:
     """The unit a mail is for, and how the sender came to be its."""

@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING
 
-from mailbot.campaign.dossier import UNIT_WORDS, campaign_progress
+from mailbot.campaign.dossier import UNIT_WORDS, campaign_progress, progress_of
+from mailbot.campaign.units import unsaved_roster
 from mailbot.store.models import RESULTS
 from mailbot.store.queries.operations import count_messages_by_result
 
@@ -23,4 +24,7 @@ def counts(runtime: Runtime) -> tuple[dict[str, int], dict[str, int]]:
         by_result = {result: found.get(result, 0) for result in RESULTS}
         progress = Counter(entry.status
                            for entry in campaign_progress(session, runtime.campaign))
+        # Roster units the rules gained since the last poll: counted, not written (a reader).
+        progress.update(progress_of(unit, [], runtime.campaign).status
+                        for unit in unsaved_roster(session, runtime.campaign))
     return by_result, {word: progress.get(word, 0) for word in UNIT_WORDS}
