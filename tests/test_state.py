@@ -274,6 +274,43 @@ def test_status_and_the_dashboard_write_nothing_by_starting(tmp_path: Path) -> N
     assert _fingerprint(state) == before
 
 
+def _counts(state: Path, rules: Path) -> dict[str, int]:
+    """`mailbot status` with `rules`, as {项目: 数量}."""
+    env = {**environment(state), "MAILBOT_RULES": str(rules)}
+    done = subprocess.run([*MAILBOT, "status"], cwd=state.parent, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    rows = [[cell.strip() for cell in line.split("│")[1:-1]] for line in done.stdout.splitlines()]
+    return {row[1]: int(row[2]) for row in rows if len(row) == 3 and row[2].isdigit()}
+
+
+def test_status_counts_roster_units_it_does_not_hold_yet_and_writes_nothing(
+        tmp_path: Path) -> None:
+    """The office added two units to the roster since the last poll: `status` counts them as
+    未提交 without saving them; a command that works (`remind`) saves them, and the counts stay."""
+    state = tmp_path / "state"
+    shutil.copytree(FIXTURE, state)
+    assert mailbot(state, "db", "upgrade").returncode == 0
+    shipped = _counts(state, RULES)
+    rules = tmp_path / "rules.toml"
+    rules.write_text(RULES.read_text(encoding="utf-8") + "".join(
+        f'\n[[units]]\nname = "{name}"\nemails = ["{address}"]\n'
+        for name, address in (("体育部", "Tiyu@Test.example"), ("校医院", "xiaoyi@test.example"))),
+        encoding="utf-8")
+    before = _fingerprint(state)
+    counted = _counts(state, rules)
+    assert _fingerprint(state) == before
+    assert counted == {**shipped, "未提交": shipped["未提交"] + 2}, (shipped, counted)
+    env = {**environment(state), "MAILBOT_RULES": str(rules)}
+    done = subprocess.run([*MAILBOT, "remind", "--dry-run"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert _fingerprint(state)[:2] != before[:2]  # the roster units are saved now
+    saved = _fingerprint(state)
+    assert _counts(state, rules) == counted
+    assert _fingerprint(state) == saved
+
+
 @pytest.mark.parametrize("with_mail", [False, True])
 def test_a_database_server_that_is_down_is_one_line(tmp_path: Path, with_mail: bool) -> None:
     """Not a traceback, and not "lost history" either: the server is only unreachable."""

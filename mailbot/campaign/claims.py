@@ -13,9 +13,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from mailbot.campaign.dossier import latest_documents
 from mailbot.campaign.rules import Campaign
 from mailbot.campaign.units import Claim, confirm_address
@@ -23,15 +20,9 @@ from mailbot.checks import mail as mail_findings
 from mailbot.findings import Finding
 from mailbot.office import outbox
 from mailbot.office.replies import Composer
-from mailbot.store.models import (
-    REVIEW_CONFIRMED,
-    REVIEW_PENDING,
-    REVIEW_REJECTED,
-    Document,
-    Message,
-    Reply,
-    Unit,
-)
+from mailbot.store.handles import Session
+from mailbot.store.models import REVIEW_CONFIRMED, REVIEW_PENDING, REVIEW_REJECTED, Message, Unit
+from mailbot.store.queries import units as queries
 from mailbot.timefmt import show, utcnow
 
 if TYPE_CHECKING:
@@ -54,23 +45,17 @@ def tell_unit(session: Session, intake: Intake, message: Message, unit: Unit,
     still awaiting the office does not set off a notice with every mail it sends. At most one
     notice an hour reaches one address, so a flood of new senders cannot flood the unit."""
     sender = message.from_addr
-    earlier = session.scalar(select(Message.id).where(
-        Message.unit_id == unit.id, Message.from_addr == sender, Message.id != message.id,
-        Message.review.in_((REVIEW_PENDING, REVIEW_REJECTED))))
-    if earlier is not None or not sender:
+    if not sender or queries.held_back_before(session, unit.id, sender, message.id):
         return
     context = {"office": intake.campaign.office, "campaign": intake.campaign.campaign,
                "unit_name": unit.display_name, "sender": sender,
                "received_at": show(message.received_at), "subject": message.subject,
-               "files": [name or "（未命名附件）" for name in session.scalars(
-                   select(Document.filename).where(Document.message_pk == message.id)
-                   .order_by(Document.position))],
+               "files": [name or "（未命名附件）"
+                         for name in queries.attachment_names(session, message.id)],
                "pending": claim.unconfirmed}
     since = utcnow() - NOTICE_PAUSE
     for address in claim.earlier[:MAX_NOTICED]:
-        if session.scalar(select(Reply.id).where(
-                Reply.kind == "address-notice", Reply.to_addr == address,
-                Reply.created_at >= since).limit(1)) is not None:
+        if queries.notice_sent_since(session, address, since):
             continue  # told within the hour already: many new addresses are one alarm
         mail = intake.composer.compose(
             "address_notice.txt.j2", context, to=address,
@@ -81,8 +66,7 @@ def tell_unit(session: Session, intake: Intake, message: Message, unit: Unit,
 
 def awaiting_review(session: Session) -> list[Message]:
     """Mails whose sender the office still has to confirm or reject, oldest first."""
-    return list(session.scalars(select(Message).where(Message.review == REVIEW_PENDING)
-                                .order_by(Message.received_at, Message.id)))
+    return queries.awaiting_review(session)
 
 
 def review(session: Session, campaign: Campaign, composer: Composer, message: Message,
@@ -91,18 +75,15 @@ def review(session: Session, campaign: Campaign, composer: Composer, message: Me
     unit = message.unit
     if message.review != REVIEW_PENDING or unit is None:
         return "这封邮件已经处理过了。"
-    documents = session.scalars(select(Document).where(Document.message_pk == message.id)).all()
+    documents = queries.documents_of_message(session, message.id)
     if accept:
         confirm_address(session, unit, message.from_addr)
         for document in documents:
             document.unconfirmed = False
         # Other mail held from the same address for the same unit counts from now on too.
-        for other in session.scalars(select(Message).where(
-                Message.unit_id == unit.id, Message.from_addr == message.from_addr,
-                Message.review == REVIEW_PENDING, Message.id != message.id)):
+        for other in queries.pending_from(session, unit.id, message.from_addr, message.id):
             other.review = REVIEW_CONFIRMED
-            for document in session.scalars(select(Document)
-                                            .where(Document.message_pk == other.id)):
+            for document in queries.documents_of_message(session, other.id):
                 document.unconfirmed = False
     message.review = REVIEW_CONFIRMED if accept else REVIEW_REJECTED
     session.flush()

@@ -12,9 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from mailbot.campaign import statuslink
 from mailbot.campaign.dossier import held_of, latest_documents
 from mailbot.campaign.rules import Campaign
@@ -23,7 +20,9 @@ from mailbot.checks.completeness import missing
 from mailbot.findings import Finding
 from mailbot.office import outbox
 from mailbot.office.replies import Composer
+from mailbot.store.handles import Session
 from mailbot.store.models import Reminder, Unit
+from mailbot.store.queries import units as queries
 from mailbot.timefmt import show
 
 
@@ -49,9 +48,8 @@ def plan(session: Session, campaign: Campaign, at: datetime) -> list[PlannedRemi
         return []
     offset, moment = due[-1]
     planned = []
-    for unit in session.scalars(select(Unit).order_by(Unit.id)):
-        done = {r.offset for r in session.scalars(select(Reminder)
-                                                   .where(Reminder.unit_id == unit.id))}
+    for unit in queries.units_in_order(session):
+        done = queries.reminder_offsets(session, unit.id)
         if offset in done:
             continue
         needs = outstanding(session, unit, campaign)

@@ -15,12 +15,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
-
 from mailbot.campaign.rules import Campaign
 from mailbot.errors import ConfigError
-from mailbot.store.models import Document, Unit, UnitAddress
+from mailbot.store.handles import Session
+from mailbot.store.models import Unit, UnitAddress
+from mailbot.store.queries import units as queries
 from mailbot.timefmt import utcnow
 
 ROSTER_PREFIX = "roster:"
@@ -37,7 +36,7 @@ def sync_roster(session: Session, campaign: Campaign) -> None:
     """Make sure every roster unit and roster address exists (rules may change between runs)."""
     for entry in campaign.units:
         key = ROSTER_PREFIX + entry.name
-        unit = session.scalar(select(Unit).where(Unit.key == key))
+        unit = queries.unit_by_key(session, key)
         if unit is None:
             unit = Unit(key=key, name=entry.name, name_key=name_key(entry.name), on_roster=True,
                         created_at=utcnow())
@@ -45,6 +44,16 @@ def sync_roster(session: Session, campaign: Campaign) -> None:
             session.flush()
         for address in entry.emails:
             _remember(session, unit, address)
+
+
+def unsaved_roster(session: Session, campaign: Campaign) -> list[Unit]:
+    """The roster units the store does not hold yet (the rules gained them since the last
+    `poll` or `run`), as Units never added to the session: a reader (`status`) shows them as
+    未提交 without writing them; the next `poll` or `run` saves them (`sync_roster`)."""
+    return [Unit(key=ROSTER_PREFIX + entry.name, name=entry.name, name_key=name_key(entry.name),
+                 on_roster=True, created_at=utcnow())
+            for entry in campaign.units
+            if queries.unit_by_key(session, ROSTER_PREFIX + entry.name) is None]
 
 
 @dataclass(frozen=True)
@@ -58,8 +67,7 @@ class Claim:
 
 def known_unit(session: Session, sender: str) -> Unit | None:
     """The unit `sender` is a known address of (the roster's, or one that wrote before)."""
-    return session.scalar(select(Unit).join(UnitAddress)
-                          .where(UnitAddress.address == sender.lower()))
+    return queries.unit_of_address(session, sender.lower())
 
 
 def find_unit(session: Session, campaign: Campaign, sender: str, named: Iterable[str],
@@ -108,7 +116,7 @@ def _new_unit(session: Session, sender: str, named: list[str], display_name: str
     first_named = next((n.strip() for n in named if n.strip()), "")
     name = first_named or display_name or sender
     key = ADDRESS_PREFIX + (sender or "unknown")
-    existing = session.scalar(select(Unit).where(Unit.key == key))
+    existing = queries.unit_by_key(session, key)
     if existing is not None:  # an address that was detached from its unit by hand
         return existing
     unit = Unit(key=key, on_roster=False, name=name, name_key=name_key(name),
@@ -127,26 +135,21 @@ def _by_name(session: Session, campaign: Campaign, names: list[str]) -> Unit | N
         return None
     for entry in campaign.units:
         if wanted & {name_key(n) for n in (entry.name, *entry.aliases)}:
-            return session.scalar(select(Unit).where(Unit.key == ROSTER_PREFIX + entry.name))
-    return session.scalar(select(Unit).where(Unit.on_roster.is_(False),
-                                             Unit.name_key.in_(wanted)).order_by(Unit.id))
+            return queries.unit_by_key(session, ROSTER_PREFIX + entry.name)
+    return queries.unit_off_roster_named(session, wanted)
 
 
 def _by_studio(session: Session, keys: set[str]) -> Unit | None:
     if not keys:
         return None
-    listed = or_(*(Document.studio_keys.contains(f"|{key}|", autoescape=True) for key in keys))
-    owners = set(session.scalars(select(Document.unit_id).where(
-        or_(Document.studio_key.in_(keys), listed), Document.kind != "unknown",
-        Document.unconfirmed.is_(False),
-        Document.unit_id.is_not(None))))
+    owners = queries.studio_owners(session, keys)
     # Only an unambiguous owner: two units nominating the same studio is for a person to sort.
     return session.get(Unit, owners.pop()) if len(owners) == 1 else None
 
 
 def _remember(session: Session, unit: Unit, address: str) -> None:
     address = address.lower()
-    if session.scalar(select(UnitAddress).where(UnitAddress.address == address)) is None:
+    if not queries.address_known(session, address):
         session.add(UnitAddress(unit=unit, address=address))
         session.flush()
 
@@ -154,7 +157,7 @@ def _remember(session: Session, unit: Unit, address: str) -> None:
 def named_unit(session: Session, campaign: Campaign, which: str) -> Unit:
     """The unit named or addressed by `which` (its name, a roster alias, or one of its
     addresses); anything else is a ConfigError listing the known units."""
-    units = session.scalars(select(Unit)).all()
+    units = queries.units_in_order(session)
     by_name = _by_name(session, campaign, [which])
     matches = [by_name] if by_name is not None else [
         u for u in units if which.strip().lower() in {a.address for a in u.addresses}]

@@ -21,13 +21,12 @@ from pathlib import Path
 
 import aiosmtplib
 from imap_tools.errors import ImapToolsError
-from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
 
 from mailbot.campaign.rules import Campaign, load_rules
 from mailbot.config import Settings
 from mailbot.errors import ConfigError, MailbotError, MailboxError
+from mailbot.store.handles import StoreFailure
+from mailbot.store.queries.operations import read_database_url, survey_database
 from mailbot.timefmt import show
 
 
@@ -110,34 +109,28 @@ def _state_dir(folder: Path) -> Item:
 def _database(settings: Settings) -> Item:
     name = "数据库"
     try:
-        url = make_url(settings.database)
-    except SQLAlchemyError as exc:
+        address = read_database_url(settings.database)
+    except StoreFailure as exc:
         return Item(name, False, f"数据库地址无法识别：{exc}")
-    shown = url.render_as_string(hide_password=True)
+    shown = address.shown
     kept = _kept_mail(settings.state_dir)
-    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
+    if address.sqlite_file and not Path(address.sqlite_file).exists():
         if kept:
             return Item(name, False, f"{shown} 不存在，但数据目录中已有 {kept} 封原始邮件："
                         "请从备份恢复数据库（否则回执编号会从头开始）")
         return Item(name, True, f"{shown} 尚未创建，首次运行时创建")
     try:
-        engine = create_engine(url)
-        try:
-            with engine.connect() as connection:
-                tables = inspect(connection).get_table_names()
-                messages = (connection.execute(text("SELECT count(*) FROM messages")).scalar_one()
-                            if "messages" in tables else 0)
-        finally:
-            engine.dispose()
-    except SQLAlchemyError as exc:
+        survey = survey_database(settings.database)
+    except StoreFailure as exc:
         reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
         return Item(name, False, f"{shown} 无法打开：{reason}")
     except ImportError as exc:
         return Item(name, False, f"{shown} 缺少数据库驱动（{exc.name}），请先安装")
-    if kept and not messages:
+    if kept and not survey.messages:
         return Item(name, False, f"{shown} 中没有收件记录，但数据目录中已有 {kept} 封原始邮件："
                     "请从备份恢复数据库（否则回执编号会从头开始）")
-    return Item(name, True, f"{shown}（可打开，{len(tables)} 张表，{messages} 封收件记录）")
+    return Item(name, True,
+                f"{shown}（可打开，{survey.tables} 张表，{survey.messages} 封收件记录）")
 
 
 def _files(settings: Settings) -> Item:

@@ -76,15 +76,17 @@ def pick(campaigns: list[Campaign], key: str | None) -> Campaign:
     raise ConfigError(f"没有活动 {key!r}；已配置的活动：{keys}")
 
 
-def runtime_for(config: Path | None, key: str | None) -> tuple[Settings, Campaign, Any]:
+def runtime_for(config: Path | None, key: str | None,
+                reading: bool = False) -> tuple[Settings, Campaign, Any]:
     """The Runtime of the campaign a command works on (all campaigns open, so that the
-    database is scoped per campaign when there are several)."""
+    database is scoped per campaign when there are several); `reading`: one that writes
+    nothing to a current database."""
     from mailbot.intake.cycle import Runtime
 
     settings, campaigns = load_all(config)
     campaign = pick(campaigns, key)
     ordered = [campaign, *[c for c in campaigns if c is not campaign]]
-    return settings, campaign, Runtime(settings, campaign, campaigns=ordered)
+    return settings, campaign, Runtime(settings, campaign, campaigns=ordered, reading=reading)
 
 
 def _rules_file() -> Path:
@@ -255,7 +257,7 @@ def status(campaign_key: CampaignOption = None, config: ConfigOption = None) -> 
     """Counts by result and by unit progress."""
     from mailbot.cli.status import counts
 
-    _settings, _campaign, runtime = runtime_for(config, campaign_key)
+    _settings, _campaign, runtime = runtime_for(config, campaign_key, reading=True)
     by_result, by_progress = counts(runtime)
     table = Table("类别", "项目", "数量")
     for name, number in by_result.items():

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-
-from sqlalchemy.exc import IntegrityError
+from functools import partial
 
 from mailbot.campaign import reminders
 from mailbot.campaign.reminders import PlannedReminder
 from mailbot.intake.cycle import Runtime, run_cycle
 from mailbot.office import final_report, outbox
+from mailbot.store.queries.operations import commit_once
 
 log = logging.getLogger(__name__)
 
@@ -28,16 +28,14 @@ def remind(runtime: Runtime, at: datetime, *, dry_run: bool = False) -> list[Pla
             return planned
         queued = []
         for reminder in planned:
-            try:
-                reminders.queue(session, runtime.intake.composer, runtime.campaign, reminder,
-                                runtime.settings.from_address, now=at,
-                                public_url=runtime.settings.public_url)
-                session.commit()
+            record = partial(reminders.queue, session, runtime.intake.composer,
+                             runtime.campaign, reminder, runtime.settings.from_address, now=at,
+                             public_url=runtime.settings.public_url)
+            if commit_once(session, record):
                 queued.append(reminder)
-            except IntegrityError:
+            else:
                 # Another worker queued this reminder at the same moment: its unique key
                 # (unit, offset) lets one commit win; ours is rolled back, not sent twice.
-                session.rollback()
                 log.info("reminder %s for unit %s already queued by another worker",
                          reminder.offset, reminder.unit_id)
     outbox.send_pending(runtime.sessions, runtime.settings)
@@ -51,15 +49,14 @@ def report_if_due(runtime: Runtime, now: datetime) -> bool:
         if not final_report.due(session, runtime.campaign, now):
             return False
     run_cycle(runtime)  # mail received just before the deadline belongs in the report
-    try:
-        with runtime.sessions.begin() as session:
-            if not final_report.due(session, runtime.campaign, now):
-                return False
-            final_report.queue(session, runtime.intake.composer, runtime.campaign,
-                               runtime.settings.office_email, now)
-    except IntegrityError:
-        log.info("the final report was queued by another worker at the same moment")
-        return False  # its milestone is unique: one commit wins, ours rolled back
+    with runtime.sessions() as session:
+        if not final_report.due(session, runtime.campaign, now):
+            return False
+        if not commit_once(session, partial(final_report.queue, session,
+                                            runtime.intake.composer, runtime.campaign,
+                                            runtime.settings.office_email, now)):
+            log.info("the final report was queued by another worker at the same moment")
+            return False  # its milestone is unique: one commit wins, ours rolled back
     outbox.send_pending(runtime.sessions, runtime.settings)
     log.info("final report queued for %s", runtime.settings.office_email)
     return True

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select
-
-from mailbot.campaign.dossier import UNIT_WORDS, campaign_progress
-from mailbot.store.models import RESULTS, Message
+from mailbot.campaign.dossier import UNIT_WORDS, campaign_progress, progress_of
+from mailbot.campaign.units import unsaved_roster
+from mailbot.store.models import RESULTS
+from mailbot.store.queries.operations import count_messages_by_result
 
 if TYPE_CHECKING:
     from mailbot.intake.cycle import Runtime
@@ -20,9 +20,11 @@ if TYPE_CHECKING:
 
 def counts(runtime: Runtime) -> tuple[dict[str, int], dict[str, int]]:
     with runtime.sessions() as session:
-        rows = session.execute(select(Message.result, func.count()).group_by(Message.result))
-        found = {result: number for result, number in rows}
+        found = count_messages_by_result(session)
         by_result = {result: found.get(result, 0) for result in RESULTS}
         progress = Counter(entry.status
                            for entry in campaign_progress(session, runtime.campaign))
+        # Roster units the rules gained since the last poll: counted, not written (a reader).
+        progress.update(progress_of(unit, [], runtime.campaign).status
+                        for unit in unsaved_roster(session, runtime.campaign))
     return by_result, {word: progress.get(word, 0) for word in UNIT_WORDS}

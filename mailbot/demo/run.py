@@ -19,7 +19,6 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import select
 
 from mailbot.campaign.rules import load_rules
 from mailbot.config import DEFAULT_RULES_DIR, ServerSettings, Settings
@@ -36,7 +35,7 @@ from mailbot.demo.server import DemoMailServer
 from mailbot.demo.wrappers import windows_zip
 from mailbot.errors import ConfigError
 from mailbot.intake.cycle import Runtime, run_cycle
-from mailbot.store.models import Message
+from mailbot.store.queries.operations import message_by_message_id
 from mailbot.timefmt import OFFICE_ZONE, show
 
 OFFICE = "shenbao@demo.sztu.example"
@@ -183,7 +182,7 @@ def _print_records(console: Console, runtime: Runtime, mails: list[DemoMail]) ->
     with runtime.sessions() as session:
         for mail in sorted(mails, key=lambda m: m.received):
             message_id = str(BytesHeaderParser().parsebytes(mail.raw).get("Message-ID", "")).strip()
-            message = session.scalar(select(Message).where(Message.message_id == message_id))
+            message = message_by_message_id(session, message_id)
             if message is None:
                 continue
             repeat = message_id in seen

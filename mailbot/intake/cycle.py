@@ -85,7 +85,7 @@ class Runtime:
 
     def __init__(self, settings: Settings, campaign: Campaign, *,
                  campaigns: Sequence[Campaign] = (),
-                 database: sessionmaker[Session] | None = None) -> None:
+                 database: sessionmaker[Session] | None = None, reading: bool = False) -> None:
         if database is None:
             statedir.guard(settings.state_dir, settings.database)  # before anything is written
             statedir.prepare(settings.state_dir)
@@ -100,14 +100,16 @@ class Runtime:
         composer = Composer(settings.templates_dir, settings.from_address or "mailbot@localhost",
                             campaign.office.name)
         self.intake = pipeline.Intake(settings, campaign, composer, campaigns=self.campaigns)
-        with self.sessions.begin() as session:
-            sync_roster(session, campaign)
+        if not reading:  # a reader (`status`) adds no roster unit: it counts them unsaved
+            with self.sessions.begin() as session:
+                sync_roster(session, campaign)
         self.lanes: dict[str, Runtime] = {key: self}
         if database is None:
             for other in self.campaigns:
                 if other.campaign.key != key:
                     self.lanes[other.campaign.key] = Runtime(
-                        settings, other, campaigns=self.campaigns, database=base)
+                        settings, other, campaigns=self.campaigns, database=base,
+                        reading=reading)
 
     @property
     def several(self) -> bool:

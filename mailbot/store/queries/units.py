@@ -1,0 +1,107 @@
+"""What the campaign layer asks about units, their addresses, senders under review and reminders.
+
+`campaign.units` matches a sender to a unit with these, `campaign.claims` looks up what a new
+address sent and whom it was told to, `campaign.reminders` which offsets a unit has had. Each
+function answers one question and leaves the session's transaction to the caller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import datetime
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from mailbot.store.models import (
+    REVIEW_PENDING,
+    REVIEW_REJECTED,
+    Document,
+    Message,
+    Reminder,
+    Reply,
+    Unit,
+    UnitAddress,
+)
+
+
+def unit_by_key(session: Session, key: str) -> Unit | None:
+    """The unit whose key ("roster:<name>", "address:<address>") is `key`."""
+    return session.scalar(select(Unit).where(Unit.key == key))
+
+
+def unit_of_address(session: Session, address: str) -> Unit | None:
+    """The unit `address` (already lower-cased) is a known address of."""
+    return session.scalar(select(Unit).join(UnitAddress).where(UnitAddress.address == address))
+
+
+def address_known(session: Session, address: str) -> bool:
+    """Whether `address` (already lower-cased) belongs to some unit already."""
+    return session.scalar(select(UnitAddress).where(UnitAddress.address == address)) is not None
+
+
+def unit_off_roster_named(session: Session, name_keys: Collection[str]) -> Unit | None:
+    """The first (oldest) unit not on the roster whose tolerant name key is one of `name_keys`."""
+    return session.scalar(select(Unit).where(Unit.on_roster.is_(False),
+                                             Unit.name_key.in_(name_keys)).order_by(Unit.id))
+
+
+def studio_owners(session: Session, studio_keys: Collection[str]) -> set[int]:
+    """The ids of the units whose counted forms nominate one of `studio_keys`: an approval form
+    for the studio, or a summary listing it (`Document.studio_keys` holds "|key|key|")."""
+    listed = or_(*(Document.studio_keys.contains(f"|{key}|", autoescape=True)
+                   for key in studio_keys))
+    return set(session.scalars(select(Document.unit_id).where(
+        or_(Document.studio_key.in_(studio_keys), listed), Document.kind != "unknown",
+        Document.unconfirmed.is_(False),
+        Document.unit_id.is_not(None))))
+
+
+def units_in_order(session: Session) -> list[Unit]:
+    """Every unit, in the order they were created."""
+    return list(session.scalars(select(Unit).order_by(Unit.id)))
+
+
+def held_back_before(session: Session, unit_id: int, sender: str, message_id: int) -> bool:
+    """Whether `sender` sent the unit another mail, besides `message_id`, that is still awaiting
+    the office (待核实) or was rejected: the unit was told of this address then already."""
+    return session.scalar(select(Message.id).where(
+        Message.unit_id == unit_id, Message.from_addr == sender, Message.id != message_id,
+        Message.review.in_((REVIEW_PENDING, REVIEW_REJECTED)))) is not None
+
+
+def attachment_names(session: Session, message_pk: int) -> list[str]:
+    """The file names of a mail's documents, in the order they came in the mail."""
+    return list(session.scalars(select(Document.filename).where(Document.message_pk == message_pk)
+                                .order_by(Document.position)))
+
+
+def notice_sent_since(session: Session, address: str, since: datetime) -> bool:
+    """Whether an address notice (a new address wrote for your unit) went to `address` at or
+    after `since`."""
+    return session.scalar(select(Reply.id).where(
+        Reply.kind == "address-notice", Reply.to_addr == address,
+        Reply.created_at >= since).limit(1)) is not None
+
+
+def awaiting_review(session: Session) -> list[Message]:
+    """Mails whose sender the office still has to confirm or reject, oldest first."""
+    return list(session.scalars(select(Message).where(Message.review == REVIEW_PENDING)
+                                .order_by(Message.received_at, Message.id)))
+
+
+def documents_of_message(session: Session, message_pk: int) -> list[Document]:
+    """Every document that came with the mail `message_pk`."""
+    return list(session.scalars(select(Document).where(Document.message_pk == message_pk)))
+
+
+def pending_from(session: Session, unit_id: int, sender: str, besides: int) -> list[Message]:
+    """The unit's other mails from `sender` (not `besides`) still awaiting the office."""
+    return list(session.scalars(select(Message).where(
+        Message.unit_id == unit_id, Message.from_addr == sender,
+        Message.review == REVIEW_PENDING, Message.id != besides)))
+
+
+def reminder_offsets(session: Session, unit_id: int) -> set[str]:
+    """The reminder offsets ("3d", "1d"…) recorded for the unit, sent or skipped."""
+    return set(session.scalars(select(Reminder.offset).where(Reminder.unit_id == unit_id)))
