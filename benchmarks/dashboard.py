@@ -28,13 +28,13 @@ PASSWORD = "bench-password"
 def measure(mails: int) -> dict[str, object]:
     from sqlalchemy import select
 
-    from mailbot.campaign.rules import default_rules_path, load_rules
+    from mailbot.campaign.rules import load_campaigns
     from mailbot.config import Settings
     from mailbot.intake.cycle import Runtime
     from mailbot.store.models import Message, Unit
     from mailbot.web import create_app
 
-    campaign = load_rules(default_rules_path(ROOT / "rules"))
+    campaign = load_campaigns(ROOT / "rules")[0]
     with tempfile.TemporaryDirectory() as folder:
         state = Path(folder)
         fill(f"sqlite:///{state / 'mailbot.sqlite3'}", mails)
