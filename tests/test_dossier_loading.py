@@ -4,8 +4,8 @@ The pages listing every unit read the versions that may count from plain rows, w
 versions that can never count left out in SQL; a unit's page, the workbook and the intake read
 every version of the unit. Here many units with random histories — versions on time and late,
 scans, forms that could not be read, per-studio forms naming no studio, 待核实 senders, mails
-received at the same moment — are written to a real SQLite database, and every path must give
-the same standing for every unit, whichever the late policy.
+received at the same moment — are written to a real database, and every path must give
+the same standing for every unit, whichever the late policy, on SQLite and on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -96,10 +96,10 @@ def _every_path(session: Session, campaign: Campaign) -> dict[str, list[Standing
 
 @pytest.mark.parametrize("policy", ["accept", "refuse"])
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_every_path_gives_every_unit_the_same_standing(tmp_path: Path, policy: str,
+def test_every_path_gives_every_unit_the_same_standing(database_url: str, policy: str,
                                                       seed: int) -> None:
     campaign = _campaign(policy)
-    sessions = open_database(f"sqlite:///{tmp_path / 'mailbot.sqlite3'}")
+    sessions = open_database(database_url)
     _fill(sessions, campaign, seed)
     with sessions() as session:
         paths = _every_path(session, campaign)
