@@ -127,7 +127,8 @@ class Standing:
         return COMPLETE if self.complete else INCOMPLETE
 
 
-def held_of(doc: Document) -> Held:
+def held_of(doc: Document | queries.CopyRow) -> Held:
+    """What the checks see of a version: from a `Document`, or from the plain row of one."""
     return Held(kind=doc.kind, filename=doc.filename, studio_key=doc.studio_key,
                 studio_name=doc.studio_name, ok=doc.ok,
                 listed_studios=tuple(json.loads(doc.studios_json or "[]")),
@@ -265,11 +266,7 @@ def standings_from(loaded: queries.CampaignCopies, campaign: Campaign) -> list[S
     standings = []
     for unit in loaded.units:
         latest = [copies[v.id] for v in pick_versions(versions[unit.id], campaign)]
-        held = [Held(kind=c.kind, filename=c.filename, studio_key=c.studio_key,
-                     studio_name=c.studio_name, ok=c.ok,
-                     listed_studios=tuple(json.loads(c.studios_json)),
-                     scan=c.format in SCAN_FORMATS) for c in latest]
-        shape = _shape(held, campaign, loaded.pending.get(unit.id, ()))
+        shape = _shape([held_of(c) for c in latest], campaign, loaded.pending.get(unit.id, ()))
         standings.append(Standing(
             unit=unit, counting=tuple(c.id for c in latest),
             studios=tuple(name for name, _kinds in shape.studios), complete=shape.complete,
