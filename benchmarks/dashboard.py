@@ -28,19 +28,21 @@ PASSWORD = "bench-password"
 def measure(mails: int) -> dict[str, object]:
     from sqlalchemy import select
 
-    from mailbot.campaign.rules import default_rules_path, load_rules
+    from mailbot.campaign.rules import load_campaigns
     from mailbot.config import Settings
     from mailbot.intake.cycle import Runtime
     from mailbot.store.models import Message, Unit
     from mailbot.web import create_app
+    from mailbot.web.server import settle_heap
 
-    campaign = load_rules(default_rules_path(ROOT / "rules"))
+    campaign = load_campaigns(ROOT / "rules")[0]
     with tempfile.TemporaryDirectory() as folder:
         state = Path(folder)
         fill(f"sqlite:///{state / 'mailbot.sqlite3'}", mails)
         runtime = Runtime(Settings(state_dir=state, office_password=PASSWORD,
                                    from_address="office@bench.example"), campaign)
         app = create_app(runtime.settings, campaign, runtime=runtime)
+        settle_heap()  # as `mailbot serve` does before its first request
         client = app.test_client()
         login_page = client.get("/login").get_data(as_text=True)
         token = re.search(r'name="csrf_token" value="([^"]+)"', login_page)
@@ -53,7 +55,7 @@ def measure(mails: int) -> dict[str, object]:
                  "units, filtered": "/units?state=incomplete&q=1",
                  "a unit /units/N": f"/units/{unit_id}",
                  "a mail /messages/N": f"/messages/{message_id}",
-                 "quarantine /quarantine": "/quarantine"}
+                 "quarantine /quarantine": "/quarantine", "waiting /inbox": "/inbox"}
         timings: dict[str, float] = {}
         for name, path in pages.items():
             slowest = 0.0

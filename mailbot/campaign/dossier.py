@@ -4,6 +4,11 @@ The intake loop uses it to check a unit's set after each mail; the workbook, the
 the status command show the same thing through `UnitProgress.forms` and `UnitProgress.status`,
 in the status words of CONTRACT.md. Nothing here is stored: it is all derived from the rows, so
 two screens cannot disagree (a received form is never shown as missing).
+
+The computation is pure (`pick_versions`, `pick_latest`, `progress_of`, `progress_from`,
+`all_progress`): it reads rows handed to it. What loads them is `store.queries.dossier`;
+`latest_documents`, `unit_progress` and `campaign_progress` are the short ways to load and
+compute at once.
 """
 
 from __future__ import annotations
@@ -13,16 +18,14 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
-
-from sqlalchemy import Select, select
-from sqlalchemy.orm import Session, contains_eager, selectinload
 
 from mailbot.campaign.rules import Campaign
 from mailbot.checks import Held
 from mailbot.checks.completeness import match_studios, missing, nominated
 from mailbot.checks.formats import SCAN_FORMATS
-from mailbot.store.models import REVIEW_PENDING, Document, Message, Unit
+from mailbot.store.handles import Session
+from mailbot.store.models import REVIEW_PENDING, Document, Unit
+from mailbot.store.queries import dossier as queries
 
 # Status words (CONTRACT.md): one vocabulary for replies, workbook, dashboard and `status`.
 RECEIVED, TO_CORRECT, TO_VERIFY, NOT_RECEIVED = "已收", "待更正", "待核实", "未收"
@@ -94,8 +97,38 @@ class UnitProgress:
     def form(self, key: str) -> FormState | None:
         return next((f for f in self.forms if f.key == key), None)
 
+    @property
+    def standing(self) -> Standing:
+        return Standing(unit=self.unit, counting=tuple(d.id for d in self.latest),
+                        studios=tuple(s.name for s in self.studios), complete=self.complete,
+                        last_received=self.last_received, late=self.late,
+                        forms=tuple(self.forms))
 
-def held_of(doc: Document) -> Held:
+
+@dataclass(frozen=True)
+class Standing:
+    """A `UnitProgress` without its documents: what a list of every unit shows, computed by
+    the same functions from plain rows (`campaign_standings`), or taken from one
+    (`UnitProgress.standing`)."""
+
+    unit: Unit
+    counting: tuple[int, ...]  # the ids of the versions that count, oldest first
+    studios: tuple[str, ...]  # the studios' names, as `UnitProgress.studios`
+    complete: bool
+    last_received: datetime | None
+    late: bool
+    forms: tuple[FormState, ...]
+
+    @property
+    def status(self) -> str:
+        """已齐全, 未齐全 or 未提交, as `UnitProgress.status`."""
+        if not self.counting:
+            return NOT_SUBMITTED
+        return COMPLETE if self.complete else INCOMPLETE
+
+
+def held_of(doc: Document | queries.CopyRow) -> Held:
+    """What the checks see of a version: from a `Document`, or from the plain row of one."""
     return Held(kind=doc.kind, filename=doc.filename, studio_key=doc.studio_key,
                 studio_name=doc.studio_name, ok=doc.ok,
                 listed_studios=tuple(json.loads(doc.studios_json or "[]")),
@@ -108,25 +141,14 @@ def latest_documents(session: Session, unit: Unit,
 
     That is the latest version received by the deadline (plus grace); a form that only came
     late counts too, flagged, unless the rules refuse late mail. Older versions stay in the
-    database and on disk, visible in 收件记录 and on the dashboard."""
-    rows = session.scalars(_documents_in_order().where(Document.unit_id == unit.id)).all()
-    return pick_latest(rows, campaign)
+    database and on disk, visible in 收件记录 and on the dashboard. (Loads through
+    `store.queries.dossier`; `pick_latest` is the computation.)"""
+    return pick_latest(queries.unit_documents(session, unit.id), campaign)
 
 
-def _documents_in_order() -> Select[Document]:
-    # Each row's mail comes in the same query (contains_eager): asking for `row.message` one
-    # row at a time was one SELECT per earlier mail of the unit.
-    return (select(Document).join(Message, Document.message_pk == Message.id)
-            .options(contains_eager(Document.message))
-            .where(Document.kind != "unknown")
-            .order_by(Message.received_at, Document.id))
-
-
-@dataclass(slots=True)  # not frozen: 30,000 of them are made per page, and frozen ones cost 3×
+@dataclass(slots=True)  # not frozen: thousands of them are made per page, and frozen ones cost 3×
 class Version:
-    """The columns that decide which version of a form counts, as one plain row: the whole
-    campaign's are read as tuples (no ORM object per document), and only the versions that
-    count are loaded as `Document`s afterwards."""
+    """The columns that decide which version of a form counts, as one plain row."""
 
     id: int
     unit_id: int | None
@@ -139,44 +161,35 @@ class Version:
     pending: bool  # its mail awaits the office's confirmation of the sender (待核实)
 
 
-def version_columns(campaign: Campaign) -> tuple[Any, ...]:
-    """The columns of a `Version`, in its order; lateness is compared in SQL (one boolean per
-    row instead of a converted datetime)."""
-    return (Document.id, Document.unit_id, Document.kind, Document.studio_key, Document.format,
-            Document.ok, Document.unconfirmed,
-            (Message.received_at <= campaign.cutoff).label("on_time"), Message.review)
+def _version(doc: Document, on_time: bool, review: str = "") -> Version:
+    return Version(id=doc.id, unit_id=doc.unit_id, kind=doc.kind, studio_key=doc.studio_key or "",
+                   scan=doc.format in SCAN_FORMATS, ok=bool(doc.ok),
+                   unconfirmed=bool(doc.unconfirmed), on_time=on_time,
+                   pending=review == REVIEW_PENDING)
 
 
-def version_of(row: Any) -> Version:
-    """A `Version` from a tuple of `version_columns`."""
-    (pk, unit_id, kind, key, form, ok, unconfirmed, on_time, review) = row
-    return Version(id=pk, unit_id=unit_id, kind=kind, studio_key=key or "",
-                   scan=form in SCAN_FORMATS, ok=bool(ok), unconfirmed=bool(unconfirmed),
-                   on_time=bool(on_time), pending=review == REVIEW_PENDING)
-
-
-def _version(doc: Document, campaign: Campaign) -> Version:
-    return version_of((doc.id, doc.unit_id, doc.kind, doc.studio_key, doc.format, doc.ok,
-                       doc.unconfirmed, doc.message.received_at <= campaign.cutoff,
-                       doc.message.review))
+def _version_with_mail(doc: Document, campaign: Campaign) -> Version:
+    return _version(doc, doc.message.received_at <= campaign.cutoff, doc.message.review)
 
 
 def pick_latest(rows: Iterable[Document], campaign: Campaign) -> list[Document]:
-    """`latest_documents` of one unit's rows, given oldest first (received, then id)."""
+    """`latest_documents` of one unit's rows (with their mails), given oldest first (received,
+    then id)."""
     documents = {doc.id: doc for doc in rows}
-    versions = [_version(doc, campaign) for doc in documents.values()]
+    versions = [_version_with_mail(doc, campaign) for doc in documents.values()]
     return [documents[v.id] for v in pick_versions(versions, campaign)]
 
 
 def pick_versions(rows: Iterable[Version], campaign: Campaign) -> list[Version]:
     """The versions that count of one unit's rows, given oldest first (received, then id)."""
     refuse_late = campaign.campaign.late_policy == "refuse"
+    per_studio = _per_studio(campaign)
     latest: dict[tuple[str, str, bool], Version] = {}
     for row in rows:
         if row.unconfirmed:
             continue  # 待核实: nothing counts until the office confirms the sender
         # A scan (the stamped copy) sits beside the editable file, never replaces it.
-        key = (row.kind, "" if campaign.per_unit(row.kind) else row.studio_key, row.scan)
+        key = (row.kind, row.studio_key if row.kind in per_studio else "", row.scan)
         current = latest.get(key)
         if not row.on_time and (refuse_late or (current is not None and current.on_time)):
             continue  # a late version never replaces one that came in time
@@ -188,6 +201,11 @@ def pick_versions(rows: Iterable[Version], campaign: Campaign) -> list[Version]:
                       if k[0] == row.kind and not k[1] and not r.ok and r is not row]:
             del latest[stale]
     return list(latest.values())
+
+
+def _per_studio(campaign: Campaign) -> frozenset[str]:
+    """The kinds held one per studio (`Campaign.per_unit` is false for them)."""
+    return frozenset(spec.key for spec in campaign.documents if not campaign.per_unit(spec.key))
 
 
 def all_progress(units: Sequence[Unit], documents: Iterable[Document],
@@ -203,46 +221,58 @@ def all_progress(units: Sequence[Unit], documents: Iterable[Document],
 
 
 def campaign_progress(session: Session, campaign: Campaign) -> list[UnitProgress]:
-    """Every unit's progress, in unit order, from a few queries whatever the number of units
-    or mails: the versions are picked from plain column tuples, and only the picked ones (a few
-    per unit, not every version ever received) become `Document` objects."""
-    units = session.scalars(select(Unit).order_by(Unit.id)
-                            .options(selectinload(Unit.addresses))).all()
+    """Every unit's progress, in unit order, from a fixed number of queries whatever the number
+    of units or mails (`store.queries.dossier.campaign_versions`); `progress_from` computes."""
+    loaded = queries.campaign_versions(session, campaign.cutoff, _per_studio(campaign),
+                                       SCAN_FORMATS)
+    return progress_from(loaded, campaign)
+
+
+def progress_from(loaded: queries.CampaignVersions, campaign: Campaign) -> list[UnitProgress]:
+    """Every unit's progress from the campaign's versions (oldest first, 待核实 ones left out:
+    they never count, `loaded.pending` names their kinds)."""
     versions: dict[int | None, list[Version]] = defaultdict(list)
-    # 待核实 rows never count (pick_versions skips them): only their kinds are wanted.
-    for row in session.execute(select(*version_columns(campaign))
-                               .join(Message, Document.message_pk == Message.id)
-                               .where(Document.kind != "unknown", Document.unconfirmed.is_(False))
-                               .order_by(Message.received_at, Document.id)):
-        versions[row[1]].append(version_of(row))
-    pending: dict[int | None, set[str]] = defaultdict(set)
-    for unit_id, kind in session.execute(
-            select(Document.unit_id, Document.kind).distinct()
-            .join(Message, Document.message_pk == Message.id)
-            .where(Document.kind != "unknown", Document.unconfirmed.is_(True),
-                   Message.review == REVIEW_PENDING)):
-        pending[unit_id].add(kind)
-    picked = {unit.id: pick_versions(versions[unit.id], campaign) for unit in units}
-    documents, mails = _load([v.id for chosen in picked.values() for v in chosen], session)
-    return [progress_of(unit, [documents[v.id] for v in picked[unit.id]], campaign,
-                        pending=pending[unit.id], mails=mails) for unit in units]
-
-
-def _load(ids: Sequence[int], session: Session
-          ) -> tuple[dict[int, Document], dict[int, tuple[datetime, bool]]]:
-    """The documents of `ids`, and of each of their mails only what progress shows (received,
-    late) as plain values: not a Message object per mail. In bounded IN lists."""
     documents: dict[int, Document] = {}
-    for start in range(0, len(ids), 500):
-        documents.update((doc.id, doc) for doc in session.scalars(
-            select(Document).where(Document.id.in_(ids[start:start + 500]))))
-    wanted = sorted({doc.message_pk for doc in documents.values()})
     mails: dict[int, tuple[datetime, bool]] = {}
-    for start in range(0, len(wanted), 500):
-        mails.update((pk, (received, bool(late))) for pk, received, late in session.execute(
-            select(Message.id, Message.received_at, Message.late)
-            .where(Message.id.in_(wanted[start:start + 500]))))
-    return documents, mails
+    for row in loaded.versions:
+        doc = row.document
+        versions[doc.unit_id].append(_version(doc, row.on_time))
+        documents[doc.id] = doc
+        mails[doc.message_pk] = (row.received_at, row.late)
+    return [progress_of(unit, [documents[v.id] for v in pick_versions(versions[unit.id], campaign)],
+                        campaign, pending=loaded.pending.get(unit.id, ()), mails=mails)
+            for unit in loaded.units]
+
+
+def campaign_standings(session: Session, campaign: Campaign) -> list[Standing]:
+    """Every unit's standing, in unit order, from plain column tuples in a fixed number of
+    queries (`store.queries.dossier.campaign_copies`): no `Document` object is made."""
+    loaded = queries.campaign_copies(session, campaign.cutoff, _per_studio(campaign),
+                                     SCAN_FORMATS)
+    return standings_from(loaded, campaign)
+
+
+def standings_from(loaded: queries.CampaignCopies, campaign: Campaign) -> list[Standing]:
+    """Every unit's standing from the campaign's versions as plain rows (oldest first, 待核实
+    ones left out: `loaded.pending` names their kinds)."""
+    versions: dict[int, list[Version]] = defaultdict(list)
+    copies: dict[int, queries.CopyRow] = {}
+    for row in loaded.copies:
+        versions[row.unit_id].append(Version(
+            id=row.id, unit_id=row.unit_id, kind=row.kind, studio_key=row.studio_key,
+            scan=row.format in SCAN_FORMATS, ok=row.ok, unconfirmed=False, on_time=row.on_time,
+            pending=False))
+        copies[row.id] = row
+    standings = []
+    for unit in loaded.units:
+        latest = [copies[v.id] for v in pick_versions(versions[unit.id], campaign)]
+        shape = _shape([held_of(c) for c in latest], campaign, loaded.pending.get(unit.id, ()))
+        standings.append(Standing(
+            unit=unit, counting=tuple(c.id for c in latest),
+            studios=tuple(name for name, _kinds in shape.studios), complete=shape.complete,
+            last_received=max((c.received_at for c in latest), default=None),
+            late=any(c.late for c in latest), forms=tuple(shape.forms)))
+    return standings
 
 
 def _pending(rows: Iterable[Version]) -> set[str]:
@@ -251,14 +281,14 @@ def _pending(rows: Iterable[Version]) -> set[str]:
 
 
 def unit_progress(session: Session, unit: Unit, campaign: Campaign) -> UnitProgress:
-    rows = session.scalars(_documents_in_order().where(Document.unit_id == unit.id)).all()
-    return _progress(unit, rows, campaign)
+    """Where one unit stands (loads through `store.queries.dossier`)."""
+    return _progress(unit, queries.unit_documents(session, unit.id), campaign)
 
 
 def _progress(unit: Unit, rows: Sequence[Document], campaign: Campaign) -> UnitProgress:
     """From all of one unit's rows, oldest first: forms held as 待核实 are shown as such."""
     return progress_of(unit, pick_latest(rows, campaign), campaign,
-                       pending=_pending(_version(row, campaign) for row in rows))
+                       pending=_pending(_version_with_mail(row, campaign) for row in rows))
 
 
 def progress_of(unit: Unit, latest: list[Document], campaign: Campaign,
@@ -267,46 +297,60 @@ def progress_of(unit: Unit, latest: list[Document], campaign: Campaign,
     """Where the unit stands, given its `latest_documents`; `mails`: each document's mail's
     (received_at, late) by its key, when they were read without loading the mails."""
     held = [held_of(d) for d in latest]
-    by_held = dict(zip(held, latest, strict=True))
-    names = nominated(held)
-    studios = [StudioProgress(name) for name in names]
-    for kind in {h.kind for h in held if not campaign.per_unit(h.kind)}:
-        matched = match_studios(names, [h for h in held if h.kind == kind])
-        for studio in studios:
-            if studio.name in matched:
-                studio.documents[kind] = by_held[matched[studio.name]]
-    if not names:  # no usable 附件1 yet: show each named studio form on its own
-        for doc in latest:
-            if not campaign.per_unit(doc.kind):
-                name = doc.studio_name or "（未注明工作室名称）"
-                existing = next((s for s in studios if s.name == name), None)
-                if existing is None:
-                    existing = StudioProgress(name)
-                    studios.append(existing)
-                existing.documents[doc.kind] = doc
-    summary = next((d for d in latest if campaign.lists_studios(d.kind)), None)
-    for studio in studios:
-        if summary is not None:
-            studio.documents.setdefault(summary.kind, summary)
-    complete = bool(latest) and all(h.ok for h in held) and not missing(campaign, held)
+    shape = _shape(held, campaign, pending)
+    studios = [StudioProgress(name, {kind: latest[index] for kind, index in kinds.items()})
+               for name, kinds in shape.studios]
     times = ([mails[d.message_pk] for d in latest] if mails is not None
              else [(d.message.received_at, d.message.late) for d in latest])
-    return UnitProgress(unit=unit, latest=latest, studios=studios, complete=complete,
+    return UnitProgress(unit=unit, latest=latest, studios=studios, complete=shape.complete,
                         last_received=max(t for t, _late in times) if times else None,
-                        late=any(late for _t, late in times),
-                        forms=form_states(latest, len(studios), campaign, pending))
+                        late=any(late for _t, late in times), forms=shape.forms)
 
 
-def form_states(latest: Sequence[Document], studios: int, campaign: Campaign,
+@dataclass(frozen=True)
+class _Shape:
+    """What the held forms make of a unit: its studios, whether it is complete, its forms."""
+
+    studios: list[tuple[str, dict[str, int]]]  # studio name, kind -> index of its version
+    complete: bool
+    forms: list[FormState]
+
+
+def _shape(held: Sequence[Held], campaign: Campaign, pending: Collection[str]) -> _Shape:
+    """From the held versions (oldest first): the part of `progress_of` that needs no row."""
+    index = {h: number for number, h in enumerate(held)}  # equal ones: the later wins
+    names = nominated(held)
+    studios: dict[str, dict[str, int]] = {name: {} for name in names}
+    for kind in {h.kind for h in held if not campaign.per_unit(h.kind)}:
+        matched = match_studios(names, [h for h in held if h.kind == kind])
+        for name in names:
+            if name in matched:
+                studios[name][kind] = index[matched[name]]
+    if not names:  # no usable 附件1 yet: show each named studio form on its own
+        for number, h in enumerate(held):
+            if not campaign.per_unit(h.kind):
+                studios.setdefault(h.studio_name or "（未注明工作室名称）", {})[h.kind] = number
+    summary = next((number for number, h in enumerate(held) if campaign.lists_studios(h.kind)),
+                   None)
+    for kinds in studios.values():
+        if summary is not None:
+            kinds.setdefault(held[summary].kind, summary)
+    complete = bool(held) and all(h.ok for h in held) and not missing(campaign, held)
+    return _Shape(list(studios.items()), complete,
+                  form_states(held, len(studios), campaign, pending))
+
+
+def form_states(latest: Sequence[Held], studios: int, campaign: Campaign,
                 pending: Collection[str] = ()) -> list[FormState]:
-    """Each form of the campaign, in the order of the rules, as held in `latest`; `pending`:
-    the kinds received only from an address the office has not confirmed (待核实)."""
+    """Each form of the campaign, in the order of the rules, as held in `latest`; `studios`:
+    how many the unit nominated; `pending`: the kinds received only from an address the office
+    has not confirmed (待核实)."""
     states = []
     for spec in campaign.documents:
-        present = [d for d in latest if d.kind == spec.key and d.format not in SCAN_FORMATS]
+        present = [h for h in latest if h.kind == spec.key and not h.scan]
         per_unit = spec.per == "unit"
         states.append(FormState(key=spec.key, label=spec.label, per_unit=per_unit,
-                                have=len(present), good=sum(1 for d in present if d.ok),
+                                have=len(present), good=sum(1 for h in present if h.ok),
                                 want=1 if per_unit else max(studios, 1),
                                 unconfirmed=spec.key in pending))
     return states

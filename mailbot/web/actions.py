@@ -15,9 +15,6 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from mailbot import details
 from mailbot.campaign import claims
 from mailbot.errors import MailbotError
@@ -25,15 +22,9 @@ from mailbot.intake import inquiry, pipeline
 from mailbot.intake.cycle import Runtime, omitted_key
 from mailbot.mail.logins import one_line
 from mailbot.office import outbox
-from mailbot.store.models import (
-    QUARANTINED,
-    UNCLASSIFIED,
-    MailboxUid,
-    Message,
-    OfficeAction,
-    Reply,
-    Unit,
-)
+from mailbot.store.handles import Session
+from mailbot.store.models import QUARANTINED, UNCLASSIFIED, MailboxUid, Message, Reply, Unit
+from mailbot.store.queries.dashboard import office_actions_on_message
 from mailbot.store.scoping import ACROSS_CAMPAIGNS
 from mailbot.timefmt import utcnow
 
@@ -54,15 +45,11 @@ def reprocess(runtime: Runtime, message_id: int) -> Outcome:
         if old is None or old.result != QUARANTINED or old.dismissed_at is not None:
             return Outcome(False, message_id, "这封邮件不在隔离区，无需重新处理。")
         raw_path = old.raw_path
-    if runtime.blobs.exists(omitted_key(raw_path)):
-        # Only the header was fetched (over max_message_bytes): there is nothing to re-read.
-        return Outcome(False, message_id, "这封邮件超过大小上限，只保存了邮件头，无法重新处理；"
-                                          "请在邮箱中查看原邮件。")
-    try:
-        raw = runtime.blobs.get(raw_path)
-    except OSError as exc:
-        return Outcome(False, message_id,
-                       f"找不到原始邮件文件 {raw_path}（{exc.strerror or exc}）。")
+    # Only the header was fetched (over max_message_bytes): there is nothing to re-read.
+    raw = kept_raw(runtime, message_id, raw_path,
+                   "这封邮件超过大小上限，只保存了邮件头，无法重新处理；请在邮箱中查看原邮件。")
+    if isinstance(raw, Outcome):
+        return raw
     try:
         with runtime.sessions.begin() as session:
             new_id, new_result, was_new = _replace(session, runtime, message_id, raw)
@@ -92,15 +79,12 @@ def assign(runtime: Runtime, message_id: int) -> Outcome:
         if old is None or old.result != UNCLASSIFIED:
             return Outcome(False, message_id, "这封邮件不是未归类邮件。")
         raw_path = old.raw_path
-    if runtime.blobs.exists(omitted_key(raw_path)):
-        # Received before the call opened (or too large): only the header was kept.
-        return Outcome(False, message_id, "这封邮件只保存了邮件头（申报开始前收到或超过大小上限），"
-                                          "无法交给本次申报处理；请在邮箱中查看原邮件。")
-    try:
-        raw = runtime.blobs.get(raw_path)
-    except OSError as exc:
-        return Outcome(False, message_id,
-                       f"找不到原始邮件文件 {raw_path}（{exc.strerror or exc}）。")
+    # Received before the call opened (or too large): only the header was kept.
+    raw = kept_raw(runtime, message_id, raw_path,
+                   "这封邮件只保存了邮件头（申报开始前收到或超过大小上限），"
+                   "无法交给本次申报处理；请在邮箱中查看原邮件。")
+    if isinstance(raw, Outcome):
+        return raw
     try:
         with runtime.sessions.begin() as session:
             new_id, result, _new = _replace(session, runtime, message_id, raw,
@@ -112,6 +96,20 @@ def assign(runtime: Runtime, message_id: int) -> Outcome:
     runtime.write_workbook()
     title = runtime.campaign.campaign.title
     return Outcome(True, new_id, f"已交给“{title}”处理，结果：{result}。{_send(runtime)}")
+
+
+def kept_raw(runtime: Runtime, message_id: int, raw_path: str,
+             header_only: str) -> bytes | Outcome:
+    """The raw mail kept at `raw_path` (for the mail `message_id`), or the answer why there is
+    none to process: only its header was kept (`header_only` says so, with the office's next
+    step), or the file is gone."""
+    if runtime.blobs.exists(omitted_key(raw_path)):
+        return Outcome(False, message_id, header_only)
+    try:
+        return runtime.blobs.get(raw_path)  # the state dir, or the database with a server
+    except OSError as exc:
+        return Outcome(False, message_id,
+                       f"找不到原始邮件文件 {raw_path}（{exc.strerror or exc}）。")
 
 
 def review_sender(runtime: Runtime, message_id: int, *, accept: bool) -> Outcome:
@@ -148,7 +146,7 @@ def _replace(session: Session, runtime: Runtime, message_id: int, raw: bytes, *,
     raw_path, received_at = old.raw_path, old.received_at
     places = [(u.folder, u.uidvalidity, u.uid, u.marked) for u in old.uids]
     kept = [reply for reply in old.replies if reply.status == "sent"]
-    noted = list(session.scalars(select(OfficeAction).where(OfficeAction.message_pk == old.id)))
+    noted = office_actions_on_message(session, old.id)
     for action in noted:  # the office's record follows the mail to its new row
         action.message_pk = None
     for reply in old.replies:

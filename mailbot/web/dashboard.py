@@ -1,8 +1,9 @@
 """What the dashboard shows, derived from the database: the overview, unit rows, a unit's history.
 
-Views only render these; nothing here writes. Each unit's standing comes from
-`mailbot.campaign.dossier.unit_progress`, the same function the workbook and the replies use, so the
-page, the workbook and the mail never disagree.
+Views only render these; nothing here writes, and nothing here speaks SQL (the reads are
+`store.queries.dashboard`'s). Each unit's standing comes from `mailbot.campaign.dossier`, the
+same computation the workbook and the replies use, so the page, the workbook and the mail never
+disagree; the pages listing every unit read it from plain rows (`campaign_standings`).
 """
 
 from __future__ import annotations
@@ -11,26 +12,20 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session
-
-from mailbot.campaign.dossier import UnitProgress, campaign_progress, unit_progress
+from mailbot.campaign.dossier import Standing, campaign_standings, unit_progress
 from mailbot.campaign.rules import Campaign
+from mailbot.store.handles import Session
 from mailbot.store.models import (
     ACCEPTED,
     CORRECTION,
-    INQUIRY,
     QUARANTINED,
     RESULTS,
-    REVIEW_PENDING,
-    UNCLASSIFIED,
     Document,
     Message,
-    Reminder,
     Reply,
     Unit,
 )
-from mailbot.store.scoping import ACROSS_CAMPAIGNS
+from mailbot.store.queries import dashboard as queries
 from mailbot.timefmt import show
 
 # A unit's state on the dashboard: the three numbers of the overview and the units filter.
@@ -46,6 +41,7 @@ REPLY_STATUS = {"pending": "待发送", "sent": "已发送", "failed": "发送�
                 "dropped": "已放弃"}
 HELD_FINDING = "sender-unverified"  # mailbot.intake.screening.auth_hold: why a reply is held
 ATTENTION_REPLIES = 50  # failed and held replies listed on the overview, newest first
+RECENT_MESSAGES = 8  # the latest mails on the overview
 
 
 @dataclass(frozen=True)
@@ -58,7 +54,7 @@ class DocCell:
 @dataclass
 class UnitRow:
     unit: Unit
-    progress: UnitProgress
+    progress: Standing
     state: str
     cells: list[DocCell]
     got: int  # forms held in order, for the progress bar
@@ -67,7 +63,7 @@ class UnitRow:
 
     @property
     def state_label(self) -> str:
-        if self.state == INCOMPLETE and not self.progress.latest:
+        if self.state == INCOMPLETE and not self.progress.counting:
             return "未交材料"  # wrote (a question, say) but sent no usable form yet
         return STATE_LABELS[self.state]
 
@@ -112,18 +108,16 @@ class ReplyIssue:
 
 def unit_rows(session: Session, campaign: Campaign) -> list[UnitRow]:
     """Every unit's row from a fixed number of queries (no query per unit)."""
-    counts = {unit_id: number for unit_id, number in session.execute(
-        select(Message.unit_id, func.count()).where(Message.unit_id.is_not(None))
-        .group_by(Message.unit_id))}
-    return [_row(progress, counts.get(progress.unit.id, 0))
-            for progress in campaign_progress(session, campaign)]
+    counts = queries.messages_per_unit(session)
+    return [_row(standing, counts.get(standing.unit.id, 0))
+            for standing in campaign_standings(session, campaign)]
 
 
 def unit_row(session: Session, campaign: Campaign, unit: Unit, messages: int) -> UnitRow:
-    return _row(unit_progress(session, unit, campaign), messages)
+    return _row(unit_progress(session, unit, campaign).standing, messages)
 
 
-def _row(progress: UnitProgress, messages: int) -> UnitRow:
+def _row(progress: Standing, messages: int) -> UnitRow:
     if progress.complete:
         state = COMPLETE
     elif messages == 0:
@@ -157,19 +151,14 @@ def filter_rows(rows: list[UnitRow], *, state: str = "", late: str = "", paper: 
 
 def overview(session: Session, campaign: Campaign, rows: list[UnitRow],
              now: datetime) -> Overview:
-    found = {result: number for result, number in session.execute(
-        select(Message.result, func.count()).group_by(Message.result))}
-    replies = Counter({status: number for status, number in session.execute(
-        select(Reply.status, func.count()).group_by(Reply.status))})
-    recent = list(session.scalars(select(Message).where(Message.result != UNCLASSIFIED)
-                                  .order_by(Message.received_at.desc(), Message.id.desc())
-                                  .limit(8)))
+    found = queries.count_messages_by_result(session)
+    replies = Counter(queries.count_replies_by_status(session))
+    recent = queries.recent_messages(session, RECENT_MESSAGES)
     deadline = campaign.campaign.deadline_at
     return Overview(
         units=len(rows), states=Counter(row.state for row in rows),
         late_units=sum(1 for row in rows if row.progress.late),
-        quarantined=session.scalar(select(func.count()).select_from(Message).where(
-            Message.result == QUARANTINED, Message.dismissed_at.is_(None))) or 0,
+        quarantined=queries.count_quarantined(session),
         results={result: found.get(result, 0) for result in RESULTS},
         replies=replies,
         paper_received=sum(1 for row in rows if row.unit.paper_received_at is not None),
@@ -180,9 +169,7 @@ def overview(session: Session, campaign: Campaign, rows: list[UnitRow],
 
 def reply_issues(session: Session) -> list[ReplyIssue]:
     """Failed and held replies, newest first, each with its reason."""
-    found = session.scalars(select(Reply).where(Reply.status.in_(("failed", "held")))
-                            .order_by(Reply.created_at.desc(), Reply.id.desc())
-                            .limit(ATTENTION_REPLIES))
+    found = queries.replies_with_status(session, ("failed", "held"), ATTENTION_REPLIES)
     return [ReplyIssue(reply, reply_reason(reply)) for reply in found]
 
 
@@ -217,52 +204,37 @@ class Version:
     current: bool  # the version that counts (progress.latest)
 
 
-def versions(session: Session, unit: Unit, progress: UnitProgress) -> list[Version]:
+def versions(session: Session, unit: Unit, progress: Standing) -> list[Version]:
     """Every file the unit sent, newest first, each marked current or superseded."""
-    current = {doc.id for doc in progress.latest}
-    documents = session.scalars(
-        select(Document).join(Message, Document.message_pk == Message.id)
-        .where(Document.unit_id == unit.id)
-        .order_by(Message.received_at.desc(), Document.position)).all()
+    current = set(progress.counting)
+    documents = queries.unit_documents_newest_first(session, unit.id)
     return [Version(doc, doc.id in current) for doc in documents]
 
 
 def unit_replies(session: Session, unit: Unit) -> list[Reply]:
     """Replies to the unit's mail and reminders sent to it, newest first."""
-    reminded = select(Reminder.reply_id).where(Reminder.unit_id == unit.id,
-                                               Reminder.reply_id.is_not(None))
-    return list(session.scalars(
-        select(Reply).outerjoin(Message, Reply.message_pk == Message.id)
-        .where(or_(Message.unit_id == unit.id, Reply.id.in_(reminded)))
-        .order_by(Reply.created_at.desc(), Reply.id.desc())))
+    return queries.unit_replies(session, unit.id)
 
 
 def quarantined(session: Session) -> list[Message]:
     """Quarantined mail still to handle (not dismissed), newest first."""
-    return list(session.scalars(select(Message).where(Message.result == QUARANTINED,
-                                                      Message.dismissed_at.is_(None))
-                                .order_by(Message.received_at.desc())))
+    return queries.quarantined_messages(session)
 
 
 def assignable_units(session: Session, campaign: Campaign) -> list[Unit]:
     """The units a quarantined mail can be assigned to: the roster first, then by name."""
-    found = session.scalars(select(Unit).where(Unit.campaign == campaign.campaign.key)).all()
+    found = queries.campaign_units(session, campaign.campaign.key)
     return sorted(found, key=lambda unit: (not unit.on_roster, unit.display_name))
 
 
 def unclassified(session: Session) -> list[Message]:
     """Mail for no campaign, newest first (the office may hand one to the campaign)."""
-    return list(session.scalars(select(Message).where(Message.result == UNCLASSIFIED)
-                                .order_by(Message.received_at.desc(), Message.id.desc())
-                                .execution_options(**ACROSS_CAMPAIGNS)))  # the mailbox's
+    return queries.unclassified_messages(session)  # the mailbox's, not the campaign's
 
 
 def waiting(session: Session) -> int:
     """How many mails await a person (the 待人工处理 page)."""
-    mine = session.scalar(select(func.count()).select_from(Message).where(or_(
-        Message.review == REVIEW_PENDING,
-        (Message.result == INQUIRY) & Message.answered_at.is_(None)))) or 0
-    return mine + len(unclassified(session))
+    return queries.count_awaiting_person(session) + queries.count_unclassified(session)
 
 
 def result_class(result: str) -> str:

@@ -19,17 +19,16 @@ from email.generator import Generator
 from email.message import Message as Message_
 from email.policy import SMTP, SMTPUTF8
 
-from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
-
 from mailbot.errors import MailbotError
-from mailbot.intake.cycle import Runtime, omitted_key
+from mailbot.intake.cycle import Runtime
 from mailbot.mail import addresses
 from mailbot.mail.safetext import one_line
 from mailbot.office import outbox
+from mailbot.store.handles import Session
 from mailbot.store.models import QUARANTINED, Message, OfficeAction, Reply, Unit
+from mailbot.store.queries.dashboard import office_actions
 from mailbot.timefmt import show, utcnow
-from mailbot.web.actions import Outcome, _replace, _send
+from mailbot.web.actions import Outcome, _replace, _send, kept_raw
 
 log = logging.getLogger(__name__)
 
@@ -49,15 +48,7 @@ def _note(session: Session, kind: str, actor: str, note: str, *, message_pk: int
 def history(session: Session, *, message_pk: int | None = None,
             reply_pk: int | None = None) -> Sequence[OfficeAction]:
     """The office's actions on a mail (its replies' included) or on one reply, oldest first."""
-    conditions = []
-    if message_pk is not None:
-        conditions.append(OfficeAction.message_pk == message_pk)
-    if reply_pk is not None:
-        conditions.append(OfficeAction.reply_pk == reply_pk)
-    if not conditions:
-        return []
-    return session.scalars(select(OfficeAction).where(or_(*conditions))
-                           .order_by(OfficeAction.at, OfficeAction.id)).all()
+    return office_actions(session, message_pk=message_pk, reply_pk=reply_pk)
 
 
 def _clean(text: str) -> str:
@@ -73,13 +64,9 @@ def _quarantined_raw(runtime: Runtime, message_id: int) -> bytes | Outcome:
         if message is None or message.result != QUARANTINED or message.dismissed_at:
             return Outcome(False, message_id, "这封邮件已不在隔离区（可能已被处理），无需再处理。")
         raw_path = message.raw_path
-    if runtime.blobs.exists(omitted_key(raw_path)):
-        return Outcome(False, message_id, "这封邮件超过大小上限，只保存了邮件头，无法处理；"
-                                          "请在邮箱中查看原邮件，或转发到办公室邮箱。")
-    try:
-        return runtime.blobs.get(raw_path)  # the state dir, or the database with a server
-    except OSError as exc:
-        return Outcome(False, message_id, f"找不到原始邮件文件（{exc.strerror or exc}）。")
+    return kept_raw(runtime, message_id, raw_path,
+                    "这封邮件超过大小上限，只保存了邮件头，无法处理；"
+                    "请在邮箱中查看原邮件，或转发到办公室邮箱。")
 
 
 def assign_unit(runtime: Runtime, message_id: int, unit_id: int, campaign_key: str,

@@ -7,6 +7,7 @@ loop in small steps that watch a stop flag: SIGINT/SIGTERM stop `serve` cleanly,
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import threading
@@ -75,6 +76,15 @@ class DashboardServer:
         self.stop()
 
 
+def settle_heap() -> None:
+    """Once the application is built: what exists now lives as long as the process, so the
+    garbage collector should stop walking it. A page listing 500 units makes some 50,000
+    short-lived objects, and each full collection they set off walked every loaded module's
+    objects as well (about 75 ms a time, in the middle of a page)."""
+    gc.collect()
+    gc.freeze()
+
+
 def serve_until_signalled(server: DashboardServer, announce: Callable[[str], None]) -> None:
     """Serve in this (main) thread until SIGINT or SIGTERM."""
     def stop(_signum: int, _frame: FrameType | None) -> None:
@@ -82,6 +92,7 @@ def serve_until_signalled(server: DashboardServer, announce: Callable[[str], Non
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # "task queue depth" chatter
+    settle_heap()
     announce(server.url)
     try:
         server.run()

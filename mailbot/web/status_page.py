@@ -10,15 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import Blueprint, Response, abort, current_app, make_response, render_template
-from sqlalchemy import select
 
 from mailbot.campaign import statuslink
 from mailbot.campaign.dossier import held_of, unit_progress
 from mailbot.checks.completeness import missing
 from mailbot.findings import Finding
 from mailbot.intake.cycle import Runtime
-from mailbot.store.models import Document, FindingRow, Message, Unit
-from mailbot.store.scoping import ACROSS_CAMPAIGNS
+from mailbot.store.queries import dashboard as queries
 
 bp = Blueprint("status", __name__)
 
@@ -39,23 +37,19 @@ def page(token: str) -> Response:
         abort(404)
     everyone: Runtime = current_app.extensions["mailbot.runtime"]
     with everyone.sessions() as session:  # the token names a unit of one of the campaigns
-        owner = session.scalar(select(Unit.campaign).where(Unit.status_token == token)
-                               .execution_options(**ACROSS_CAMPAIGNS))
+        owner = queries.campaign_of_status_token(session, token)
     if owner is None:
         abort(404)
     runtime = everyone.lanes.get(owner, everyone)
     campaign = runtime.campaign
     with runtime.sessions() as session:
-        unit = session.scalar(select(Unit).where(Unit.status_token == token))
+        unit = queries.unit_of_status_token(session, token)
         if unit is None:
             abort(404)
         progress = unit_progress(session, unit, campaign)
         current = {doc.id for doc in progress.latest}
-        rows = session.scalars(select(Document).join(Message, Document.message_pk == Message.id)
-                               .where(Document.unit_id == unit.id)
-                               .order_by(Message.received_at.desc(), Document.id)).all()
-        findings = session.scalars(select(FindingRow).where(
-            FindingRow.message_pk.in_({row.message_pk for row in rows}))).all()
+        rows = queries.unit_documents_newest_first(session, unit.id, by_position=False)
+        findings = queries.findings_of_messages(session, {row.message_pk for row in rows})
         versions = [Version(label=campaign.spec(row.kind).label if campaign.has(row.kind)
                             else "未识别", filename=row.filename,
                             received_at=row.message.received_at, word_count=row.word_count,

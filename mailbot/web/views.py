@@ -11,12 +11,12 @@ from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask import session as cookie
-from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from mailbot.campaign import claims, statuslink
 from mailbot.intake import inquiry
 from mailbot.intake.cycle import Runtime
+from mailbot.store.handles import Session
 from mailbot.store.models import QUARANTINED, Message, Reply, Unit
 from mailbot.timefmt import OFFICE_ZONE, local
 from mailbot.web import actions, dashboard, handling
