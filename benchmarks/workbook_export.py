@@ -70,11 +70,11 @@ def fill(url: str, mails: int) -> None:
 
 
 def child(mails: int) -> dict[str, float]:
-    from mailbot.campaign.rules import default_rules_path, load_rules
+    from mailbot.campaign.rules import load_rules
     from mailbot.office import workbook
     from mailbot.store.database import open_database
 
-    campaign = load_rules(default_rules_path(ROOT / "rules"))
+    campaign = load_rules(ROOT / "rules" / "laomo-gongjiang-2022.toml")
     with tempfile.TemporaryDirectory() as folder:
         url = f"sqlite:///{folder}/bench.sqlite3"
         fill(url, mails)
