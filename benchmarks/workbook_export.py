@@ -86,7 +86,11 @@ def child(mails: int) -> dict[str, float]:
         target = Path(folder) / "汇总表.xlsx"
         book.save(target)
         saved = time.perf_counter()
-        rows = sum(sheet.max_row - 1 for sheet in book.worksheets)
+        import openpyxl  # the sheets are streamed: their sizes are read back from the file
+
+        written = openpyxl.load_workbook(target, read_only=True)
+        rows = sum((sheet.max_row or 1) - 1 for sheet in written.worksheets)
+        written.close()
         return {"mails": mails, "rows": rows, "build": built - started, "save": saved - built,
                 "size": target.stat().st_size,
                 "rss": peak_rss_mb()}

@@ -16,8 +16,7 @@ import math
 import os
 import tempfile
 import unicodedata
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from copy import copy
 from datetime import datetime
@@ -25,30 +24,26 @@ from pathlib import Path
 from typing import Any
 
 from openpyxl import Workbook
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
+from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 from openpyxl.worksheet.worksheet import Worksheet
-from sqlalchemy import select
-from sqlalchemy.orm import Session, contains_eager, selectinload
 
 from mailbot.campaign.dossier import (
     NOT_RECEIVED,
     TO_CORRECT,
     StudioProgress,
     UnitProgress,
-    all_progress,
+    campaign_progress,
 )
 from mailbot.campaign.rules import Campaign, DocumentSpec
 from mailbot.checks.formats import SCAN_FORMATS
-from mailbot.store.models import (
-    ACCEPTED,
-    UNCLASSIFIED,
-    Document,
-    FindingRow,
-    Message,
-    Unit,
-)
+from mailbot.store.handles import Session
+from mailbot.store.models import ACCEPTED, Document
+from mailbot.store.queries import office as queries
+from mailbot.store.queries.office import MailRow
 from mailbot.timefmt import local, show
 
 # The columns of a campaign with studios (this one: CONTRACT "The workbook"); a campaign whose
@@ -99,35 +94,25 @@ def _collector_paused() -> Iterator[None]:
 
 
 def _build(session: Session, campaign: Campaign) -> Workbook:
-    # A few flat queries, not a few per unit or per mail, and no relationship collections to
-    # fill: filling them cost more than the queries (see benchmarks/workbook_export.py).
-    # 未归类 mail (not the campaign's, in a shared mailbox) is in no workbook.
-    messages = session.scalars(select(Message).where(Message.result != UNCLASSIFIED)
-                               .order_by(Message.received_at, Message.id)).all()
-    documents = session.scalars(
-        select(Document).join(Message, Document.message_pk == Message.id)
-        .options(contains_eager(Document.message)).order_by(Document.id)).all()
-    files: dict[int, list[Document]] = defaultdict(list)
-    for document in documents:
-        files[document.message_pk].append(document)
-    problems: dict[int, list[str]] = defaultdict(list)
-    for message_pk, text in session.execute(select(FindingRow.message_pk, FindingRow.message)
-                                            .order_by(FindingRow.id)):
-        problems[message_pk].append(text)
-    units = session.scalars(select(Unit).order_by(Unit.id)
-                            .options(selectinload(Unit.addresses))).all()
-    progress = all_progress(units, documents, campaign)
-    book = Workbook()
+    # A few flat queries, whatever the number of units or mails: the dossier's progress (only
+    # the versions that count become objects), and plain tuples for 收件记录 (an ORM object
+    # per mail and per file cost more than the queries: benchmarks/workbook_export.py).
+    progress = campaign_progress(session, campaign)
+    messages = queries.workbook_mails(session)
+    files = queries.mail_files(session)
+    problems = queries.mail_problems(session)
+    mails = {message.id: message for message in messages}
+    # Streamed (write-only): each row goes to the file as it is made, never a Cell object
+    # kept per value for a second pass.
+    book = Workbook(write_only=True)
     receipts = _receipts(messages)
-    summary = (_summary_rows(progress, campaign, receipts) if campaign.has_studios
+    summary = (_summary_rows(progress, campaign, receipts, mails) if campaign.has_studios
                else _unit_summary_rows(progress, campaign, receipts))
-    _sheet(book.active, "汇总", summary_columns(campaign), summary)
-    _sheet(book.create_sheet(), "单位进度", progress_columns(campaign),
-           _progress_rows(progress, campaign))
-    _sheet(book.create_sheet(), "收件记录", RECORD_COLUMNS,
-           _record_rows(messages, files, problems, campaign))
-    for sheet in book.worksheets:
-        _print_title(sheet, campaign)
+    _sheet(book, "汇总", summary_columns(campaign), summary, campaign)
+    _sheet(book, "单位进度", progress_columns(campaign), _progress_rows(progress, campaign),
+           campaign)
+    _sheet(book, "收件记录", RECORD_COLUMNS, _record_rows(messages, files, problems, campaign),
+           campaign)
     return book
 
 
@@ -184,7 +169,8 @@ def _unit_summary_rows(progress: Sequence[UnitProgress], campaign: Campaign,
 
 
 def _summary_rows(progress: Sequence[UnitProgress], campaign: Campaign,
-                  receipts: dict[int, str]) -> Iterable[list[Any]]:
+                  receipts: dict[int, str], mails: Mapping[int, MailRow]
+                  ) -> Iterable[list[Any]]:
     number = 0
     for unit in progress:
         for studio in unit.studios:
@@ -201,14 +187,15 @@ def _summary_rows(progress: Sequence[UnitProgress], campaign: Campaign,
                 status = TO_CORRECT
             else:
                 status = unit.status  # 已齐全, or 未齐全 when another studio still lacks a form
-            received = [d.message.received_at for d in docs]
+            mailed = [_mail_of(d, mails) for d in docs]
+            received = [when for when, _late in mailed]
             leader = (approval.leader if approval and approval.leader else "") or \
                 next((d.leader for d in docs if d.leader), "")
             phone = (approval.phone if approval and approval.phone else "") or \
                 next((d.phone for d in docs if d.phone), "")
             yield [number, unit.unit.display_name, studio.name, leader, phone,
                    material.word_count if material else None, status,
-                   "是" if any(d.message.late for d in docs) else "否",
+                   "是" if any(late for _when, late in mailed) else "否",
                    _time(max(received)) if received else None,
                    receipts.get(unit.unit.id, "")]
 
@@ -224,14 +211,14 @@ def _progress_rows(progress: Sequence[UnitProgress], campaign: Campaign) -> Iter
                f"已收到（{show(paper)[:10]}）" if paper else PAPER_NOT_RECEIVED]
 
 
-def _record_rows(messages: Sequence[Message], files: dict[int, list[Document]],
+def _record_rows(messages: Sequence[MailRow], files: dict[int, list[tuple[str, str]]],
                  problems: dict[int, list[str]], campaign: Campaign) -> Iterable[list[Any]]:
+    labels = {spec.key: spec.label for spec in campaign.documents}
     for message in messages:
         documents = files.get(message.id, [])
         yield [_time(message.received_at), message.from_addr, message.subject,
-               "\n".join(d.filename for d in documents),
-               "\n".join(campaign.spec(d.kind).label if campaign.has(d.kind) else "未识别"
-                         for d in documents),
+               "\n".join(filename for filename, _kind in documents),
+               "\n".join(labels.get(kind, "未识别") for _filename, kind in documents),
                message.result, "是" if message.late else "否",
                "\n".join([message.reason] if message.reason else problems.get(message.id, [])),
                message.receipt_no]
@@ -249,7 +236,15 @@ def _form_cell(unit: UnitProgress, key: str) -> str:
     return form.text if form is not None else ""
 
 
-def _receipts(messages: Iterable[Message]) -> dict[int, str]:
+def _mail_of(doc: Document, mails: Mapping[int, MailRow]) -> tuple[datetime, bool]:
+    """(received, late) of the document's mail: as read for 收件记录, else from its row."""
+    mail = mails.get(doc.message_pk)
+    if mail is not None:
+        return mail.received_at, mail.late
+    return doc.message.received_at, doc.message.late
+
+
+def _receipts(messages: Iterable[MailRow]) -> dict[int, str]:
     """Per unit: the receipt of the (last) mail that completed the set, else of its latest
     answered mail."""
     latest: dict[int, str] = {}
@@ -267,47 +262,74 @@ def _time(moment: datetime) -> datetime:
     return local(moment).replace(tzinfo=None)
 
 
-def _sheet(sheet: Worksheet, title: str, columns: Sequence[str],
-           rows: Iterable[list[Any]]) -> None:
+def _sheet(book: Workbook, title: str, columns: Sequence[str], rows: Iterable[list[Any]],
+           campaign: Campaign) -> None:
     """One sheet as the office reads it in Excel, WPS or LibreOffice: a bold header that stays
-    put, a filter on every column, widths that fit Chinese text, wrapped multi-line cells."""
-    sheet.title = title
-    sheet.append(list(columns))
-    for cell in sheet[1]:
-        cell.font, cell.fill, cell.alignment = HEADER_FONT, HEADER_FILL, HEADER_ALIGNMENT
-        cell.border = BORDER
+    put, a filter on every column, widths that fit Chinese text, wrapped multi-line cells.
+
+    The sheet is streamed, so what its top declares (column widths, the frozen pane) is
+    settled first, from all its rows, and each row's height before the row is written."""
+    sheet = _Sheet(book, title)
+    book._add_sheet(sheet)
     measure = _Measure()
     widths = [max(MIN_WIDTH, measure.width(c)) for c in columns]
+    table = []
     for values in rows:
-        sheet.append([_clean(value) for value in values])
+        table.append([_clean(value) for value in values])
         for index, value in enumerate(values):
             widths[index] = max(widths[index], min(MAX_WIDTH, measure.width(value)))
     widths = [width + 3 for width in widths]  # room for the filter button and cell margins
     for index, width in enumerate(widths, start=1):
         sheet.column_dimensions[get_column_letter(index)].width = width
+    sheet.area = f"A1:{get_column_letter(len(columns))}{len(table) + 1}"
+    _page(sheet, campaign)
     looks = _Looks(sheet)
-    for number, cells in enumerate(sheet.iter_rows(min_row=2), start=2):
-        lines = 1
-        for cell, width in zip(cells, widths, strict=False):
-            lines = max(lines, _style(cell, width, measure, looks))
+    sheet.append([looks.header(sheet, name) for name in columns])
+    for number, values in enumerate(table, start=2):
+        cells, lines = [], 1
+        for value, width in zip(values, widths, strict=False):
+            cell, needed = _cell(sheet, value, width, measure, looks)
+            cells.append(cell)
+            lines = max(lines, needed)
         if lines > 1:
             # Excel only grows a row for wrapped text when it edits it; say the height outright.
             sheet.row_dimensions[number].height = min(MAX_ROW_HEIGHT, LINE_HEIGHT * lines)
-    last = get_column_letter(len(columns))
+        sheet.append(cells)
+
+
+class _Sheet(WriteOnlyWorksheet):  # type: ignore[misc]  # no type stubs for it
+    """A streamed sheet whose rows are appended as finished cells.
+
+    openpyxl's own write-only sheet first tries each appended cell as a value (an exception
+    per cell) and makes a spare cell after each styled one: a quarter of an export's time."""
+
+    area = "A1:A1"  # the cells it will hold, known before the first row is written
+
+    def _values_to_row(self, values: Sequence[WriteOnlyCell], row_idx: int
+                       ) -> Iterator[WriteOnlyCell]:
+        for column, cell in enumerate(values, start=1):
+            cell.column, cell.row = column, row_idx
+            yield cell
+
+    def calculate_dimension(self) -> str:
+        # Written as <dimension>, which a streamed sheet otherwise lacks: readers that size
+        # a sheet by it (openpyxl's read-only mode, pandas) would take it for empty.
+        return self.area
+
+
+def _page(sheet: _Sheet, campaign: Campaign) -> None:
+    """The header row frozen and filtered; A4 landscape, one page wide, the title on every
+    printed page as a page header (a title row would move the header row the office's filters
+    and CONTRACT.md rely on)."""
     sheet.freeze_panes = "A2"
-    sheet.auto_filter.ref = f"A1:{last}{max(sheet.max_row, 1)}"
+    sheet.auto_filter.ref = sheet.area
     sheet.print_title_rows = "1:1"
-    sheet.page_setup.paperSize = sheet.PAPERSIZE_A4
+    sheet.page_setup.paperSize = Worksheet.PAPERSIZE_A4
     sheet.page_setup.orientation = "landscape"
     sheet.page_setup.fitToWidth, sheet.page_setup.fitToHeight = 1, 0
     sheet.sheet_properties.pageSetUpPr.fitToPage = True
     sheet.page_margins.left = sheet.page_margins.right = 0.4
     sheet.print_options.horizontalCentered = True
-
-
-def _print_title(sheet: Worksheet, campaign: Campaign) -> None:
-    """The title on every printed page, as a page header: a title row would move the header
-    row the office's filters and CONTRACT.md rely on."""
     title = f"{campaign.campaign.title} — {sheet.title}".replace("&", "&&")  # & is a code
     sheet.oddHeader.center.text = title
     sheet.oddHeader.center.size = 14
@@ -316,14 +338,14 @@ def _print_title(sheet: Worksheet, campaign: Campaign) -> None:
 
 
 class _Looks:
-    """The three looks of a data cell, each registered with the workbook once.
+    """The looks of the cells, each registered with the workbook once.
 
     Assigning `cell.alignment` looks the style up in the workbook again for every cell (a
     hash of the whole style object): with 100,000 cells that was most of an export's time.
-    A copy of the finished style array is the same result, as openpyxl's own sheet copy does."""
+    The finished style arrays are shared by the cells instead (never changed afterwards)."""
 
-    def __init__(self, sheet: Worksheet) -> None:
-        probe = Cell(sheet)  # not placed in the sheet
+    def __init__(self, sheet: WriteOnlyWorksheet) -> None:
+        probe = WriteOnlyCell(sheet)  # not placed in the sheet
         probe.border = BORDER  # printed, the columns must not run together
         probe.alignment = TOP
         self.top = copy(probe._style)
@@ -332,6 +354,13 @@ class _Looks:
         probe.alignment = TOP
         probe.number_format = TIME_FORMAT
         self.time = copy(probe._style)
+
+    @staticmethod
+    def header(sheet: WriteOnlyWorksheet, name: str) -> WriteOnlyCell:
+        cell = WriteOnlyCell(sheet, name)
+        cell.font, cell.fill, cell.alignment = HEADER_FONT, HEADER_FILL, HEADER_ALIGNMENT
+        cell.border = BORDER
+        return cell
 
 
 class _Measure:
@@ -365,20 +394,21 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def _style(cell: Cell, width: float, measure: _Measure, looks: _Looks) -> int:
-    """Format one data cell; returns how many lines it needs at that column width."""
-    value = cell.value
+def _cell(sheet: WriteOnlyWorksheet, value: Any, width: float, measure: _Measure,
+          looks: _Looks) -> tuple[WriteOnlyCell, int]:
+    """One formatted data cell, and how many lines it needs at that column width."""
+    cell = WriteOnlyCell(sheet, value)
     if isinstance(value, datetime):
-        cell._style = copy(looks.time)
-        return 1
+        cell._style = looks.time
+        return cell, 1
     if isinstance(value, str):
         cell.data_type = "s"  # openpyxl would otherwise take "=…" for a formula
         lines = sum(max(1, math.ceil(line / (width - 1))) for line in measure.lines(value))
         if lines > 1:
-            cell._style = copy(looks.wrapped)
-            return lines
-    cell._style = copy(looks.top)
-    return 1
+            cell._style = looks.wrapped
+            return cell, lines
+    cell._style = looks.top
+    return cell, 1
 
 
 def _line_width(line: str) -> int:
