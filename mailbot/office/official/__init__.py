@@ -13,14 +13,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy.orm import Session
-
 from mailbot.atomic import write_bytes
 from mailbot.campaign.rules import Campaign
 from mailbot.errors import ConfigError
 from mailbot.office.official.docx_form import render_docx
 from mailbot.office.official.rows import OfficialRow, OfficialTable, collect, official_form
 from mailbot.office.official.xlsx_form import render_xlsx
+from mailbot.store.handles import Session
 
 __all__ = ["FORMATS", "OfficialRow", "OfficialTable", "collect", "official_form", "render",
            "render_docx", "render_xlsx", "write"]

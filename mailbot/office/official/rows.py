@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from sqlalchemy.orm import Session
-
 from mailbot.campaign.dossier import StudioProgress, UnitProgress, campaign_progress
 from mailbot.campaign.rules import Campaign, OfficialColumn, OfficialForm, source_parts
 from mailbot.checks.formats import SCAN_FORMATS
@@ -22,6 +20,7 @@ from mailbot.documents import read_document, studio_key
 from mailbot.documents.tables import match_label, normalise
 from mailbot.errors import ConfigError
 from mailbot.store import blobs
+from mailbot.store.handles import Session
 from mailbot.store.models import Document
 
 
