@@ -10,14 +10,12 @@ written as text, never as a formula (a sender can name a file "=HYPERLINK(…)")
 from __future__ import annotations
 
 import functools
-import gc
 import io
 import math
 import os
 import tempfile
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from copy import copy
 from datetime import datetime
 from pathlib import Path
@@ -40,6 +38,7 @@ from mailbot.campaign.dossier import (
 )
 from mailbot.campaign.rules import Campaign, DocumentSpec
 from mailbot.checks.formats import SCAN_FORMATS
+from mailbot.office.bulk import collector_paused
 from mailbot.store.handles import Session
 from mailbot.store.models import ACCEPTED, Document
 from mailbot.store.queries import office as queries
@@ -72,25 +71,8 @@ MAX_CELL_CHARS = 32767  # Excel's limit: a longer string makes it "repair" the f
 
 
 def build(session: Session, campaign: Campaign) -> Workbook:
-    with _collector_paused():
+    with collector_paused():
         return _build(session, campaign)
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """No cyclic garbage collection while the workbook is built.
-
-    A build makes some hundred thousand objects that all live until it ends (rows, cells);
-    each full collection the allocations trigger walks all of them again, a third of the
-    time of a 10,000-mail export. Nothing is lost by waiting: the collector runs as usual
-    afterwards. Only re-enabled if it was enabled (another thread may have paused it too)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _build(session: Session, campaign: Campaign) -> Workbook:
