@@ -38,6 +38,8 @@ _SPECIAL = re.compile(
 _AS_TEXT = {_W + "tab": "\t", _W + "ptab": "\t", _W + "br": "\n", _W + "cr": "\n",
             _W + "noBreakHyphen": "\u2011", _W + "softHyphen": "\u00ad"}
 _PPR = _W + "pPr"
+# read_docx's words for a package it cannot read.
+_CORRUPT, _DAMAGED = "corrupt", "文件已损坏或不是有效的 Word（.docx）文件，无法打开。"
 _PARSE_ERRORS: tuple[type[BaseException], ...] = (PackageError, RecursionError, *PACKAGE_ERRORS)
 
 
@@ -51,19 +53,20 @@ def docx_tables(data: bytes) -> list[Grid]:
             package = WordPackage(archive)
             xml = package.read(package.main)
             if takes_full_read(xml):
-                return read_docx(data).tables
-            root = parse(xml)
-            # Parts read_docx parses besides the body: a damaged one is "corrupt" here too.
-            for part in ("settings", "footnotes", "endnotes"):
-                for partname in package.related(package.main, part):
-                    parse(package.read(partname))
+                root = None
+            else:
+                root = parse(xml)
+                # Parts read_docx parses besides the body: a damaged one is "corrupt" here too.
+                for part in ("settings", "footnotes", "endnotes"):
+                    for partname in package.related(package.main, part):
+                        parse(package.read(partname))
     except _PARSE_ERRORS:
-        raise DocumentError(
-            "corrupt", "文件已损坏或不是有效的 Word（.docx）文件，无法打开。"
-        ) from None
+        raise DocumentError(_CORRUPT, _DAMAGED) from None
+    if root is None:
+        return read_docx(data).tables
     body = root.find(_BODY) if root.tag == _DOCUMENT else None
     if body is None:
-        raise DocumentError("corrupt", "文件已损坏或不是有效的 Word（.docx）文件，无法打开。")
+        raise DocumentError(_CORRUPT, _DAMAGED)
     grids: list[Grid] = []
     _tables(body, grids)
     return grids
