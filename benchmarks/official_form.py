@@ -63,11 +63,11 @@ def _files(state: Path, url: str, units: int) -> None:
 
 
 def measure(mails: int) -> dict[str, object]:
-    from mailbot.campaign.rules import default_rules_path, load_rules
+    from mailbot.campaign.rules import load_rules
     from mailbot.office import official
     from mailbot.store.database import open_database
 
-    campaign = load_rules(default_rules_path(ROOT / "rules"))
+    campaign = load_rules(ROOT / "rules" / "laomo-gongjiang-2022.toml")
     with tempfile.TemporaryDirectory() as folder:
         state = Path(folder)
         url = f"sqlite:///{state / 'mailbot.sqlite3'}"

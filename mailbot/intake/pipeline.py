@@ -125,7 +125,8 @@ def handle(session: Session, intake: Intake, raw: bytes, raw_path: str,
             session.flush()
             return message, True
         if decision.campaign is not intake.campaign:  # another campaign on the same mailbox
-            intake = replace(intake, campaign=decision.campaign)
+            intake = replace(intake, campaign=decision.campaign,  # its wording, its name
+                             composer=intake.composer.signed(decision.campaign.office.name))
             reader.campaign = decision.campaign
             file_under(session, decision.campaign.campaign.key)
     return _process(session, intake, parsed, raw, raw_path, received_at, reader, unit), True

@@ -8,23 +8,21 @@ from __future__ import annotations
 import io
 from datetime import datetime
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
-
 from mailbot.campaign.dossier import COMPLETE, NOT_SUBMITTED, campaign_progress
 from mailbot.campaign.rules import Campaign
 from mailbot.errors import ConfigError
 from mailbot.office import outbox, workbook
 from mailbot.office.replies import Composer
-from mailbot.store.models import QUARANTINED, Message, Milestone
+from mailbot.store.handles import Session
+from mailbot.store.models import QUARANTINED, Milestone
+from mailbot.store.queries import office as queries
 from mailbot.timefmt import show
 
 MILESTONE = "final-report"
 
 
 def due(session: Session, campaign: Campaign, at: datetime) -> bool:
-    done = session.scalar(select(Milestone).where(Milestone.key == MILESTONE))
-    return at > campaign.cutoff and done is None
+    return at > campaign.cutoff and not queries.milestone_done(session, MILESTONE)
 
 
 def queue(session: Session, composer: Composer, campaign: Campaign, office_email: str,
@@ -49,8 +47,7 @@ def queue(session: Session, composer: Composer, campaign: Campaign, office_email
             incomplete.append(name)
         if any(m.late for m in entry.unit.messages):
             late.append(name)
-    quarantined = session.scalar(select(func.count()).select_from(Message)
-                                 .where(Message.result == QUARANTINED)) or 0
+    quarantined = queries.count_with_result(session, QUARANTINED)
     context = {
         "office": campaign.office, "campaign": campaign.campaign,
         "deadline": show(campaign.campaign.deadline_at), "now": show(now),

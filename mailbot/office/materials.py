@@ -16,14 +16,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from mailbot.campaign.dossier import latest_documents
 from mailbot.campaign.rules import Campaign
 from mailbot.store import blobs
 from mailbot.store.blobs import Kept
-from mailbot.store.models import Unit
+from mailbot.store.handles import Session
+from mailbot.store.queries import office as queries
 from mailbot.timefmt import local
 
 CHUNK = 64 * 1024
@@ -45,7 +43,7 @@ def entries(session: Session, campaign: Campaign, state_dir: Path) -> list[Entry
     chosen: list[Entry] = []
     used: set[str] = set()
     store = blobs.for_session(session, state_dir)
-    for unit in session.scalars(select(Unit).order_by(Unit.id)):
+    for unit in queries.units_in_order(session):
         documents = latest_documents(session, unit, campaign)
         if not documents:
             continue

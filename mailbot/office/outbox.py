@@ -26,16 +26,15 @@ from email.policy import SMTPUTF8
 from email.utils import getaddresses
 
 import aiosmtplib
-from sqlalchemy import select
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session, sessionmaker
 
 from mailbot.config import Settings
 from mailbot.errors import SendError, StateError
 from mailbot.mail import addresses, logins
 from mailbot.office import replycap
 from mailbot.store import coordination
+from mailbot.store.handles import Session, Sessions, StoreFailure
 from mailbot.store.models import Reply
+from mailbot.store.queries import outbox as queries
 from mailbot.timefmt import utcnow
 
 log = logging.getLogger(__name__)
@@ -86,7 +85,7 @@ def _normalised_to(mail: EmailMessage) -> str:
     return to
 
 
-def send_pending(sessions: sessionmaker[Session], settings: Settings) -> SendReport:
+def send_pending(sessions: Sessions, settings: Settings) -> SendReport:
     """Send the pending replies, oldest first, as far as the hourly cap allows
     (`mailbot.office.replycap`: the rest wait). An unreachable server leaves them pending; a reply
     that cannot be sent fails on its own, with the reason on its row, and the others go out.
@@ -95,8 +94,7 @@ def send_pending(sessions: sessionmaker[Session], settings: Settings) -> SendRep
     dashboard's reprocess): each reply is claimed in the database before its SMTP transaction
     (`store.coordination.claim_reply`), so no two send the same reply."""
     with sessions() as session:
-        ids = list(session.scalars(select(Reply.id).where(Reply.status == "pending")
-                                   .order_by(Reply.id)))
+        ids = queries.pending_reply_ids(session)
     report = SendReport()
     if not ids:
         return report
@@ -107,11 +105,13 @@ def send_pending(sessions: sessionmaker[Session], settings: Settings) -> SendRep
         if not chosen:
             return report
         return asyncio.run(_send_all(sessions, settings, chosen, report))
-    except OperationalError as exc:
+    except StoreFailure as exc:
+        if not queries.database_unavailable(exc):
+            raise
         raise StateError(f"cannot record sent replies in the database: {exc}") from exc
 
 
-def _within_cap(sessions: sessionmaker[Session], settings: Settings, ids: list[int]) -> list[int]:
+def _within_cap(sessions: Sessions, settings: Settings, ids: list[int]) -> list[int]:
     """The replies the hourly cap lets go now, the office's notice first when there is one."""
     with sessions.begin() as session:
         chosen, notice = replycap.plan(session, settings, ids, utcnow())
@@ -122,7 +122,7 @@ def _within_cap(sessions: sessionmaker[Session], settings: Settings, ids: list[i
         return [row.id, *chosen]
 
 
-async def _send_all(sessions: sessionmaker[Session], settings: Settings, ids: list[int],
+async def _send_all(sessions: Sessions, settings: Settings, ids: list[int],
                     report: SendReport) -> SendReport:
     """Send over a few connections at once: the wait for each server answer dominates."""
     queue: asyncio.Queue[int] = asyncio.Queue()
@@ -134,7 +134,7 @@ async def _send_all(sessions: sessionmaker[Session], settings: Settings, ids: li
     return report
 
 
-async def _worker(sessions: sessionmaker[Session], settings: Settings,
+async def _worker(sessions: Sessions, settings: Settings,
                   queue: asyncio.Queue[int], report: SendReport) -> None:
     """Send from the queue over one connection, opening a new one when a reply's failure
     cost the old one; stop (leaving the rest queued) when the server cannot be reached."""
@@ -170,7 +170,7 @@ async def _connect(settings: Settings, queued: int) -> aiosmtplib.SMTP | None:
     return client
 
 
-async def _send_one(sessions: sessionmaker[Session], settings: Settings,
+async def _send_one(sessions: Sessions, settings: Settings,
                     client: aiosmtplib.SMTP, reply_id: int, report: SendReport) -> None:
     with sessions() as session:
         with session.begin():

@@ -23,6 +23,7 @@ from docx.oxml.xmlchemy import BaseOxmlElement
 from docx.shared import Emu, Length, Mm, Pt
 from docx.table import Table, _Cell, _Row
 from docx.text.paragraph import Paragraph
+from lxml import etree
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 A4_SHORT, A4_LONG = Mm(210), Mm(297)
@@ -32,6 +33,8 @@ BODY_SIZE, TITLE_SIZE, LINE_SIZE = Pt(10.5), Pt(18), Pt(12)  # 五号, 小二, �
 _SLOW = frozenset("\n\r\t")  # characters python-docx writes as elements (w:br, w:tab)
 _XML_SPACE = "{http://www.w3.org/XML/1998/namespace}space"
 MIN_ROW_HEIGHT = 454  # twips: 8 mm
+_TC, _P, _PPR, _JC, _R, _T, _VAL = (qn(f"w:{name}") for name in ("tc", "p", "pPr", "jc", "r", "t",
+                                                                 "val"))
 
 # The children of w:tblPr in the order the schema fixes.
 _TBLPR_ORDER = ("w:tblStyle", "w:tblpPr", "w:tblOverlap", "w:bidiVisual", "w:tblStyleRowBandSize",
@@ -133,24 +136,23 @@ class Rows:
             row = add_row(self.grid, values, centre_short=self.centre_short)
             if self._model is None and not any(_SLOW.intersection(text) for text in texts):
                 self._model = copy.deepcopy(row._tr)
+                for run in self._model.iter(_R):  # the copies get their texts below
+                    for old in run.findall(_T):
+                        run.remove(old)
             return
         tr = copy.deepcopy(self._model)
-        cells = tr.findall(qn("w:tc"))
+        cells = tr.findall(_TC)
         if len(cells) != len(texts):
             raise ValueError(f"{len(texts)} values for a table of {len(cells)} columns")
         for cell, text in zip(cells, texts, strict=True):
-            paragraph = cell.find(qn("w:p"))
-            paragraph.find(qn("w:pPr")).find(qn("w:jc")).set(
-                qn("w:val"), "center" if len(text) <= self.centre_short else "left")
-            run = paragraph.find(qn("w:r"))
-            for old in run.findall(qn("w:t")):
-                run.remove(old)
+            paragraph = cell.find(_P)
+            paragraph.find(_PPR).find(_JC).set(
+                _VAL, "center" if len(text) <= self.centre_short else "left")
             if text:
-                node = OxmlElement("w:t")
+                node = etree.SubElement(paragraph.find(_R), _T)
                 node.text = text
                 if text != text.strip():  # as python-docx: only where spaces would be lost
                     node.set(_XML_SPACE, "preserve")
-                run.append(node)
         self.grid._tbl.append(tr)
 
 

@@ -7,6 +7,7 @@ auto-responders never answer us back (RFC 3834).
 
 from __future__ import annotations
 
+import copy
 import mimetypes
 from collections.abc import Mapping, Sequence
 from email.message import EmailMessage
@@ -52,6 +53,15 @@ class Composer:
                                autoescape=False)
         self.from_address = from_address
         self.from_name = from_name
+
+    def signed(self, from_name: str) -> Composer:
+        """The same templates, sent under `from_name`: each campaign's mail under its own
+        office's name, whichever campaign's composer the intake was built with."""
+        if from_name == self.from_name:
+            return self
+        other = copy.copy(self)  # the Jinja environment (and its template cache) is shared
+        other.from_name = from_name
+        return other
 
     def render(self, template: str, context: Mapping[str, Any]) -> str:
         # Every mail to a unit may carry its status link; mail with none simply has no line.

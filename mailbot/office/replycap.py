@@ -18,14 +18,12 @@ import logging
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 
-from sqlalchemy import delete, func, select
-from sqlalchemy.orm import Session
-
 from mailbot.config import Settings
 from mailbot.mail import addresses
 from mailbot.office.replies import Composer
-from mailbot.store.models import Milestone, Reply
-from mailbot.store.scoping import ACROSS_CAMPAIGNS
+from mailbot.store.handles import Session
+from mailbot.store.models import Milestone
+from mailbot.store.queries import outbox as queries
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +35,7 @@ NOTICE_SENDER_NAME = "申报收件系统"
 
 def sent_recently(session: Session, now: datetime) -> int:
     """Mail sent in the hour before `now`, the cap's own notices aside."""
-    return session.scalar(select(func.count()).select_from(Reply).where(
-        Reply.sent_at >= now - WINDOW, Reply.kind != NOTICE_KIND)
-        .execution_options(**ACROSS_CAMPAIGNS)) or 0  # the bot as a whole, every campaign
+    return queries.sent_since(session, now - WINDOW, besides_kind=NOTICE_KIND)
 
 
 def plan(session: Session, settings: Settings, pending: list[int],
@@ -51,11 +47,11 @@ def plan(session: Session, settings: Settings, pending: list[int],
     room = max(limit - sent, 0)
     chosen, waiting = pending[:room], len(pending) - room
     if waiting <= 0:
-        session.execute(delete(Milestone).where(Milestone.key == NOTICE_KEY))
+        queries.forget_milestone(session, NOTICE_KEY)
         return pending, None
     log.warning("hourly cap of %d replies reached (%d sent in the last hour): %d replies wait",
                 limit, sent, waiting)
-    if session.scalar(select(Milestone.id).where(Milestone.key == NOTICE_KEY)) is not None:
+    if queries.milestone_recorded(session, NOTICE_KEY):
         return chosen, None  # the office already knows about this exceedance
     session.add(Milestone(key=NOTICE_KEY, done_at=now))
     if not settings.office_email:

@@ -3,53 +3,42 @@
 Sheets and columns are fixed by CONTRACT.md for this campaign; another campaign's columns follow
 its rules (one 单位进度 column per form label; without studios, one 汇总 row per unit). The
 file is written to a temporary file beside the target and renamed over it, so a reader never
-sees half a workbook. Every cell from mail is
-written as text, never as a formula (a sender can name a file "=HYPERLINK(…)").
+sees half a workbook. How a sheet is laid out and written is `office.sheets`.
 """
 
 from __future__ import annotations
 
-import functools
-import gc
 import io
-import math
 import os
 import tempfile
-import unicodedata
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from copy import copy
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from openpyxl import Workbook
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
-from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
-from openpyxl.utils import get_column_letter
-from openpyxl.worksheet.worksheet import Worksheet
-from sqlalchemy import select
-from sqlalchemy.orm import Session, contains_eager, selectinload
 
 from mailbot.campaign.dossier import (
     NOT_RECEIVED,
     TO_CORRECT,
     StudioProgress,
     UnitProgress,
-    all_progress,
+    campaign_progress,
 )
 from mailbot.campaign.rules import Campaign, DocumentSpec
 from mailbot.checks.formats import SCAN_FORMATS
-from mailbot.store.models import (
-    ACCEPTED,
-    UNCLASSIFIED,
-    Document,
-    FindingRow,
-    Message,
-    Unit,
-)
+from mailbot.office.bulk import collector_paused
+from mailbot.office.sheets import LINE_HEIGHT, MAX_CELL_CHARS, MAX_WIDTH, TIME_FORMAT, add_sheet
+from mailbot.store.handles import Session
+from mailbot.store.models import ACCEPTED, Document
+from mailbot.store.queries import office as queries
+from mailbot.store.queries.office import MailRow
 from mailbot.timefmt import local, show
+
+# The sheets' measures, for those who check them (tests/test_workbook.py).
+__all__ = ["LINE_HEIGHT", "MAX_CELL_CHARS", "MAX_WIDTH", "PROGRESS_COLUMNS", "RECORD_COLUMNS",
+           "SUMMARY_COLUMNS", "TIME_FORMAT", "build", "progress_columns", "summary_columns",
+           "write"]
 
 # The columns of a campaign with studios (this one: CONTRACT "The workbook"); a campaign whose
 # units send forms of their own has one 汇总 row per unit (`summary_columns`).
@@ -61,73 +50,32 @@ PROGRESS_HEAD, PROGRESS_TAIL = ("单位", "联系邮箱"), ("状态", "最后收
 PROGRESS_COLUMNS = (*PROGRESS_HEAD, "附件1", "附件2", "附件3", *PROGRESS_TAIL)  # this campaign's
 RECORD_COLUMNS = ("收件时间", "发件人", "主题", "附件", "识别", "处理结果", "是否逾期", "问题",
                   "回执编号")
-TIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
 PAPER_NOT_RECEIVED = "未收到"
 
-HEADER_FONT = Font(bold=True)
-HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
-HEADER_ALIGNMENT = Alignment(horizontal="center", vertical="center")
-THIN = Side(style="thin", color="808080")
-BORDER = Border(left=THIN, right=THIN, top=THIN, bottom=THIN)
-TOP = Alignment(vertical="top")
-WRAPPED = Alignment(vertical="top", wrap_text=True)
-MIN_WIDTH, MAX_WIDTH = 6, 50  # column widths, in Latin characters
-LINE_HEIGHT, MAX_ROW_HEIGHT = 15.0, 409.0  # points; 409 is Excel's largest row height
-MAX_CELL_CHARS = 32767  # Excel's limit: a longer string makes it "repair" the file
-
-
 def build(session: Session, campaign: Campaign) -> Workbook:
-    with _collector_paused():
+    with collector_paused():
         return _build(session, campaign)
 
 
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """No cyclic garbage collection while the workbook is built.
-
-    A build makes some hundred thousand objects that all live until it ends (rows, cells);
-    each full collection the allocations trigger walks all of them again, a third of the
-    time of a 10,000-mail export. Nothing is lost by waiting: the collector runs as usual
-    afterwards. Only re-enabled if it was enabled (another thread may have paused it too)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def _build(session: Session, campaign: Campaign) -> Workbook:
-    # A few flat queries, not a few per unit or per mail, and no relationship collections to
-    # fill: filling them cost more than the queries (see benchmarks/workbook_export.py).
-    # 未归类 mail (not the campaign's, in a shared mailbox) is in no workbook.
-    messages = session.scalars(select(Message).where(Message.result != UNCLASSIFIED)
-                               .order_by(Message.received_at, Message.id)).all()
-    documents = session.scalars(
-        select(Document).join(Message, Document.message_pk == Message.id)
-        .options(contains_eager(Document.message)).order_by(Document.id)).all()
-    files: dict[int, list[Document]] = defaultdict(list)
-    for document in documents:
-        files[document.message_pk].append(document)
-    problems: dict[int, list[str]] = defaultdict(list)
-    for message_pk, text in session.execute(select(FindingRow.message_pk, FindingRow.message)
-                                            .order_by(FindingRow.id)):
-        problems[message_pk].append(text)
-    units = session.scalars(select(Unit).order_by(Unit.id)
-                            .options(selectinload(Unit.addresses))).all()
-    progress = all_progress(units, documents, campaign)
-    book = Workbook()
+    # A few flat queries, whatever the number of units or mails: the dossier's progress (only
+    # the versions that count become objects), and plain tuples for 收件记录 (an ORM object
+    # per mail and per file cost more than the queries: benchmarks/workbook_export.py).
+    progress = campaign_progress(session, campaign)
+    messages = queries.workbook_mails(session)
+    files = queries.mail_files(session)
+    problems = queries.mail_problems(session)
+    mails = {message.id: message for message in messages}
+    book = Workbook(write_only=True)  # streamed: office.sheets
     receipts = _receipts(messages)
-    summary = (_summary_rows(progress, campaign, receipts) if campaign.has_studios
+    summary = (_summary_rows(progress, campaign, receipts, mails) if campaign.has_studios
                else _unit_summary_rows(progress, campaign, receipts))
-    _sheet(book.active, "汇总", summary_columns(campaign), summary)
-    _sheet(book.create_sheet(), "单位进度", progress_columns(campaign),
-           _progress_rows(progress, campaign))
-    _sheet(book.create_sheet(), "收件记录", RECORD_COLUMNS,
-           _record_rows(messages, files, problems, campaign))
-    for sheet in book.worksheets:
-        _print_title(sheet, campaign)
+    title = campaign.campaign.title
+    add_sheet(book, "汇总", summary_columns(campaign), summary, title)
+    add_sheet(book, "单位进度", progress_columns(campaign), _progress_rows(progress, campaign),
+              title)
+    add_sheet(book, "收件记录", RECORD_COLUMNS,
+              _record_rows(messages, files, problems, campaign), title)
     return book
 
 
@@ -184,7 +132,8 @@ def _unit_summary_rows(progress: Sequence[UnitProgress], campaign: Campaign,
 
 
 def _summary_rows(progress: Sequence[UnitProgress], campaign: Campaign,
-                  receipts: dict[int, str]) -> Iterable[list[Any]]:
+                  receipts: dict[int, str], mails: Mapping[int, MailRow]
+                  ) -> Iterable[list[Any]]:
     number = 0
     for unit in progress:
         for studio in unit.studios:
@@ -201,14 +150,15 @@ def _summary_rows(progress: Sequence[UnitProgress], campaign: Campaign,
                 status = TO_CORRECT
             else:
                 status = unit.status  # 已齐全, or 未齐全 when another studio still lacks a form
-            received = [d.message.received_at for d in docs]
+            mailed = [_mail_of(d, mails) for d in docs]
+            received = [when for when, _late in mailed]
             leader = (approval.leader if approval and approval.leader else "") or \
                 next((d.leader for d in docs if d.leader), "")
             phone = (approval.phone if approval and approval.phone else "") or \
                 next((d.phone for d in docs if d.phone), "")
             yield [number, unit.unit.display_name, studio.name, leader, phone,
                    material.word_count if material else None, status,
-                   "是" if any(d.message.late for d in docs) else "否",
+                   "是" if any(late for _when, late in mailed) else "否",
                    _time(max(received)) if received else None,
                    receipts.get(unit.unit.id, "")]
 
@@ -224,14 +174,14 @@ def _progress_rows(progress: Sequence[UnitProgress], campaign: Campaign) -> Iter
                f"已收到（{show(paper)[:10]}）" if paper else PAPER_NOT_RECEIVED]
 
 
-def _record_rows(messages: Sequence[Message], files: dict[int, list[Document]],
+def _record_rows(messages: Sequence[MailRow], files: dict[int, list[tuple[str, str]]],
                  problems: dict[int, list[str]], campaign: Campaign) -> Iterable[list[Any]]:
+    labels = {spec.key: spec.label for spec in campaign.documents}
     for message in messages:
         documents = files.get(message.id, [])
         yield [_time(message.received_at), message.from_addr, message.subject,
-               "\n".join(d.filename for d in documents),
-               "\n".join(campaign.spec(d.kind).label if campaign.has(d.kind) else "未识别"
-                         for d in documents),
+               "\n".join(filename for filename, _kind in documents),
+               "\n".join(labels.get(kind, "未识别") for _filename, kind in documents),
                message.result, "是" if message.late else "否",
                "\n".join([message.reason] if message.reason else problems.get(message.id, [])),
                message.receipt_no]
@@ -249,7 +199,15 @@ def _form_cell(unit: UnitProgress, key: str) -> str:
     return form.text if form is not None else ""
 
 
-def _receipts(messages: Iterable[Message]) -> dict[int, str]:
+def _mail_of(doc: Document, mails: Mapping[int, MailRow]) -> tuple[datetime, bool]:
+    """(received, late) of the document's mail: as read for 收件记录, else from its row."""
+    mail = mails.get(doc.message_pk)
+    if mail is not None:
+        return mail.received_at, mail.late
+    return doc.message.received_at, doc.message.late
+
+
+def _receipts(messages: Iterable[MailRow]) -> dict[int, str]:
     """Per unit: the receipt of the (last) mail that completed the set, else of its latest
     answered mail."""
     latest: dict[int, str] = {}
@@ -265,129 +223,3 @@ def _receipts(messages: Iterable[Message]) -> dict[int, str]:
 def _time(moment: datetime) -> datetime:
     # Excel has no time zones: store office time (Asia/Shanghai) as a naive date-time.
     return local(moment).replace(tzinfo=None)
-
-
-def _sheet(sheet: Worksheet, title: str, columns: Sequence[str],
-           rows: Iterable[list[Any]]) -> None:
-    """One sheet as the office reads it in Excel, WPS or LibreOffice: a bold header that stays
-    put, a filter on every column, widths that fit Chinese text, wrapped multi-line cells."""
-    sheet.title = title
-    sheet.append(list(columns))
-    for cell in sheet[1]:
-        cell.font, cell.fill, cell.alignment = HEADER_FONT, HEADER_FILL, HEADER_ALIGNMENT
-        cell.border = BORDER
-    measure = _Measure()
-    widths = [max(MIN_WIDTH, measure.width(c)) for c in columns]
-    for values in rows:
-        sheet.append([_clean(value) for value in values])
-        for index, value in enumerate(values):
-            widths[index] = max(widths[index], min(MAX_WIDTH, measure.width(value)))
-    widths = [width + 3 for width in widths]  # room for the filter button and cell margins
-    for index, width in enumerate(widths, start=1):
-        sheet.column_dimensions[get_column_letter(index)].width = width
-    looks = _Looks(sheet)
-    for number, cells in enumerate(sheet.iter_rows(min_row=2), start=2):
-        lines = 1
-        for cell, width in zip(cells, widths, strict=False):
-            lines = max(lines, _style(cell, width, measure, looks))
-        if lines > 1:
-            # Excel only grows a row for wrapped text when it edits it; say the height outright.
-            sheet.row_dimensions[number].height = min(MAX_ROW_HEIGHT, LINE_HEIGHT * lines)
-    last = get_column_letter(len(columns))
-    sheet.freeze_panes = "A2"
-    sheet.auto_filter.ref = f"A1:{last}{max(sheet.max_row, 1)}"
-    sheet.print_title_rows = "1:1"
-    sheet.page_setup.paperSize = sheet.PAPERSIZE_A4
-    sheet.page_setup.orientation = "landscape"
-    sheet.page_setup.fitToWidth, sheet.page_setup.fitToHeight = 1, 0
-    sheet.sheet_properties.pageSetUpPr.fitToPage = True
-    sheet.page_margins.left = sheet.page_margins.right = 0.4
-    sheet.print_options.horizontalCentered = True
-
-
-def _print_title(sheet: Worksheet, campaign: Campaign) -> None:
-    """The title on every printed page, as a page header: a title row would move the header
-    row the office's filters and CONTRACT.md rely on."""
-    title = f"{campaign.campaign.title} — {sheet.title}".replace("&", "&&")  # & is a code
-    sheet.oddHeader.center.text = title
-    sheet.oddHeader.center.size = 14
-    sheet.oddHeader.center.font = "宋体,Bold"
-    sheet.oddFooter.center.text = "第 &P 页，共 &N 页"
-
-
-class _Looks:
-    """The three looks of a data cell, each registered with the workbook once.
-
-    Assigning `cell.alignment` looks the style up in the workbook again for every cell (a
-    hash of the whole style object): with 100,000 cells that was most of an export's time.
-    A copy of the finished style array is the same result, as openpyxl's own sheet copy does."""
-
-    def __init__(self, sheet: Worksheet) -> None:
-        probe = Cell(sheet)  # not placed in the sheet
-        probe.border = BORDER  # printed, the columns must not run together
-        probe.alignment = TOP
-        self.top = copy(probe._style)
-        probe.alignment = WRAPPED
-        self.wrapped = copy(probe._style)
-        probe.alignment = TOP
-        probe.number_format = TIME_FORMAT
-        self.time = copy(probe._style)
-
-
-class _Measure:
-    """Display widths of cell texts; a text met again (a file name, a status) is not re-measured."""
-
-    def __init__(self) -> None:
-        self._lines: dict[str, list[int]] = {}
-
-    def lines(self, text: str) -> list[int]:
-        """The width of each line of `text`, in Latin characters."""
-        found = self._lines.get(text)
-        if found is None:
-            found = self._lines[text] = [_line_width(line) for line in text.split("\n")]
-        return found
-
-    def width(self, value: Any) -> int:
-        """Display width of the widest line, in Latin characters."""
-        if value is None:
-            return 0
-        if isinstance(value, datetime):
-            return len("2022-10-10 17:30:00")
-        return max(self.lines(str(value)))
-
-
-def _clean(value: Any) -> Any:
-    """A value Excel accepts as it is: no XML control characters, no string over its limit."""
-    if isinstance(value, str):
-        value = ILLEGAL_CHARACTERS_RE.sub("", value)
-        if len(value) > MAX_CELL_CHARS:
-            value = value[:MAX_CELL_CHARS - 1] + "…"
-    return value
-
-
-def _style(cell: Cell, width: float, measure: _Measure, looks: _Looks) -> int:
-    """Format one data cell; returns how many lines it needs at that column width."""
-    value = cell.value
-    if isinstance(value, datetime):
-        cell._style = copy(looks.time)
-        return 1
-    if isinstance(value, str):
-        cell.data_type = "s"  # openpyxl would otherwise take "=…" for a formula
-        lines = sum(max(1, math.ceil(line / (width - 1))) for line in measure.lines(value))
-        if lines > 1:
-            cell._style = copy(looks.wrapped)
-            return lines
-    cell._style = copy(looks.top)
-    return 1
-
-
-def _line_width(line: str) -> int:
-    if line.isascii():
-        return len(line)
-    return sum(map(_char_width, line))
-
-
-@functools.cache
-def _char_width(ch: str) -> int:
-    # Wide and full-width characters (汉字, full-width punctuation) take two Latin columns.
-    return 2 if unicodedata.east_asian_width(ch) in "WF" else 1

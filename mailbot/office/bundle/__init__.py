@@ -19,7 +19,6 @@ from datetime import datetime
 from pathlib import Path
 
 from pypdf import PdfReader, PdfWriter
-from sqlalchemy.orm import Session
 
 from mailbot.atomic import write_bytes
 from mailbot.campaign.rules import Campaign
@@ -29,6 +28,7 @@ from mailbot.errors import DocumentError, StateError
 from mailbot.office import printdocx as pd
 from mailbot.office.bundle.cover import Line, cover_docx
 from mailbot.office.bundle.parts import Part, unit_parts
+from mailbot.store.handles import Session
 from mailbot.store.models import Unit
 from mailbot.timefmt import show, utcnow
 

@@ -10,16 +10,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, contains_eager, selectinload
-
 from mailbot.campaign.dossier import UnitProgress, all_progress
 from mailbot.campaign.rules import Campaign
 from mailbot.checks.formats import SCAN_FORMATS
 from mailbot.documents import studio_key
 from mailbot.store import blobs
 from mailbot.store.blobs import Kept
-from mailbot.store.models import Document, Message, Unit
+from mailbot.store.handles import Session
+from mailbot.store.models import Document
+from mailbot.store.queries import office as queries
 
 
 @dataclass(frozen=True)
@@ -91,12 +90,5 @@ def _studio_of(doc: Document, progress: UnitProgress) -> str:
 
 
 def _progress(session: Session, campaign: Campaign, unit_id: int | None) -> list[UnitProgress]:
-    units_query = select(Unit).order_by(Unit.id).options(selectinload(Unit.addresses))
-    documents_query = (select(Document).join(Message, Document.message_pk == Message.id)
-                       .options(contains_eager(Document.message)).order_by(Document.id))
-    if unit_id is not None:
-        units_query = units_query.where(Unit.id == unit_id)
-        documents_query = documents_query.where(Document.unit_id == unit_id)
-    units = session.scalars(units_query).all()
-    documents = session.scalars(documents_query).all()
+    units, documents = queries.units_with_documents(session, unit_id)
     return [p for p in all_progress(units, documents, campaign) if p.latest]

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy.orm import Session
-
 from mailbot.atomic import write_bytes
 from mailbot.campaign.rules import Campaign
 from mailbot.errors import ConfigError
+from mailbot.office.bulk import collector_paused
 from mailbot.office.official.docx_form import render_docx
 from mailbot.office.official.rows import OfficialRow, OfficialTable, collect, official_form
 from mailbot.office.official.xlsx_form import render_xlsx
+from mailbot.store.handles import Session
 
 __all__ = ["FORMATS", "OfficialRow", "OfficialTable", "collect", "official_form", "render",
            "render_docx", "render_xlsx", "write"]
@@ -32,8 +32,9 @@ def render(session: Session, campaign: Campaign, state_dir: Path, fmt: str, *,
            include_incomplete: bool = False) -> bytes:
     if fmt not in FORMATS:
         raise ConfigError(f"上报汇总表只能导出为 .docx 或 .xlsx，不支持 .{fmt}")
-    table = collect(session, campaign, state_dir, include_incomplete=include_incomplete)
-    return render_docx(table) if fmt == "docx" else render_xlsx(table)
+    with collector_paused():
+        table = collect(session, campaign, state_dir, include_incomplete=include_incomplete)
+        return render_docx(table) if fmt == "docx" else render_xlsx(table)
 
 
 def write(session: Session, campaign: Campaign, state_dir: Path, path: Path, *,

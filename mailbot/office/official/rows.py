@@ -10,19 +10,23 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
-
-from sqlalchemy.orm import Session
 
 from mailbot.campaign.dossier import StudioProgress, UnitProgress, campaign_progress
 from mailbot.campaign.rules import Campaign, OfficialColumn, OfficialForm, source_parts
 from mailbot.checks.formats import SCAN_FORMATS
 from mailbot.documents import read_document, studio_key
-from mailbot.documents.tables import match_label, normalise
-from mailbot.errors import ConfigError
+from mailbot.documents.grids import docx_tables
+from mailbot.documents.tables import match_label, normalise, summary_entries
+from mailbot.documents.xlsx_reader import read_xlsx
+from mailbot.errors import ConfigError, DocumentError
 from mailbot.store import blobs
+from mailbot.store.handles import Session
 from mailbot.store.models import Document
+
+# A unit's 附件1 rows are matched against each of its studios: each name's key made once.
+_key = lru_cache(maxsize=16384)(studio_key)
 
 
 @dataclass(frozen=True)
@@ -127,7 +131,7 @@ def _editable(unit: UnitProgress, studio: StudioProgress, kind: str) -> Document
     doc = studio.doc(kind)
     if doc is None or doc.format not in SCAN_FORMATS:
         return doc
-    key = studio_key(studio.name)
+    key = _key(studio.name)
     return next((d for d in unit.latest if d.kind == kind and d.format not in SCAN_FORMATS
                  and d.studio_key == key), None)
 
@@ -167,9 +171,12 @@ class _Files:
                 data = self._store.get(doc.stored_path)
             except OSError:
                 data = b""  # gone from disk: its cells stay empty, the rest of the form is made
-            read = read_document(doc.filename, data, doc.format, self._campaign)
-            self._read[doc.id] = (dict(read.fields),
-                                  [(entry.name, dict(entry.fields)) for entry in read.studios])
+            if self._campaign.lists_studios(doc.kind) and doc.format in ("docx", "xlsx"):
+                self._read[doc.id] = ({}, listed_rows(data, doc.format, self._campaign))
+            else:
+                read = read_document(doc.filename, data, doc.format, self._campaign)
+                self._read[doc.id] = (dict(read.fields), [(entry.name, dict(entry.fields))
+                                                          for entry in read.studios])
         return self._read[doc.id]
 
     def fields(self, doc: Document | None) -> dict[str, str]:
@@ -186,8 +193,22 @@ class _Files:
                         if d.kind == kind and d.format not in SCAN_FORMATS), None)
         if summary is None:
             return {}
-        key = studio_key(studio.name)
-        return next((row for name, row in self._load(summary)[1] if studio_key(name) == key), {})
+        key = _key(studio.name)
+        return next((row for name, row in self._load(summary)[1] if _key(name) == key), {})
+
+
+def listed_rows(data: bytes, fmt: str, campaign: Campaign) -> list[tuple[str, dict[str, str]]]:
+    """The studio rows of a list of studios (附件1) kept as .docx or .xlsx: (name, header →
+    cell), as `read_document` finds them, from the file's tables alone (documents.grids):
+    nothing of what only the checks need (recognising it, counting its 字数, its label–value
+    pairs). Its kind was settled when it came in; a file that cannot be read has no rows."""
+    spec = campaign.studio_list
+    column = (spec.studio_column if spec else None) or "工作室名称"
+    try:
+        tables = docx_tables(data) if fmt == "docx" else read_xlsx(data).tables
+    except DocumentError:
+        return []
+    return [(entry.name, dict(entry.fields)) for entry in summary_entries(tables, column)]
 
 
 def _progress(session: Session, campaign: Campaign) -> Sequence[UnitProgress]:

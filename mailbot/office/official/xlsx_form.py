@@ -11,10 +11,12 @@ import io
 import math
 import re
 import unicodedata
+from copy import copy
 
 from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
 from openpyxl.styles import Alignment, Border, Font, Side
+from openpyxl.styles.cell_style import StyleArray
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
@@ -26,7 +28,7 @@ BORDER = Border(left=THIN, right=THIN, top=THIN, bottom=THIN)
 TOTAL_WIDTH = 150.0  # characters across the table; fit-to-width scales it onto the page
 LINE_HEIGHT = 15.0  # points per line of 11-point text
 NOTHING = "（暂无符合条件的工作室）"
-# One style object each, shared by every cell (a new one per cell cost openpyxl a lookup each).
+# One style object each: a table cell takes one of the four looks made of them (`_Looks`).
 _CELL_FONTS = {bold: Font(name=FONT, size=11, bold=bold) for bold in (False, True)}
 _CELL_ALIGNMENTS = {centred: Alignment(horizontal="center" if centred else "left",
                                        vertical="center", wrap_text=True)
@@ -52,12 +54,13 @@ def render_xlsx(table: OfficialTable) -> bytes:
     widths = _widths(table)
     for col, letter_width in enumerate(widths, start=1):
         sheet.column_dimensions[get_column_letter(col)].width = letter_width
-    _row(sheet, header, table.headers, widths, bold=True)
+    looks = _Looks(sheet)
+    _row(sheet, header, table.headers, widths, looks, bold=True)
     for offset, data in enumerate(table.rows, start=1):
-        _row(sheet, header + offset, list(data.values), widths, bold=False)
+        _row(sheet, header + offset, list(data.values), widths, looks, bold=False)
     last = header + max(len(table.rows), 1)
     if not table.rows:
-        _row(sheet, last, [NOTHING] + [""] * (width - 1), widths, bold=False)
+        _row(sheet, last, [NOTHING] + [""] * (width - 1), widths, looks, bold=False)
         sheet.merge_cells(start_row=last, start_column=1, end_row=last, end_column=width)
     if form.note:
         _line(sheet, last + 1, width, form.note, Font(name=FONT, size=11))
@@ -77,7 +80,26 @@ def _line(sheet: Worksheet, row: int, width: int, text: str, font: Font, *,
     sheet.merge_cells(start_row=row, start_column=1, end_row=row, end_column=width)
 
 
-def _row(sheet: Worksheet, row: int, values: list[str], widths: list[float], *,
+class _Looks:
+    """The looks of a table cell — bold or not, centred or not, bordered — each registered with
+    the workbook once: assigning a font, a border and an alignment to a cell looks each up in
+    the workbook again (a hash of the whole style object), most of the form's time."""
+
+    def __init__(self, sheet: Worksheet) -> None:
+        self._looks: dict[tuple[bool, bool], StyleArray] = {}
+        for bold in (False, True):
+            for centred in (False, True):
+                probe = Cell(sheet)  # not placed in the sheet
+                probe.font = _CELL_FONTS[bold]
+                probe.border = BORDER
+                probe.alignment = _CELL_ALIGNMENTS[centred]
+                self._looks[bold, centred] = copy(probe._style)
+
+    def of(self, *, bold: bool, centred: bool) -> StyleArray:
+        return copy(self._looks[bold, centred])
+
+
+def _row(sheet: Worksheet, row: int, values: list[str], widths: list[float], looks: _Looks, *,
          bold: bool) -> None:
     lines = 1
     for col, (value, width) in enumerate(zip(values, widths, strict=True), start=1):
@@ -86,9 +108,7 @@ def _row(sheet: Worksheet, row: int, values: list[str], widths: list[float], *,
             cell.value = int(value)  # 序号, 团队人数: numbers, not "number stored as text"
         else:
             cell.data_type = "s"  # openpyxl would otherwise take "=…" for a formula
-        cell.font = _CELL_FONTS[bold]
-        cell.border = BORDER
-        cell.alignment = _CELL_ALIGNMENTS[bold or len(value) <= 6]
+        cell._style = looks.of(bold=bold, centred=bold or len(value) <= 6)
         lines = max(lines, _lines(value, width))
     sheet.row_dimensions[row].height = LINE_HEIGHT * lines + 4
 
