@@ -145,8 +145,25 @@ def keep_files(session: Session) -> None:
     session.info.pop(_NEW_FILES, None)
 
 
+def files_written(session: Session) -> int:
+    """How many files this transaction has written so far: a mark for `drop_files_since`."""
+    return len(session.info.get(_NEW_FILES, []))
+
+
+def drop_files_since(session: Session, mark: int) -> None:
+    """Remove the files written after `mark` (`files_written`): the savepoint they were written
+    for was rolled back, the transaction goes on."""
+    written: list[Path] = session.info.get(_NEW_FILES, [])
+    dropped, written[mark:] = written[mark:], []
+    _remove(dropped)
+
+
 def drop_files(session: Session) -> None:
-    for path in session.info.pop(_NEW_FILES, []):
+    _remove(session.info.pop(_NEW_FILES, []))
+
+
+def _remove(paths: list[Path]) -> None:
+    for path in paths:
         path.unlink(missing_ok=True)
         try:
             path.parent.rmdir()  # the message's folder, once it is empty
