@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, TypeVar
 from mailbot import details
 from mailbot.errors import MailbotError, StateError
 from mailbot.intake import pipeline, quarantine
-from mailbot.intake.history import UnitHistory
+from mailbot.intake.history import CycleMemory
 from mailbot.mail.parse import BrokenMail
 from mailbot.mail.safetext import one_line
 from mailbot.store import blobs, statedir
@@ -84,10 +84,11 @@ class Batch:
     """One transaction over several mails (`record` each, then `commit`; a `with` block
     commits at its end and rolls back on an exception)."""
 
-    def __init__(self, runtime: Runtime, history: UnitHistory | None = None,
+    def __init__(self, runtime: Runtime, memory: CycleMemory | None = None,
                  raws: RawKeeper | None = None) -> None:
         self.runtime = runtime
-        self.history = history or UnitHistory()
+        self.memory = memory or CycleMemory()
+        self.history = self.memory.units
         self.raws = raws  # the raw mails this batch records: on disk before the commit
         self.session: Session = runtime.sessions()
         self.session.begin()
@@ -144,7 +145,7 @@ class Batch:
 
         def process(session: Session) -> tuple[Message, bool]:
             message, new = pipeline.handle(session, intake, raw, raw_path, received_at,
-                                           omitted, history=self.history)
+                                           omitted, memory=self.memory)
             _remember_place(session, message, place)
             return message, new
 

@@ -32,7 +32,7 @@ from mailbot.config import Settings
 from mailbot.errors import ConfigError, LoginRefused, MailboxError, StateError
 from mailbot.intake import pipeline
 from mailbot.intake.batch import Batch, NotRecorded, RawKeeper, Recorded
-from mailbot.intake.history import UnitHistory
+from mailbot.intake.history import CycleMemory
 from mailbot.intake.lease import FolderLease
 from mailbot.intake.resync import adopt_renumbered
 from mailbot.mail.fetched import FetchedMail, omission_note
@@ -213,19 +213,21 @@ def _record_all(runtime: Runtime, box: Mailbox, uidvalidity: int, uids: list[int
                 tally: CycleTally, marks: list[tuple[int, str]], lease: FolderLease) -> None:
     """Record the mails several to a transaction (intake.batch); after each commit, mark the
     mails it recorded on the server."""
-    history = UnitHistory()  # each unit's documents, read once this cycle
+    memory = CycleMemory()  # each unit's documents, and each file, read once this cycle
     raws = (RawKeeper(runtime.settings.state_dir, runtime.blobs)
             if isinstance(runtime.blobs, blobs.LocalBlobs) else None)
     batch: Batch | None = None
     try:
         # Several mails per round trip; one removed from the server meanwhile is left out.
         for fetched in box.fetch_all(uids, header_only_before=header_only_before(runtime)):
-            if not lease.still_ours():
+            # Renewed between batches only: a batch holds SQLite's write lock, which the
+            # renewal (another connection) would wait for. A batch lasts about a second.
+            if batch is None and not lease.still_ours():
                 log.warning("the lease of %s went to another worker; it fetches the rest",
                             lease.name)
                 break
             tally.fetched += 1
-            batch = batch or Batch(runtime, history, raws)
+            batch = batch or Batch(runtime, memory, raws)
             _record_fetched(runtime, batch, box, uidvalidity, fetched, raws, tally)
             if batch.due:
                 _counted(batch.commit(), tally, marks)

@@ -1,5 +1,7 @@
-"""The documents of each unit as one intake cycle knows them: read from the database the first
-time a unit sends in the cycle, then kept up to date with what the cycle itself records.
+"""What one intake cycle remembers from one mail to the next, so that nothing is done twice.
+
+`UnitHistory` — the documents of each unit: read from the database the first time a unit sends
+in the cycle, then kept up to date with what the cycle itself records.
 
 A unit that sends its set five times in a backfill was read five times, each time with every
 earlier version and its mail; now it is read once. What the cycle writes is added only once
@@ -8,20 +10,28 @@ Changes other processes make meanwhile (the office confirming a sender) are seen
 cycle on, as the set of recorded UIDs is (`cycle.recorded_uids`). The units sent for most
 recently are kept, `UNITS_KEPT` of them: a backfill of thousands of units costs what it did
 before, never the memory of all their documents.
+
+`ReadDocuments` — attachments already read this cycle, by content: a unit that sends its set
+again with one form corrected has the other forms read once. Reading is a pure function of the
+file, its name, its format and the campaign's rules.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from hashlib import sha256
 
 from mailbot.campaign.dossier import pick_latest
 from mailbot.campaign.rules import Campaign
+from mailbot.documents import ReadDocument
 from mailbot.store.handles import Session
 from mailbot.store.models import Document, Unit
 from mailbot.store.queries.intake import unit_documents_in_order
 
 UNITS_KEPT = 100
+DOCUMENTS_KEPT = 300  # a few megabytes of text at most
 
 
 class UnitHistory:
@@ -61,3 +71,36 @@ class UnitHistory:
         """Everything is forgotten (the cycle's transaction was rolled back)."""
         self._rows.clear()
         self._proposed.clear()
+
+
+Read = Callable[[str, bytes, str, Campaign], ReadDocument]
+
+
+class ReadDocuments:
+    """Attachments read this cycle, by (content, name, format, campaign). Only documents that
+    could be read are kept: a conversion that failed for the moment is tried again."""
+
+    def __init__(self) -> None:
+        self._read: OrderedDict[tuple[bytes, str, str, str], ReadDocument] = OrderedDict()
+
+    def read(self, reader: Read, filename: str, data: bytes, fmt: str,
+             campaign: Campaign) -> ReadDocument:
+        key = (sha256(data).digest(), filename, fmt, campaign.campaign.key)
+        known = self._read.get(key)
+        if known is not None:
+            self._read.move_to_end(key)
+            return known
+        document = reader(filename, data, fmt, campaign)
+        if document.readable:
+            self._read[key] = document
+            if len(self._read) > DOCUMENTS_KEPT:
+                self._read.popitem(last=False)
+        return document
+
+
+@dataclass
+class CycleMemory:
+    """Everything one cycle remembers between its mails (and forgets at its end)."""
+
+    units: UnitHistory = field(default_factory=UnitHistory)
+    documents: ReadDocuments = field(default_factory=ReadDocuments)

@@ -28,7 +28,7 @@ from mailbot.checks import DOCUMENT_CHECKS, SET_CHECKS, Held, Submission, run_ch
 from mailbot.config import Settings
 from mailbot.documents import ReadDocument, read_document, studio_key
 from mailbot.intake import assignment, inquiry, screening, steps
-from mailbot.intake.history import UnitHistory
+from mailbot.intake.history import CycleMemory, ReadDocuments, UnitHistory
 from mailbot.mail.parse import Attachment, ParsedMessage, parse_message
 from mailbot.office.replies import Composer
 from mailbot.store.handles import Session
@@ -65,16 +65,17 @@ class Intake:
 class _Reader:
     """Each attachment read once, whether routing or the checks ask first."""
 
-    def __init__(self, campaign: Campaign) -> None:
+    def __init__(self, campaign: Campaign, documents: ReadDocuments | None = None) -> None:
         self.campaign = campaign  # the one the checks read for (the mail's, once routed)
         self._read: dict[tuple[int, str], ReadDocument] = {}
+        self._documents = documents or ReadDocuments()  # the cycle's, by content
 
     def document(self, attachment: Attachment, campaign: Campaign | None = None) -> ReadDocument:
         campaign = campaign or self.campaign
         key = (id(attachment), campaign.campaign.key)
         if key not in self._read:
-            self._read[key] = read_document(attachment.filename, attachment.data,
-                                            attachment.format, campaign)
+            self._read[key] = self._documents.read(read_document, attachment.filename,
+                                                   attachment.data, attachment.format, campaign)
         return self._read[key]
 
     def recognise(self, attachment: Attachment, campaign: Campaign) -> bool:
@@ -89,14 +90,14 @@ class _Reader:
 def handle(session: Session, intake: Intake, raw: bytes, raw_path: str,
            received_at: datetime, omitted: int = 0, *,
            assigned: bool = False, unit: Unit | None = None,
-           history: UnitHistory | None = None) -> tuple[Message, bool]:
+           memory: CycleMemory | None = None) -> tuple[Message, bool]:
     """Process one mail; returns its flushed Message row and whether it is new.
 
     A mail whose Message-ID is already recorded (the same mail delivered twice, or seen again
     after the server renumbered its UIDs) is not processed again. A mail for no campaign is
     recorded as 未归类 and nothing else; `assigned`: the office handed it to the campaign;
-    `unit`: the office assigned it to that unit (mailbot.intake.assignment). `history`: the
-    cycle's memory of the units' documents (default: read afresh)."""
+    `unit`: the office assigned it to that unit (mailbot.intake.assignment). `memory`: what the
+    cycle remembers from its earlier mails (intake.history; default: nothing)."""
     parsed = parse_message(raw, intake.settings.own_addresses)
     if unit is not None:
         parsed, assigned = assignment.for_unit(parsed, unit), True
@@ -104,7 +105,8 @@ def handle(session: Session, intake: Intake, raw: bytes, raw_path: str,
     if existing is not None:
         return existing, False
     parsed = screening.screen(session, intake.settings, parsed, omitted)  # own mail, too large
-    reader = _Reader(intake.campaign)
+    memory = memory or CycleMemory()
+    reader = _Reader(intake.campaign, memory.documents)
     quoted = routing.quoted_ids(raw) if parsed.automatic else ()
     if not assigned:
         decision = route(session, intake, parsed, received_at, reader, quoted)
@@ -119,7 +121,7 @@ def handle(session: Session, intake: Intake, raw: bytes, raw_path: str,
             reader.campaign = decision.campaign
             file_under(session, decision.campaign.campaign.key)
     return _process(session, intake, parsed, raw, raw_path, received_at, reader, unit,
-                    history), True
+                    memory.units), True
 
 
 def route(session: Session, intake: Intake, parsed: ParsedMessage, received_at: datetime,

@@ -150,8 +150,8 @@ AFTER_CHECKS: tuple[Step, ...] = (
 )
 
 
-def run_steps(verdict: Verdict, steps: tuple[Step, ...] = AFTER_CHECKS) -> None:
-    for step in steps:
+def run_steps(verdict: Verdict) -> None:
+    for step in AFTER_CHECKS:
         step(verdict)
 
 

@@ -142,6 +142,8 @@ def written_with(session: Session, path: Path) -> None:
 
 
 def keep_files(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint released: its files wait for the transaction around it
     session.info.pop(_NEW_FILES, None)
 
 
@@ -159,6 +161,8 @@ def drop_files_since(session: Session, mark: int) -> None:
 
 
 def drop_files(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint rolled back: its owner drops its files (`drop_files_since`)
     _remove(session.info.pop(_NEW_FILES, []))
 
 
