@@ -47,7 +47,9 @@ from mailbot.store.scoping import file_under
 if TYPE_CHECKING:
     from mailbot.intake.cycle import Runtime
 
-log = logging.getLogger(__name__)
+# Recording is the cycle's work: its lines keep the cycle's logger name, which operators (and
+# their log filters) know.
+log = logging.getLogger("mailbot.intake.cycle")
 
 BATCH_MAILS = 50  # mails recorded under one commit, at most
 BATCH_SECONDS = 1.0  # and for about this long at most: other writers wait for the lock
@@ -91,8 +93,14 @@ class Batch:
         self.history = self.memory.units
         self.raws = raws  # the raw mails this batch records: on disk before the commit
         self.session: Session = runtime.sessions()
-        self.session.begin()
-        queries.begin_writing(self.session)
+        try:
+            self.session.begin()
+            queries.begin_writing(self.session)  # with SQLite, waits for another writer
+        except Exception as exc:
+            self.session.close()
+            if is_storage_failure(exc):  # locked past the busy timeout, disk failing
+                raise StateError(f"cannot record mail: {exc}") from exc
+            raise
         self.started = time.monotonic()
         self.recorded: list[Recorded] = []
 
