@@ -229,7 +229,9 @@ def _record_all(runtime: Runtime, box: Mailbox, uidvalidity: int, uids: list[int
             tally.fetched += 1
             batch = batch or Batch(runtime, memory, raws)
             _record_fetched(runtime, batch, box, uidvalidity, fetched, raws, tally)
-            if batch.due:
+            # The first mail alone: a database's first row must follow its raw mail at once,
+            # or a kill would leave kept mail and an empty database (store.statedir.guard).
+            if batch.due or tally.fetched == 1:
                 _counted(batch.commit(), tally, marks)
                 batch = None
                 box.mark_all(marks)
