@@ -7,7 +7,7 @@ pipeline is rolled back and quarantined without touching the others. The guarant
 of one mail per transaction:
 
 * the raw mail is on disk (fsynced) before the commit that records it — written by a few threads
-  meanwhile, since a fsync waits for the disk, not for us (`RawKeeper`);
+  meanwhile, since a fsync waits for the disk, not for us (`cycle.RawKeeper`);
 * a mail is marked handled on the server only after the commit that recorded it (the caller
   marks what `commit` returns);
 * a kill at any moment loses at most the batch's uncommitted mails, which are neither recorded
@@ -25,10 +25,8 @@ import errno
 import logging
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, TypeVar
 
@@ -38,14 +36,14 @@ from mailbot.intake import pipeline, quarantine
 from mailbot.intake.history import CycleMemory
 from mailbot.mail.parse import BrokenMail
 from mailbot.mail.safetext import one_line
-from mailbot.store import blobs, statedir
+from mailbot.store import statedir
 from mailbot.store.handles import Session
 from mailbot.store.models import Message
 from mailbot.store.queries import intake as queries
 from mailbot.store.scoping import file_under
 
 if TYPE_CHECKING:
-    from mailbot.intake.cycle import Runtime
+    from mailbot.intake.cycle import RawKeeper, Runtime
 
 # Recording is the cycle's work: its lines keep the cycle's logger name, which operators (and
 # their log filters) know.
@@ -53,7 +51,6 @@ log = logging.getLogger("mailbot.intake.cycle")
 
 BATCH_MAILS = 50  # mails recorded under one commit, at most
 BATCH_SECONDS = 1.0  # and for about this long at most: other writers wait for the lock
-RAW_WRITERS = 4  # threads keeping raw mail: their fsyncs overlap, and overlap our work
 
 T = TypeVar("T")
 # Failures of our own storage: never the mail's fault, so never a reason to quarantine it.
@@ -224,31 +221,3 @@ def _quarantine_reason(runtime: Runtime, raw_path: str, exc: Exception) -> str:
     where = details.keep(runtime.settings.state_dir, f"quarantined {raw_path}: {reason}", exc)
     log.warning("quarantined %s: %s (details in %s)", raw_path, one_line(reason), where)
     return reason
-
-
-class RawKeeper:
-    """Raw mail kept by a few threads while the intake goes on; `wait` before the commit that
-    records them. The same mail twice (one content, one key) is written once."""
-
-    def __init__(self, state_dir: Path, store: blobs.Blobs) -> None:
-        self.state_dir, self.store = state_dir, store
-        self._pool = ThreadPoolExecutor(RAW_WRITERS, thread_name_prefix="raw")
-        self._pending: dict[str, Future[str]] = {}
-
-    def keep(self, raw: bytes) -> str:
-        """Start keeping `raw`; returns its key at once (the name comes from the content)."""
-        from mailbot.intake.cycle import raw_key, save_raw
-
-        key = raw_key(raw)
-        if key not in self._pending:
-            self._pending[key] = self._pool.submit(save_raw, self.state_dir, raw, self.store)
-        return key
-
-    def wait(self) -> None:
-        """Every mail started is on disk; raises StateError (the first) if one could not be."""
-        pending, self._pending = list(self._pending.values()), {}
-        for future in pending:
-            future.result()
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True)

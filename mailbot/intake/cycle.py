@@ -22,6 +22,7 @@ import hashlib
 import logging
 from collections import Counter
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -31,7 +32,7 @@ from mailbot.campaign.units import sync_roster
 from mailbot.config import Settings
 from mailbot.errors import ConfigError, LoginRefused, MailboxError, StateError
 from mailbot.intake import pipeline
-from mailbot.intake.batch import Batch, NotRecorded, RawKeeper, Recorded
+from mailbot.intake.batch import Batch, NotRecorded, Recorded
 from mailbot.intake.history import CycleMemory
 from mailbot.intake.lease import FolderLease
 from mailbot.intake.resync import adopt_renumbered
@@ -47,6 +48,8 @@ from mailbot.store.queries import intake as queries
 from mailbot.store.scoping import scope
 
 log = logging.getLogger(__name__)
+
+RAW_WRITERS = 4  # threads keeping raw mail: their fsyncs overlap, and overlap our work
 
 
 @dataclass
@@ -332,3 +335,29 @@ def raw_key(raw: bytes) -> str:
     """Where a raw mail is kept: named by its content, so the same mail is kept once."""
     digest = hashlib.sha256(raw).hexdigest()
     return f"raw/{digest[:2]}/{digest}.eml"
+
+
+class RawKeeper:
+    """Raw mail kept by a few threads while the intake goes on; `wait` before the commit that
+    records them. The same mail twice (one content, one key) is written once."""
+
+    def __init__(self, state_dir: Path, store: blobs.Blobs) -> None:
+        self.state_dir, self.store = state_dir, store
+        self._pool = ThreadPoolExecutor(RAW_WRITERS, thread_name_prefix="raw")
+        self._pending: dict[str, Future[str]] = {}
+
+    def keep(self, raw: bytes) -> str:
+        """Start keeping `raw`; returns its key at once (the name comes from the content)."""
+        key = raw_key(raw)
+        if key not in self._pending:
+            self._pending[key] = self._pool.submit(save_raw, self.state_dir, raw, self.store)
+        return key
+
+    def wait(self) -> None:
+        """Every mail started is on disk; raises StateError (the first) if one could not be."""
+        pending, self._pending = list(self._pending.values()), {}
+        for future in pending:
+            future.result()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
