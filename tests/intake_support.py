@@ -18,7 +18,7 @@ from servers import Dovecot, SmtpRelay
 from mailbot.campaign.rules import Campaign, load_rules
 from mailbot.config import ServerSettings, Settings
 from mailbot.demo.mailfactory import ClientStyle, build_mail
-from mailbot.intake.cycle import CycleReport, Runtime, run_cycle
+from mailbot.intake.cycle import CycleTally, Runtime, run_cycle
 from mailbot.timefmt import OFFICE_ZONE
 
 OFFICE = "office@test.example"
@@ -72,7 +72,7 @@ class Bot:
         self.dovecot.append(OFFICE, raw, internaldate=received)
         return raw
 
-    def poll(self) -> CycleReport:
+    def poll(self) -> CycleTally:
         return run_cycle(Runtime(self.settings, self.campaign))
 
     def replies(self, address: str) -> list[EmailMessage]:

@@ -34,7 +34,7 @@ from mailbot.demo.samples import (
     summary_docx,
 )
 from mailbot.errors import RulesError
-from mailbot.intake.cycle import CycleReport, Runtime, run_cycle
+from mailbot.intake.cycle import CycleTally, Runtime, run_cycle
 from mailbot.store.models import Message, Unit
 from mailbot.store.scoping import ACROSS_CAMPAIGNS
 from mailbot.timefmt import OFFICE_ZONE
@@ -70,7 +70,7 @@ def bot(dovecot: Dovecot, smtp_relay: SmtpRelay, tmp_path: Path,
     return Bot(dovecot, smtp_relay, tmp_path / "state", campaigns[0])
 
 
-def poll(bot: Bot, campaigns: list[Campaign]) -> CycleReport:
+def poll(bot: Bot, campaigns: list[Campaign]) -> CycleTally:
     return run_cycle(Runtime(bot.settings, campaigns[0], campaigns=campaigns))
 
 

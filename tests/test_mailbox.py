@@ -17,14 +17,14 @@ from servers import Dovecot, SmtpRelay
 from mailbot.config import ServerSettings, Settings
 from mailbot.demo.samples import SAMPLE_STUDIOS, approval_docx, material_docx, summary_docx
 from mailbot.errors import MailboxLoginRefused
-from mailbot.intake.cycle import CycleReport, Runtime, run_cycle
+from mailbot.intake.cycle import CycleTally, Runtime, run_cycle
 from mailbot.mail.imap import Mailbox
 
 STUDIO = SAMPLE_STUDIOS[0]
 APPLICANT = "unit-a@test.example"
 
 
-def poll(bot: Bot, settings: Settings) -> CycleReport:
+def poll(bot: Bot, settings: Settings) -> CycleTally:
     return run_cycle(Runtime(settings, bot.campaign))
 
 

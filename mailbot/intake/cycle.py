@@ -1,8 +1,10 @@
 """One intake cycle: fetch new mail, process it, send due replies, write the workbook.
 
 The order inside the cycle is what makes it safe to kill at any moment:
-  1. the raw mail is kept (`state/raw/`, or the database: store.blobs) before anything else;
-  2. it is processed and recorded in one database transaction (with its reply in the outbox);
+  1. the raw mail is kept (`state/raw/`, or the database: store.blobs), on disk before the
+     commit that records it;
+  2. it is processed and recorded in a savepoint of its own (with its reply in the outbox),
+     several mails to one transaction, one commit (intake.batch);
   3. only after that commit is it marked handled on the server;
   4. the outbox is sent; 5. the workbook is rewritten atomically.
 Several workers may run this cycle against one database server: the folder is fetched under
@@ -16,53 +18,45 @@ written later (the next cycle, or `mailbot export`).
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import logging
 from collections import Counter
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import Session, sessionmaker
-
-from mailbot import details
 from mailbot.campaign.rules import Campaign
 from mailbot.campaign.units import sync_roster
 from mailbot.config import Settings
-from mailbot.errors import ConfigError, LoginRefused, MailbotError, MailboxError, StateError
-from mailbot.intake import pipeline, quarantine
+from mailbot.errors import ConfigError, LoginRefused, MailboxError, StateError
+from mailbot.intake import pipeline
+from mailbot.intake.batch import Batch, NotRecorded, Recorded
+from mailbot.intake.history import CycleMemory
 from mailbot.intake.lease import FolderLease
 from mailbot.intake.resync import adopt_renumbered
-from mailbot.mail.fetched import omission_note
+from mailbot.mail.fetched import FetchedMail, omission_note
 from mailbot.mail.imap import Mailbox
-from mailbot.mail.parse import BrokenMail
-from mailbot.mail.safetext import one_line
 from mailbot.office import outbox, workbook
 from mailbot.office.replies import Composer
 from mailbot.store import blobs, statedir
 from mailbot.store.database import open_database
-from mailbot.store.models import DEFAULT_CAMPAIGN, UNCLASSIFIED, MailboxUid, Message
-from mailbot.store.scoping import ACROSS_CAMPAIGNS, scope
+from mailbot.store.handles import Sessions
+from mailbot.store.models import DEFAULT_CAMPAIGN, UNCLASSIFIED, Message
+from mailbot.store.queries import intake as queries
+from mailbot.store.scoping import scope
 
 log = logging.getLogger(__name__)
 
-# Failures of our own storage: never the mail's fault, so never a reason to quarantine it.
-MARK_EVERY = 50  # recorded mails marked on the server in one STORE
-_STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO})
-
-
-def _is_storage_failure(exc: BaseException) -> bool:
-    if isinstance(exc, OperationalError):  # disk full, database locked, I/O error
-        return True
-    return isinstance(exc, OSError) and exc.errno in _STORAGE_ERRNOS
+RAW_WRITERS = 4  # threads keeping raw mail: their fsyncs overlap, and overlap our work
 
 
 @dataclass
-class CycleReport:
+class CycleTally:
+    """What one cycle did, in figures: mails fetched and recorded, replies sent, workbooks
+    written, and what stopped it (`poll` prints one line of it, `run` logs one)."""
+
     fetched: int = 0
     duplicates: int = 0
     results: Counter[str] = field(default_factory=Counter)
@@ -85,7 +79,7 @@ class Runtime:
 
     def __init__(self, settings: Settings, campaign: Campaign, *,
                  campaigns: Sequence[Campaign] = (),
-                 database: sessionmaker[Session] | None = None, reading: bool = False) -> None:
+                 database: Sessions | None = None, reading: bool = False) -> None:
         if database is None:
             statedir.guard(settings.state_dir, settings.database)  # before anything is written
             statedir.prepare(settings.state_dir)
@@ -95,7 +89,7 @@ class Runtime:
         key = campaign.campaign.key
         blobs.check_files_url(settings.files_url)
         base = database or open_database(settings.database, legacy_owner(self.campaigns))
-        self.sessions: sessionmaker[Session] = scope(base, key) if self.several else base
+        self.sessions: Sessions = scope(base, key) if self.several else base
         self.blobs = blobs.store_for(self.sessions.kw["bind"], settings.state_dir, settings)
         composer = Composer(settings.templates_dir, settings.from_address or "mailbot@localhost",
                             campaign.office.name)
@@ -150,54 +144,54 @@ def legacy_owner(campaigns: Sequence[Campaign]) -> str:
     return DEFAULT_CAMPAIGN if DEFAULT_CAMPAIGN in keys else keys[0]
 
 
-def run_cycle(runtime: Runtime, *, write_workbook: bool = True) -> CycleReport:
+def run_cycle(runtime: Runtime, *, write_workbook: bool = True) -> CycleTally:
     """One cycle. A server or disk problem stops the fetching, not the rest: what is queued is
     still sent and the workbook still written where possible. The caller reports the errors
     (one line from `poll`, a log line from `run`). Without `write_workbook` the caller writes
     it later (`mailbot run` does, off the reply path: mailbot.cli.service)."""
-    report = CycleReport()
+    tally = CycleTally()
     try:
-        _fetch_and_process(runtime, report)
+        _fetch_and_process(runtime, tally)
     except LoginRefused:
         raise  # retrying cannot help: the caller stops with one line (mailbot.mail.logins)
     except MailboxError as exc:
-        report.mailbox_error = str(exc)
+        tally.mailbox_error = str(exc)
     except StateError as exc:
-        report.storage_error = str(exc)
+        tally.storage_error = str(exc)
     for lane in runtime.lanes.values():  # each campaign's replies, then each one's workbook
         try:
             sent = outbox.send_pending(lane.sessions, lane.settings)
             for name in ("sent", "failed", "pending", "waiting"):
-                setattr(report.replies, name, getattr(report.replies, name) + getattr(sent, name))
+                setattr(tally.replies, name, getattr(tally.replies, name) + getattr(sent, name))
         except StateError as exc:
-            report.storage_error = report.storage_error or str(exc)
+            tally.storage_error = tally.storage_error or str(exc)
     if not write_workbook:
-        return report
+        return tally
     for lane in runtime.lanes.values():
         try:
             written = lane.write_workbook()
-            report.workbook = report.workbook or written
-            report.workbooks.append(written)
+            tally.workbook = tally.workbook or written
+            tally.workbooks.append(written)
         except StateError as exc:
-            report.storage_error = report.storage_error or str(exc)
-    return report
+            tally.storage_error = tally.storage_error or str(exc)
+    return tally
 
 
-def _fetch_and_process(runtime: Runtime, report: CycleReport) -> None:
+def _fetch_and_process(runtime: Runtime, tally: CycleTally) -> None:
     """Fetch under the folder's lease (store.coordination): of several workers on one
     database, one fetches a folder at a time; the others skip to sending this cycle."""
     lease = FolderLease(runtime.sessions, runtime.settings, runtime.campaign.campaign.key)
     if not lease.take():
         log.info("another worker is fetching %s; this cycle only sends", lease.name)
-        report.leased_elsewhere = True
+        tally.leased_elsewhere = True
         return
     try:
-        _fetch_leased(runtime, report, lease)
+        _fetch_leased(runtime, tally, lease)
     finally:
         lease.release()
 
 
-def _fetch_leased(runtime: Runtime, report: CycleReport, lease: FolderLease) -> None:
+def _fetch_leased(runtime: Runtime, tally: CycleTally, lease: FolderLease) -> None:
     settings = runtime.settings
     with Mailbox(settings) as box:
         uidvalidity = box.open_folder()
@@ -212,7 +206,7 @@ def _fetch_leased(runtime: Runtime, report: CycleReport, lease: FolderLease) -> 
         marks: list[tuple[int, str]] = []
         try:
             _record_all(runtime, box, uidvalidity, [u for u in pending if u not in recorded],
-                        report, marks, lease)
+                        tally, marks, lease)
         except BaseException:
             with contextlib.suppress(MailboxError):  # what was committed, if the server answers
                 box.mark_all(marks)
@@ -221,40 +215,76 @@ def _fetch_leased(runtime: Runtime, report: CycleReport, lease: FolderLease) -> 
 
 
 def _record_all(runtime: Runtime, box: Mailbox, uidvalidity: int, uids: list[int],
-                report: CycleReport, marks: list[tuple[int, str]], lease: FolderLease) -> None:
-    settings = runtime.settings
-    # Several mails per round trip; one removed from the server meanwhile is left out.
-    for fetched in box.fetch_all(uids, header_only_before=header_only_before(runtime)):
-        if not lease.still_ours():
-            log.warning("the lease of %s went to another worker; it fetches the rest",
-                        lease.name)
-            return
-        uid = fetched.uid
-        report.fetched += 1
-        raw_path = save_raw(settings.state_dir, fetched.raw, runtime.blobs)
-        note = omission_note(fetched, box.folder)  # too large, or early: header only
-        if note:
-            runtime.blobs.put(omitted_key(raw_path), note.encode("utf-8"))
-        try:
-            message, new = record(runtime, fetched.raw, raw_path, fetched.received_at,
-                                  place=(box.folder, uidvalidity, uid),
-                                  omitted=fetched.omitted)
-        except NotRecorded as exc:
-            # One line each cycle it happens: never a silent loop, never the others' loss.
-            log.error("could not record UID %d (%s), left unmarked, tried again next "
-                      "cycle: %s", uid, raw_path, exc)
-            report.unrecorded += 1
-            continue
-        if new:
-            report.results[message.result] += 1
-            report.handled.append(message.id)
-        else:
-            report.duplicates += 1
-        if message.result != UNCLASSIFIED:
-            marks.append((uid, message.result))
-            if len(marks) >= MARK_EVERY:
+                tally: CycleTally, marks: list[tuple[int, str]], lease: FolderLease) -> None:
+    """Record the mails several to a transaction (intake.batch); after each commit, mark the
+    mails it recorded on the server."""
+    memory = CycleMemory()  # each unit's documents, and each file, read once this cycle
+    raws = (RawKeeper(runtime.settings.state_dir, runtime.blobs)
+            if isinstance(runtime.blobs, blobs.LocalBlobs) else None)
+    batch: Batch | None = None
+    try:
+        # Several mails per round trip; one removed from the server meanwhile is left out.
+        for fetched in box.fetch_all(uids, header_only_before=header_only_before(runtime)):
+            # Renewed between batches only: a batch holds SQLite's write lock, which the
+            # renewal (another connection) would wait for. A batch lasts about a second.
+            if batch is None and not lease.still_ours():
+                log.warning("the lease of %s went to another worker; it fetches the rest",
+                            lease.name)
+                break
+            tally.fetched += 1
+            batch = batch or Batch(runtime, memory, raws)
+            _record_fetched(runtime, batch, box, uidvalidity, fetched, raws, tally)
+            # The first mail alone: a database's first row must follow its raw mail at once,
+            # or a kill would leave kept mail and an empty database (store.statedir.guard).
+            if batch.due or tally.fetched == 1:
+                _counted(batch.commit(), tally, marks)
+                batch = None
                 box.mark_all(marks)
                 marks.clear()
+        if batch is not None:
+            _counted(batch.commit(), tally, marks)
+            batch = None
+    except MailboxError:
+        if batch is not None:  # what is recorded stays recorded; the next cycle marks it
+            _counted(batch.commit(), tally, marks)
+            batch = None
+        raise
+    finally:
+        if batch is not None:
+            batch.rollback()
+        if raws is not None:
+            raws.close()
+
+
+def _record_fetched(runtime: Runtime, batch: Batch, box: Mailbox, uidvalidity: int,
+                    fetched: FetchedMail, raws: RawKeeper | None, tally: CycleTally) -> None:
+    """One fetched mail: its raw kept (on disk before the batch commits), then recorded."""
+    raw_path = (raws.keep(fetched.raw) if raws is not None
+                else save_raw(runtime.settings.state_dir, fetched.raw, runtime.blobs))
+    note = omission_note(fetched, box.folder)  # too large, or early: header only
+    if note:
+        runtime.blobs.put(omitted_key(raw_path), note.encode("utf-8"))
+    try:
+        batch.record(fetched.raw, raw_path, fetched.received_at,
+                     place=(box.folder, uidvalidity, fetched.uid), omitted=fetched.omitted)
+    except NotRecorded as exc:
+        # One line each cycle it happens: never a silent loop, never the others' loss.
+        log.error("could not record UID %d (%s), left unmarked, tried again next cycle: %s",
+                  fetched.uid, raw_path, exc)
+        tally.unrecorded += 1
+
+
+def _counted(recorded: list[Recorded], tally: CycleTally,
+             marks: list[tuple[int, str]]) -> None:
+    """Committed mails counted, and those for a campaign to be marked on the server."""
+    for mail in recorded:
+        if mail.new:
+            tally.results[mail.result] += 1
+            tally.handled.append(mail.message_pk)
+        else:
+            tally.duplicates += 1
+        if mail.result != UNCLASSIFIED and mail.uid is not None:
+            marks.append((mail.uid, mail.result))
 
 
 def header_only_before(runtime: Runtime) -> datetime | None:
@@ -266,75 +296,14 @@ def header_only_before(runtime: Runtime) -> datetime | None:
     return min(moment for moment in opens if moment is not None)
 
 
-class NotRecorded(MailbotError):
-    """Not even the quarantine could record a mail (a bug of ours, not the mail's fault); the
-    mail stays unmarked on the server and is tried again next cycle."""
-
-
 def record(runtime: Runtime, raw: bytes, raw_path: str, received_at: datetime,
            place: tuple[str, int, int] | None = None, omitted: int = 0) -> tuple[Message, bool]:
     """Process and commit one mail; (its Message, whether it is new).
 
     Raises StateError when our own storage fails, NotRecorded when even quarantining the mail
     failed; never for what the mail holds."""
-    try:
-        return _record_once(runtime, raw, raw_path, received_at, place, omitted)
-    except Exception as exc:
-        if isinstance(exc, IntegrityError):
-            # Lost a race twice over (another worker kept committing the same rows): the
-            # mail is not at fault; it stays unmarked and is tried again next cycle.
-            raise NotRecorded(one_line(f"{type(exc).__name__}: {exc}")) from exc
-        if _is_storage_failure(exc):
-            # Our own disk or database failed, not the mail: stop, leave it unmarked, retry.
-            raise StateError(f"cannot record the mail ({raw_path}): {exc}") from exc
-        reason = f"处理时出错（{type(exc).__name__}: {exc}）"
-        if isinstance(exc, BrokenMail):
-            reason = f"无法自动处理：{exc}"
-        # An expected outcome: one line; the traceback goes to state/mailbot.log.
-        where = details.keep(runtime.settings.state_dir, f"quarantined {raw_path}: {reason}", exc)
-        log.warning("quarantined %s: %s (details in %s)", raw_path, one_line(reason), where)
-    try:
-        with runtime.sessions.begin() as session:
-            message = quarantine.quarantine(session, runtime.intake, raw, raw_path, received_at,
-                                          reason)
-            _remember_place(session, message, place)
-            return message, True
-    except Exception as exc:
-        if _is_storage_failure(exc):
-            raise StateError(f"cannot record the mail ({raw_path}): {exc}") from exc
-        raise NotRecorded(one_line(f"{type(exc).__name__}: {exc}")) from exc
-
-
-def _record_once(runtime: Runtime, raw: bytes, raw_path: str, received_at: datetime,
-                 place: tuple[str, int, int] | None, omitted: int) -> tuple[Message, bool]:
-    """Process and commit one mail. Another worker recording the same mail at the same moment
-    makes our commit fail on a unique key (its Message-ID, its UID): rolled back, and the mail
-    processed once more, which now finds the other's row and records nothing."""
-    for attempt in (1, 2):
-        try:
-            with runtime.sessions.begin() as session:
-                message, new = pipeline.handle(session, runtime.intake, raw, raw_path,
-                                               received_at, omitted)
-                _remember_place(session, message, place)
-                return message, new
-        except IntegrityError:
-            if attempt == 2:
-                raise
-            log.info("%s was recorded by another worker at the same moment; checking again",
-                     raw_path)
-    raise AssertionError("unreachable")
-
-
-def _remember_place(session: Session, message: Message,
-                    place: tuple[str, int, int] | None) -> None:
-    if place is None:
-        return
-    folder, uidvalidity, uid = place
-    known = session.scalar(select(MailboxUid).where(
-        MailboxUid.folder == folder, MailboxUid.uidvalidity == uidvalidity, MailboxUid.uid == uid))
-    if known is None:
-        session.add(MailboxUid(folder=folder, uidvalidity=uidvalidity, uid=uid,
-                               message_pk=message.id))
+    with Batch(runtime) as batch:
+        return batch.record(raw, raw_path, received_at, place, omitted)
 
 
 def recorded_uids(runtime: Runtime, folder: str, uidvalidity: int) -> dict[int, str]:
@@ -342,10 +311,7 @@ def recorded_uids(runtime: Runtime, folder: str, uidvalidity: int) -> dict[int, 
     per mail: a mail another process records meanwhile is still known by its Message-ID
     (`intake.handle`), so the set going stale costs a fetch, never a second record or reply."""
     with runtime.sessions() as session:
-        return {uid: result for uid, result in session.execute(
-            select(MailboxUid.uid, Message.result).join(Message)
-            .where(MailboxUid.folder == folder, MailboxUid.uidvalidity == uidvalidity)
-            .execution_options(**ACROSS_CAMPAIGNS))}
+        return queries.recorded_uids(session, folder, uidvalidity)
 
 
 def omitted_key(raw_path: str) -> str:
@@ -356,8 +322,7 @@ def omitted_key(raw_path: str) -> str:
 def save_raw(state_dir: Path, raw: bytes, store: blobs.Blobs | None = None) -> str:
     """Keep the mail exactly as received, named by its content (in `store`: the state dir by
     default, the database with a database server); returns its key, the relative path."""
-    digest = hashlib.sha256(raw).hexdigest()
-    relative = f"raw/{digest[:2]}/{digest}.eml"
+    relative = raw_key(raw)
     store = store or blobs.LocalBlobs(state_dir)
     try:
         if not store.exists(relative):
@@ -366,3 +331,35 @@ def save_raw(state_dir: Path, raw: bytes, store: blobs.Blobs | None = None) -> s
         raise StateError(f"cannot keep the raw mail in {state_dir}: "
                          f"{exc.strerror or exc}") from exc
     return relative
+
+
+def raw_key(raw: bytes) -> str:
+    """Where a raw mail is kept: named by its content, so the same mail is kept once."""
+    digest = hashlib.sha256(raw).hexdigest()
+    return f"raw/{digest[:2]}/{digest}.eml"
+
+
+class RawKeeper:
+    """Raw mail kept by a few threads while the intake goes on; `wait` before the commit that
+    records them. The same mail twice (one content, one key) is written once."""
+
+    def __init__(self, state_dir: Path, store: blobs.Blobs) -> None:
+        self.state_dir, self.store = state_dir, store
+        self._pool = ThreadPoolExecutor(RAW_WRITERS, thread_name_prefix="raw")
+        self._pending: dict[str, Future[str]] = {}
+
+    def keep(self, raw: bytes) -> str:
+        """Start keeping `raw`; returns its key at once (the name comes from the content)."""
+        key = raw_key(raw)
+        if key not in self._pending:
+            self._pending[key] = self._pool.submit(save_raw, self.state_dir, raw, self.store)
+        return key
+
+    def wait(self) -> None:
+        """Every mail started is on disk; raises StateError (the first) if one could not be."""
+        pending, self._pending = list(self._pending.values()), {}
+        for future in pending:
+            future.result()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)

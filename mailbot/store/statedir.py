@@ -142,11 +142,32 @@ def written_with(session: Session, path: Path) -> None:
 
 
 def keep_files(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint released: its files wait for the transaction around it
     session.info.pop(_NEW_FILES, None)
 
 
+def files_written(session: Session) -> int:
+    """How many files this transaction has written so far: a mark for `drop_files_since`."""
+    return len(session.info.get(_NEW_FILES, []))
+
+
+def drop_files_since(session: Session, mark: int) -> None:
+    """Remove the files written after `mark` (`files_written`): the savepoint they were written
+    for was rolled back, the transaction goes on."""
+    written: list[Path] = session.info.get(_NEW_FILES, [])
+    dropped, written[mark:] = written[mark:], []
+    _remove(dropped)
+
+
 def drop_files(session: Session) -> None:
-    for path in session.info.pop(_NEW_FILES, []):
+    if session.in_nested_transaction():
+        return  # a savepoint rolled back: its owner drops its files (`drop_files_since`)
+    _remove(session.info.pop(_NEW_FILES, []))
+
+
+def _remove(paths: list[Path]) -> None:
+    for path in paths:
         path.unlink(missing_ok=True)
         try:
             path.parent.rmdir()  # the message's folder, once it is empty

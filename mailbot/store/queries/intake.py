@@ -1,0 +1,84 @@
+"""What the intake asks the database: is this mail recorded, which campaign does it belong to,
+which UIDs are done, a unit's documents in the dossier's order — and how a failed write is told
+apart (a race lost to another worker, or our own storage failing).
+
+Everything runs in the caller's transaction (`store.handles.Session`); nothing here commits.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session, contains_eager
+
+from mailbot.store.models import Document, MailboxUid, Message, Reply, UnitAddress
+from mailbot.store.scoping import ACROSS_CAMPAIGNS
+
+
+def recorded_message(session: Session, message_id: str) -> Message | None:
+    """The mail recorded under this Message-ID, in any campaign (None: not recorded yet)."""
+    return session.scalar(select(Message).where(Message.message_id == message_id)
+                          .execution_options(**ACROSS_CAMPAIGNS))
+
+
+def reply_campaign(session: Session, smtp_message_id: str) -> str | None:
+    """The campaign of our reply with this Message-ID (None: no such reply, or none recorded)."""
+    return session.scalar(select(Reply.campaign).where(Reply.smtp_message_id == smtp_message_id)
+                          .execution_options(**ACROSS_CAMPAIGNS))
+
+
+def sender_campaigns(session: Session, address: str) -> set[str]:
+    """The campaigns with a unit that writes from `address` (bare, lowercased)."""
+    return set(session.scalars(select(UnitAddress.campaign)
+                               .where(UnitAddress.address == address)
+                               .execution_options(**ACROSS_CAMPAIGNS)))
+
+
+def remember_place(session: Session, message: Message, folder: str, uidvalidity: int,
+                   uid: int) -> None:
+    """Note where on the server `message` was seen, unless that place is noted already."""
+    known = session.scalar(select(MailboxUid.id).where(
+        MailboxUid.folder == folder, MailboxUid.uidvalidity == uidvalidity, MailboxUid.uid == uid))
+    if known is None:
+        session.add(MailboxUid(folder=folder, uidvalidity=uidvalidity, uid=uid,
+                               message_pk=message.id))
+
+
+def recorded_uids(session: Session, folder: str, uidvalidity: int) -> dict[int, str]:
+    """UID -> the recorded result, of every mail of this folder (and UIDVALIDITY) recorded."""
+    return {uid: result for uid, result in session.execute(
+        select(MailboxUid.uid, Message.result).join(Message)
+        .where(MailboxUid.folder == folder, MailboxUid.uidvalidity == uidvalidity)
+        .execution_options(**ACROSS_CAMPAIGNS))}
+
+
+def unit_documents_in_order(session: Session, unit_id: int) -> list[Document]:
+    """The unit's recognised documents, each with its mail loaded, oldest mail first (then by
+    id): the order `campaign.dossier.pick_latest` takes them in."""
+    return list(session.scalars(
+        select(Document).join(Message, Document.message_pk == Message.id)
+        .options(contains_eager(Document.message))
+        .where(Document.unit_id == unit_id, Document.kind != "unknown")
+        .order_by(Message.received_at, Document.id)))
+
+
+def lost_race(exc: BaseException) -> bool:
+    """A write refused by a unique key: another worker recorded the same thing first."""
+    return isinstance(exc, IntegrityError)
+
+
+def database_failed(exc: BaseException) -> bool:
+    """The database itself failed (disk full, locked, I/O error, connection lost): never the
+    mail's fault."""
+    return isinstance(exc, OperationalError)
+
+
+def begin_writing(session: Session) -> None:
+    """Open the session's transaction as a writer's, before anything else runs in it.
+
+    With SQLite this is BEGIN IMMEDIATE: the write lock is taken now (rather than a read
+    transaction that may fail to become a writer), and savepoints nest inside one transaction
+    — left to itself, the sqlite3 module lets the first SAVEPOINT open the transaction and its
+    RELEASE commit it. Other databases begin as usual."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(text("BEGIN IMMEDIATE"))
