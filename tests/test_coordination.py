@@ -11,7 +11,7 @@ from sqlalchemy import update
 
 from mailbot.store import coordination
 from mailbot.store.database import open_database
-from mailbot.store.models import Lease
+from mailbot.store.models import Lease, Reply
 from mailbot.timefmt import utcnow
 
 FOLDER = "laomo:office@imap.example/INBOX"
@@ -45,4 +45,36 @@ def test_a_lease_has_one_holder_until_it_expires_or_its_process_is_gone(
         coordination.release_lease(session, FOLDER)
         held = session.get(Lease, FOLDER)
         assert held is not None and held.expires_at < utcnow()  # released: free for anyone
+    sessions.kw["bind"].dispose()
+
+
+def test_a_claim_held_through_a_slow_batch_is_renewed_or_given_up(database_url: str) -> None:
+    """The outbox claims a few replies in one commit and sends them one by one: before each
+    send a claim half way to expiring is renewed, and one another worker took over is not
+    sent by us."""
+    sessions = open_database(database_url)
+    with sessions.begin() as session:
+        session.add(Reply(kind="ack", to_addr="a@example.test", subject="s",
+                          smtp_message_id="<r@x>", raw=b"x", status="pending",
+                          created_at=utcnow()))
+    with sessions() as session:
+        with session.begin():
+            assert coordination.claim_reply(session, 1)
+            reply = session.get(Reply, 1, populate_existing=True)
+        assert reply is not None and coordination.claim_still_ours(session, reply)  # fresh
+        later = utcnow() + timedelta(seconds=coordination.CLAIM_SECONDS * 0.6)
+        assert coordination.claim_still_ours(session, reply, now=later)  # renewed
+    with sessions() as session:
+        renewed = session.get(Reply, 1)
+        assert renewed is not None and renewed.claimed_at is not None
+        assert abs((renewed.claimed_at - later).total_seconds()) < 1
+        assert renewed.claimed_by == coordination.holder()
+    with sessions.begin() as session:  # a worker elsewhere took it over meanwhile
+        session.execute(update(Reply).values(claimed_by="elsewhere/1-2:77"))
+    with sessions() as session:
+        with session.begin():
+            reply = session.get(Reply, 1)
+        assert reply is not None
+        much_later = later + timedelta(seconds=coordination.CLAIM_SECONDS * 0.6)
+        assert not coordination.claim_still_ours(session, reply, now=much_later)
     sessions.kw["bind"].dispose()

@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 DEFAULT_SMTP_TIMEOUT = 30.0
 MAX_ATTEMPTS = 10  # after that a reply is `failed` and shown to the office, not retried forever
 SMTP_CONNECTIONS = 3  # at once; mail providers throttle more than a few per client
+CLAIM_AHEAD = 8  # replies a connection claims in one commit before sending them one by one
 
 
 @dataclass
@@ -137,7 +138,8 @@ async def _send_all(sessions: Sessions, settings: Settings, ids: list[int],
 async def _worker(sessions: Sessions, settings: Settings,
                   queue: asyncio.Queue[int], report: SendReport) -> None:
     """Send from the queue over one connection, opening a new one when a reply's failure
-    cost the old one; stop (leaving the rest queued) when the server cannot be reached."""
+    cost the old one; stop (leaving the rest queued) when the server cannot be reached.
+    Replies are claimed a few at a time, in one commit (one fsync, not one per reply)."""
     client: aiosmtplib.SMTP | None = None
     try:
         while not queue.empty():
@@ -145,9 +147,18 @@ async def _worker(sessions: Sessions, settings: Settings,
                 client = await _connect(settings, queue.qsize())
                 if client is None:
                     return
-            if queue.empty():
+            ahead = [queue.get_nowait() for _ in range(min(CLAIM_AHEAD, queue.qsize()))]
+            if not ahead:
                 break  # the other connections took the rest while this one was opened
-            await _send_one(sessions, settings, client, queue.get_nowait(), report)
+            with sessions() as session:
+                claimed = _claim(session, ahead)
+                for index, reply in enumerate(claimed):
+                    if not client.is_connected:  # the last reply's failure cost it
+                        client = await _connect(settings, len(claimed) - index + queue.qsize())
+                        if client is None:
+                            _release(session, claimed[index:], report)
+                            return
+                    await _send_claimed(session, settings, client, reply, report)
     finally:
         if client is not None and client.is_connected:
             try:
@@ -170,30 +181,44 @@ async def _connect(settings: Settings, queued: int) -> aiosmtplib.SMTP | None:
     return client
 
 
-async def _send_one(sessions: Sessions, settings: Settings,
-                    client: aiosmtplib.SMTP, reply_id: int, report: SendReport) -> None:
-    with sessions() as session:
-        with session.begin():
-            # The claim and the attempt are committed before the send: a reply found pending
-            # with an attempt on record may have reached the server (a kill before our commit).
-            if not coordination.claim_reply(session, reply_id):
-                return  # sent, failed, or being sent by another worker right now
-            reply = session.get(Reply, reply_id, populate_existing=True)
-            if reply is None:
-                return
-        # The same row, still loaded (the sessions keep their objects after a commit): only
-        # the worker holding its claim changes it.
-        with session.begin():
-            try:
-                await _transmit(settings, client, reply)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # whatever it is, it is this reply's alone
-                _record_failure(reply, exc, report)
-                await _reset(client)
-            else:
-                reply.status, reply.sent_at, reply.last_error = "sent", utcnow(), ""
-                report.sent += 1
+def _claim(session: Session, reply_ids: list[int]) -> list[Reply]:
+    """Claim these replies for this process and count an attempt on each, in one commit made
+    before any is sent: a reply found pending with an attempt on record may have reached the
+    server (a kill between its acceptance and our next commit). Those another worker holds,
+    or that were sent or failed meanwhile, are left out."""
+    with session.begin():
+        taken = [reply_id for reply_id in reply_ids if coordination.claim_reply(session, reply_id)]
+        rows = [session.get(Reply, reply_id, populate_existing=True) for reply_id in taken]
+    return [row for row in rows if row is not None]
+
+
+def _release(session: Session, replies: list[Reply], report: SendReport) -> None:
+    """Claimed but never handed to the server (it could not be reached): free again, the
+    attempt not counted, pending for the next cycle of any worker."""
+    with session.begin():
+        for reply in replies:
+            reply.claimed_by, reply.attempts = "", max(reply.attempts - 1, 0)
+    report.pending += len(replies)
+
+
+async def _send_claimed(session: Session, settings: Settings, client: aiosmtplib.SMTP,
+                        reply: Reply, report: SendReport) -> None:
+    """One claimed reply over `client`, its result committed right after the server's answer.
+    The row is the one claimed (the sessions keep their objects after a commit): only the
+    worker holding its claim changes it."""
+    if not coordination.claim_still_ours(session, reply):
+        return  # held so long (slow server) that another worker took it over
+    with session.begin():
+        try:
+            await _transmit(settings, client, reply)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # whatever it is, it is this reply's alone
+            _record_failure(reply, exc, report)
+            await _reset(client)
+        else:
+            reply.status, reply.sent_at, reply.last_error = "sent", utcnow(), ""
+            report.sent += 1
 
 
 async def _transmit(settings: Settings, client: aiosmtplib.SMTP, reply: Reply) -> None:

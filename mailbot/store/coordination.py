@@ -132,3 +132,22 @@ def claim_reply(session: Session, reply_id: int, now: datetime | None = None) ->
         claimed_by=holder(), claimed_at=now, attempts=Reply.attempts + 1)
         .execution_options(synchronize_session=False))
     return bool(taken.rowcount)  # type: ignore[attr-defined]
+
+
+def claim_still_ours(session: Session, reply: Reply, now: datetime | None = None) -> bool:
+    """Before sending a reply claimed a while ago (a batch over a slow server): whether the
+    claim is still this process's, renewed (and committed) once it is half way to expiring so
+    that no other worker takes it over during the send. A fresh claim costs nothing. Called
+    between transactions (the renewal is committed here)."""
+    now = now or utcnow()
+    if reply.claimed_at is not None and now - reply.claimed_at < timedelta(
+            seconds=CLAIM_SECONDS / 2):
+        return True
+    with session.begin():
+        renewed = session.execute(update(Reply).where(
+            Reply.id == reply.id, Reply.status == "pending", Reply.claimed_by == holder())
+            .values(claimed_at=now).execution_options(synchronize_session=False))
+    if not renewed.rowcount:  # type: ignore[attr-defined]
+        return False
+    reply.claimed_at = now
+    return True
