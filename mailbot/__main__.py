@@ -2,4 +2,5 @@
 
 from mailbot.cli.main import app
 
-app()
+if __name__ == "__main__":  # not when a helper process (intake.parseahead) imports it
+    app()
