@@ -22,9 +22,9 @@ def counts(runtime: Runtime) -> tuple[dict[str, int], dict[str, int]]:
     with runtime.sessions() as session:
         found = count_messages_by_result(session)
         by_result = {result: found.get(result, 0) for result in RESULTS}
-        progress = Counter(entry.status
-                           for entry in campaign_progress(session, runtime.campaign))
+        entries = campaign_progress(session, runtime.campaign)
+        progress = Counter(entry.status for entry in entries)
         # Roster units the rules gained since the last poll: counted, not written (a reader).
-        progress.update(progress_of(unit, [], runtime.campaign).status
-                        for unit in unsaved_roster(session, runtime.campaign))
+        progress.update(progress_of(unit, [], runtime.campaign).status for unit
+                        in unsaved_roster(runtime.campaign, [e.unit for e in entries]))
     return by_result, {word: progress.get(word, 0) for word in UNIT_WORDS}
