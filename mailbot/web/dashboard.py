@@ -72,9 +72,9 @@ class UnitRow:
         return self.progress.status
 
     @property
-    def saved(self) -> bool:
-        """False for a roster unit the rules gained since the last poll (not in the store)."""
-        return self.unit.id is not None
+    def note(self) -> str:
+        """Why a unit that wrote is still 未提交 (as the final report puts it); "" otherwise."""
+        return "来信但未附申报材料" if self.state == SILENT and self.messages else ""
 
     @property
     def percent(self) -> int:
@@ -240,9 +240,11 @@ def quarantined(session: Session) -> list[Message]:
 
 
 def assignable_units(session: Session, campaign: Campaign) -> list[Unit]:
-    """The units a quarantined mail can be assigned to: the roster first, then by name."""
-    found = queries.campaign_units(session, campaign.campaign.key)
-    return sorted(found, key=lambda unit: (not unit.on_roster, unit.display_name))
+    """The units a quarantined mail can be assigned to: the roster first (with the units the
+    rules gained since the last poll, not saved yet: no id), then by name."""
+    found = held_units(session, campaign)
+    every = [*found, *unsaved_roster(campaign, found)]
+    return sorted(every, key=lambda unit: (not unit.on_roster, unit.display_name))
 
 
 def unclassified(session: Session) -> list[Message]:

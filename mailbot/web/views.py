@@ -226,6 +226,11 @@ def _after(outcome: actions.Outcome, message_id: int) -> Response:
 @bp.post("/messages/<int:message_id>/assign-unit")
 def assign_unit(message_id: int) -> Response:
     unit_id = request.form.get("unit", "")
+    if unit_id.startswith(ROSTER_PREFIX):  # a roster unit the rules gained: saved now
+        try:
+            unit_id = str(actions.save_roster_unit(runtime(), unit_id[len(ROSTER_PREFIX):]))
+        except LookupError:
+            unit_id = ""
     if not unit_id.isdigit() or int(unit_id) > MAX_ID:
         return _after(actions.Outcome(False, message_id, "请选择一个单位。"), message_id)
     outcome = handling.assign_unit(runtime(), message_id, int(unit_id),
