@@ -20,7 +20,7 @@ from mailbot.campaign.rules import Campaign
 from mailbot.config import Settings
 from mailbot.intake.cycle import Runtime
 from mailbot.timefmt import show, utcnow
-from mailbot.web import auth, dashboard, downloads, handling, status_page, views
+from mailbot.web import auth, dashboard, downloads, handling, roster, status_page, views
 from mailbot.web.clients import ClientAddress, networks
 
 SESSION_LIFETIME = timedelta(hours=12)  # one working day; then log in again
@@ -62,7 +62,7 @@ def create_app(settings: Settings, campaign: Campaign, *, runtime: Runtime | Non
     app.extensions["mailbot.clock"] = clock
     app.before_request(auth.guard)
     app.after_request(_headers)
-    for blueprint in (auth.bp, views.bp, downloads.bp, status_page.bp):
+    for blueprint in (auth.bp, views.bp, roster.bp, downloads.bp, status_page.bp):
         app.register_blueprint(blueprint)
     app.register_error_handler(HTTPException, _error)
     app.jinja_env.globals.update(

@@ -14,7 +14,7 @@ from flask import session as cookie
 from werkzeug.wrappers import Response
 
 from mailbot.campaign import claims, statuslink
-from mailbot.campaign.units import ROSTER_PREFIX, unsaved_roster
+from mailbot.campaign.units import ROSTER_PREFIX
 from mailbot.intake import inquiry
 from mailbot.intake.cycle import Runtime
 from mailbot.store.handles import Session
@@ -97,7 +97,7 @@ def unit_url(found: Unit) -> str:
     """The page of a unit; of a roster unit the rules gained since the last poll (not saved
     yet, no id), the page that names it."""
     if found.id is None:
-        return url_for("views.roster_unit", name=found.name)
+        return url_for("roster.unit", name=found.name)
     return url_for("views.unit", unit_id=found.id)
 
 
@@ -114,47 +114,6 @@ def unit(unit_id: int) -> str:
             today=local(now()).date().isoformat(),
             paper_action=url_for("views.paper", unit_id=unit_id),
             link_action=url_for("views.status_link", unit_id=unit_id))
-
-
-@bp.get("/units/roster")
-def roster_unit() -> str | Response:
-    """A roster unit the rules gained since the last poll: its page, with nothing received
-    yet, written by nobody (the first action on it saves it). Once saved: its usual page."""
-    name = request.args.get("name", "")
-    campaign = runtime().campaign
-    with session_scope() as session:
-        held = dashboard.held_units(session, campaign)
-        saved = next((u for u in held if u.key == ROSTER_PREFIX + name), None)
-        if saved is not None:
-            return redirect(url_for("views.unit", unit_id=saved.id))
-        found = next((u for u in unsaved_roster(campaign, held) if u.name == name), None)
-        if found is None:
-            abort(404)
-        return render_template(
-            "unit.html", row=dashboard.fresh_row(found, campaign), unit=found, versions=[],
-            messages=[], replies=[], today=local(now()).date().isoformat(),
-            paper_action=url_for("views.roster_paper", name=name),
-            link_action=url_for("views.roster_status_link", name=name))
-
-
-@bp.post("/units/roster/paper")
-def roster_paper() -> Response:
-    """Mark the paper copy of a roster unit not saved yet: saved first, then as any unit."""
-    return paper(_saved_roster_unit())
-
-
-@bp.post("/units/roster/status-link")
-def roster_status_link() -> Response:
-    return status_link(_saved_roster_unit())
-
-
-def _saved_roster_unit() -> int:
-    """The id of the roster unit `?name=`, saving it now if the rules gained it (a 404 if the
-    roster has no such unit)."""
-    try:
-        return actions.save_roster_unit(runtime(), request.args.get("name", ""))
-    except LookupError:
-        abort(404)
 
 
 @bp.post("/units/<int:unit_id>/paper")
