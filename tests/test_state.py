@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import http.cookiejar
+import io
 import os
 import re
 import shutil
@@ -22,6 +23,7 @@ from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 
+import openpyxl
 import pytest
 from sqlalchemy import select
 
@@ -354,19 +356,19 @@ def _served(state: Path, rules: Path) -> tuple[subprocess.Popen[str], str]:
     return child, found.group(0)
 
 
-def _signed_in(base: str) -> Callable[..., str]:
-    """A browser logged in to the dashboard at `base`: open(path, form=None) -> the page."""
+def _signed_in(base: str) -> Callable[..., bytes]:
+    """A browser logged in to the dashboard at `base`: fetch(path, form=None) -> the body."""
     browser = urllib.request.build_opener(
         urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
 
-    def open_page(path: str, form: dict[str, str] | None = None) -> str:
+    def fetch(path: str, form: dict[str, str] | None = None) -> bytes:
         data = urllib.parse.urlencode(form).encode() if form is not None else None
         with browser.open(base + path, data=data, timeout=60) as answer:
-            page: str = answer.read().decode()
-            return page
+            body: bytes = answer.read()
+            return body
 
-    open_page("/login", {"csrf_token": _csrf(open_page("/login")), "password": "口令"})
-    return open_page
+    fetch("/login", {"csrf_token": _csrf(fetch("/login").decode()), "password": "口令"})
+    return fetch
 
 
 def _csrf(page: str) -> str:
@@ -396,7 +398,11 @@ def test_the_dashboard_shows_roster_units_it_does_not_hold_yet_and_writes_nothin
     child, base = _served(state, rules)
     try:
         assert _fingerprint(state) == before
-        open_page = _signed_in(base)
+        fetch = _signed_in(base)
+
+        def open_page(path: str, form: dict[str, str] | None = None) -> str:
+            return fetch(path, form).decode()
+
         overview = open_page("/")
         for state_id, word in (("complete", "已齐全"), ("incomplete", "未齐全"),
                                ("silent", "未提交")):  # the dashboard counts as `status` does
@@ -411,6 +417,10 @@ def test_the_dashboard_shows_roster_units_it_does_not_hold_yet_and_writes_nothin
         assert link is not None, units
         page = open_page(html.unescape(link.group(1)))
         assert "体育部" in page and "tiyu@test.example" in page and "未提交" in page
+        book = openpyxl.load_workbook(io.BytesIO(fetch("/workbook.xlsx")))
+        progress = {row[0]: row for row in book["单位进度"].iter_rows(values_only=True)}
+        for name, address in GAINED:  # the download says what the pages say
+            assert progress[name][1] == address.lower() and "未提交" in progress[name], progress
         assert _fingerprint(state) == before  # the pages wrote nothing either
 
         today = re.search(r'name="date" value="([0-9-]+)"', page)

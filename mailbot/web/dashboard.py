@@ -13,7 +13,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from mailbot.campaign import dossier
-from mailbot.campaign.dossier import Standing, campaign_standings, progress_of, unit_progress
+from mailbot.campaign.dossier import (
+    Standing,
+    campaign_standings,
+    unit_progress,
+    unsaved_progress,
+)
 from mailbot.campaign.rules import Campaign
 from mailbot.campaign.units import unsaved_roster
 from mailbot.store.handles import Session
@@ -121,14 +126,9 @@ def unit_rows(session: Session, campaign: Campaign) -> list[UnitRow]:
     the dashboard writes nothing by showing them)."""
     counts = queries.messages_per_unit(session)
     standings = campaign_standings(session, campaign)
-    gained = unsaved_roster(campaign, [standing.unit for standing in standings])
-    return [*(_row(standing, counts.get(standing.unit.id, 0)) for standing in standings),
-            *(fresh_row(unit, campaign) for unit in gained)]
-
-
-def fresh_row(unit: Unit, campaign: Campaign) -> UnitRow:
-    """The row of a unit that sent nothing: every form 未收, the unit 未提交."""
-    return _row(progress_of(unit, [], campaign).standing, 0)
+    gained = unsaved_progress(campaign, [standing.unit for standing in standings])
+    return [*(row_of(standing, counts.get(standing.unit.id, 0)) for standing in standings),
+            *(row_of(entry.standing, 0) for entry in gained)]
 
 
 def held_units(session: Session, campaign: Campaign) -> list[Unit]:
@@ -137,10 +137,11 @@ def held_units(session: Session, campaign: Campaign) -> list[Unit]:
 
 
 def unit_row(session: Session, campaign: Campaign, unit: Unit, messages: int) -> UnitRow:
-    return _row(unit_progress(session, unit, campaign).standing, messages)
+    return row_of(unit_progress(session, unit, campaign).standing, messages)
 
 
-def _row(progress: Standing, messages: int) -> UnitRow:
+def row_of(progress: Standing, messages: int) -> UnitRow:
+    """A unit's row: its standing, and how many mails it sent."""
     state = STATE_OF[progress.status]
     # The cells read the same FormState as the workbook's 单位进度: the two cannot disagree.
     cells = [DocCell(form.label, form.text, form.complete) for form in progress.forms]

@@ -11,7 +11,8 @@ from __future__ import annotations
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from mailbot.campaign.units import ROSTER_PREFIX, unsaved_roster
+from mailbot.campaign.dossier import unsaved_progress
+from mailbot.campaign.units import ROSTER_PREFIX
 from mailbot.timefmt import local
 from mailbot.web import actions, dashboard, views
 
@@ -29,11 +30,12 @@ def unit() -> str | Response:
         saved = next((u for u in held if u.key == ROSTER_PREFIX + name), None)
         if saved is not None:
             return redirect(url_for("views.unit", unit_id=saved.id))
-        found = next((u for u in unsaved_roster(campaign, held) if u.name == name), None)
+        found = next((entry for entry in unsaved_progress(campaign, held)
+                      if entry.unit.name == name), None)
         if found is None:
             abort(404)
         return render_template(
-            "unit.html", row=dashboard.fresh_row(found, campaign), unit=found, versions=[],
+            "unit.html", row=dashboard.row_of(found.standing, 0), unit=found.unit, versions=[],
             messages=[], replies=[], today=local(views.now()).date().isoformat(),
             paper_action=url_for("roster.paper", name=name),
             link_action=url_for("roster.status_link", name=name))
