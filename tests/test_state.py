@@ -5,6 +5,9 @@ history, no kept file without its row, shortened names that keep their extension
 
 from __future__ import annotations
 
+import html
+import http.cookiejar
+import io
 import os
 import re
 import shutil
@@ -13,11 +16,14 @@ import sqlite3
 import stat
 import subprocess
 import sys
+import urllib.parse
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 
+import openpyxl
 import pytest
 from sqlalchemy import select
 
@@ -284,6 +290,18 @@ def _counts(state: Path, rules: Path) -> dict[str, int]:
     return {row[1]: int(row[2]) for row in rows if len(row) == 3 and row[2].isdigit()}
 
 
+GAINED = (("体育部", "Tiyu@Test.example"), ("校医院", "xiaoyi@test.example"))
+
+
+def _roster_gained(tmp_path: Path) -> Path:
+    """The shipped rules with two more roster units (`GAINED`), as the office adds them."""
+    rules = tmp_path / "rules.toml"
+    rules.write_text(RULES.read_text(encoding="utf-8") + "".join(
+        f'\n[[units]]\nname = "{name}"\nemails = ["{address}"]\n' for name, address in GAINED),
+        encoding="utf-8")
+    return rules
+
+
 def test_status_counts_roster_units_it_does_not_hold_yet_and_writes_nothing(
         tmp_path: Path) -> None:
     """The office added two units to the roster since the last poll: `status` counts them as
@@ -292,11 +310,7 @@ def test_status_counts_roster_units_it_does_not_hold_yet_and_writes_nothing(
     shutil.copytree(FIXTURE, state)
     assert mailbot(state, "db", "upgrade").returncode == 0
     shipped = _counts(state, RULES)
-    rules = tmp_path / "rules.toml"
-    rules.write_text(RULES.read_text(encoding="utf-8") + "".join(
-        f'\n[[units]]\nname = "{name}"\nemails = ["{address}"]\n'
-        for name, address in (("体育部", "Tiyu@Test.example"), ("校医院", "xiaoyi@test.example"))),
-        encoding="utf-8")
+    rules = _roster_gained(tmp_path)
     before = _fingerprint(state)
     counted = _counts(state, rules)
     assert _fingerprint(state) == before
@@ -326,3 +340,100 @@ def test_a_database_server_that_is_down_is_one_line(tmp_path: Path, with_mail: b
         lines = done.stderr.strip().splitlines()
         assert done.returncode == 2 and len(lines) == 1, done.stderr
         assert "无法" in lines[0] and "127.0.0.1" in lines[0] and "secret" not in lines[0]
+
+
+def _served(state: Path, rules: Path) -> tuple[subprocess.Popen[str], str]:
+    """`mailbot serve` on `rules`, and its address once it listens."""
+    child = subprocess.Popen([*MAILBOT, "serve", "--port", "0"], cwd=state.parent, text=True,
+                             env={**environment(state), "MAILBOT_RULES": str(rules)},
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert child.stdout is not None
+    line = child.stdout.readline()  # printed once the dashboard listens
+    found = re.search(r"http://127\.0\.0\.1:\d+", line)
+    if found is None:
+        child.kill()
+        raise AssertionError(line + child.communicate(timeout=30)[1])
+    return child, found.group(0)
+
+
+def _signed_in(base: str) -> Callable[..., bytes]:
+    """A browser logged in to the dashboard at `base`: fetch(path, form=None) -> the body."""
+    browser = urllib.request.build_opener(
+        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+
+    def fetch(path: str, form: dict[str, str] | None = None) -> bytes:
+        data = urllib.parse.urlencode(form).encode() if form is not None else None
+        with browser.open(base + path, data=data, timeout=60) as answer:
+            body: bytes = answer.read()
+            return body
+
+    fetch("/login", {"csrf_token": _csrf(fetch("/login").decode()), "password": "口令"})
+    return fetch
+
+
+def _csrf(page: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert found is not None, page
+    return found.group(1)
+
+
+def _unit_row(page: str, name: str) -> str:
+    """The units table's row of the unit `name` (the first cell holds its name)."""
+    [row] = [r for r in page.split("<tr>") if re.search(rf">{name}</a>", r)]
+    return row
+
+
+def test_the_dashboard_shows_roster_units_it_does_not_hold_yet_and_writes_nothing(
+        tmp_path: Path) -> None:
+    """The office added two units to the roster; `mailbot serve` starts and its pages show them
+    as 未提交 — counted like `status` counts them, listed with their addresses, found by the
+    search, each with a page — without writing to the database. Marking one's paper copy (an
+    action, a write anyway) saves the roster."""
+    state = tmp_path / "state"
+    shutil.copytree(FIXTURE, state)
+    assert mailbot(state, "db", "upgrade").returncode == 0
+    rules = _roster_gained(tmp_path)
+    counted = _counts(state, rules)
+    before = _fingerprint(state)
+    child, base = _served(state, rules)
+    try:
+        assert _fingerprint(state) == before
+        fetch = _signed_in(base)
+
+        def open_page(path: str, form: dict[str, str] | None = None) -> str:
+            return fetch(path, form).decode()
+
+        overview = open_page("/")
+        for state_id, word in (("complete", "已齐全"), ("incomplete", "未齐全"),
+                               ("silent", "未提交")):  # the dashboard counts as `status` does
+            assert f'id="count-{state_id}">{counted[word]}<' in overview, (word, counted)
+        units = open_page("/units?state=silent")
+        for name, address in GAINED:
+            row = _unit_row(units, name)
+            assert "未提交" in row and address.lower() in row and "未收" in row, row
+        found = open_page("/units?q=TIYU@test")
+        assert "体育部" in found and "校医院" not in found
+        link = re.search(r'href="(/units/roster\?name=[^"]+)">体育部<', units)
+        assert link is not None, units
+        page = open_page(html.unescape(link.group(1)))
+        assert "体育部" in page and "tiyu@test.example" in page and "未提交" in page
+        book = openpyxl.load_workbook(io.BytesIO(fetch("/workbook.xlsx")))
+        progress = {row[0]: row for row in book["单位进度"].iter_rows(values_only=True)}
+        for name, address in GAINED:  # the download says what the pages say
+            assert progress[name][1] == address.lower() and "未提交" in progress[name], progress
+        assert _fingerprint(state) == before  # the pages wrote nothing either
+
+        today = re.search(r'name="date" value="([0-9-]+)"', page)
+        action = re.search(r'action="(/units/roster/paper\?name=[^"]+)"', page)
+        assert today is not None and action is not None, page
+        marked = open_page(html.unescape(action.group(1)), {
+            "csrf_token": _csrf(page), "action": "mark", "date": today.group(1)})
+        assert "体育部 的纸质版已收到" in marked
+        assert _fingerprint(state) != before  # the action saved the roster (in the WAL)
+        units = open_page("/units")
+        assert "/units/roster?" not in units  # both gained units are held now
+        assert "未提交" in _unit_row(units, "校医院")
+    finally:
+        child.send_signal(signal.SIGTERM)
+        child.communicate(timeout=30)
+    assert _counts(state, rules) == counted

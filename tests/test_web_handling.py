@@ -19,6 +19,7 @@ from web_support import (
     ON_TIME,
     ROSTER_UNIT,
     app_for,
+    campaign,
     deliver,
     full_set,
     login,
@@ -32,6 +33,7 @@ from mailbot.intake import pipeline as intake
 from mailbot.intake.cycle import Runtime, record, save_raw
 from mailbot.office import outbox
 from mailbot.store.models import QUARANTINED, Message, OfficeAction, Reply, Unit
+from mailbot.web.app import create_app
 from mailbot.web.handling import readdressed
 
 
@@ -84,6 +86,33 @@ def test_a_mail_without_sender_assigned_to_a_unit_is_answered_at_its_address(
     for bad in ({"unit": "999"}, {"unit": "x"}, {"campaign": "other"}):
         assert client.post(f"/messages/{message_id}/assign-unit",
                            data={**form, **bad}).status_code == 302
+
+
+def test_a_mail_is_assigned_to_a_roster_unit_the_dashboard_does_not_hold_yet(
+        tmp_path: Path) -> None:
+    """The rules gained a roster unit since the last poll: the dashboard, a reader as `mailbot
+    serve` builds it, offers it for a quarantined mail without saving it; assigning saves it."""
+    runtime = make_runtime(tmp_path)  # polled with the roster before ROSTER_UNIT joined it
+    message_id = senderless(runtime)
+    app = create_app(runtime.settings, campaign(tmp_path, roster=True))  # as `serve` does
+    app.config["TESTING"] = True
+    client = login(app.test_client())
+    listing = client.get("/quarantine").get_data(as_text=True)
+    assert f'<option value="roster:{ROSTER_UNIT}">{ROSTER_UNIT}</option>' in listing
+    with runtime.sessions() as session:
+        assert session.scalar(select(Unit).where(Unit.name == ROSTER_UNIT)) is None
+    form = {"csrf_token": page_csrf(client, "/quarantine"), "unit": "roster:不在名单上的单位",
+            "campaign": runtime.campaign.campaign.key}
+    refused = client.post(f"/messages/{message_id}/assign-unit", data=form)
+    assert "请选择一个单位" in client.get(refused.headers["Location"]).get_data(as_text=True)
+    answer = client.post(f"/messages/{message_id}/assign-unit",
+                         data={**form, "unit": f"roster:{ROSTER_UNIT}"})
+    page = client.get(answer.headers["Location"]).get_data(as_text=True)
+    assert f"已作为 {ROSTER_UNIT} 的来信处理" in page
+    assert "发往 makesi@test.example" in page  # the roster's address, saved with the unit
+    with runtime.sessions() as session:
+        [message] = session.scalars(select(Message)).all()
+        assert message.unit_id == roster_unit(runtime) and message.result in ("受理", "补正")
 
 
 def test_a_dismissed_mail_leaves_the_list_and_keeps_its_reason(tmp_path: Path) -> None:

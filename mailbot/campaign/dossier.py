@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from mailbot.campaign.rules import Campaign
+from mailbot.campaign.units import unsaved_roster
 from mailbot.checks import Held
 from mailbot.checks.completeness import match_studios, missing, nominated
 from mailbot.checks.formats import SCAN_FORMATS
@@ -242,6 +243,13 @@ def progress_from(loaded: queries.CampaignVersions, campaign: Campaign) -> list[
     return [progress_of(unit, [documents[v.id] for v in pick_versions(versions[unit.id], campaign)],
                         campaign, pending=loaded.pending.get(unit.id, ()), mails=mails)
             for unit in loaded.units]
+
+
+def unsaved_progress(campaign: Campaign, held: Iterable[Unit]) -> list[UnitProgress]:
+    """The progress of the roster units missing from `held` (every unit the store holds: the
+    rules gained them since the last poll), each 未提交: what a reader (`status`, the dashboard
+    and its downloads) counts and lists without writing them (`units.unsaved_roster`)."""
+    return [progress_of(unit, [], campaign) for unit in unsaved_roster(campaign, held)]
 
 
 def campaign_standings(session: Session, campaign: Campaign) -> list[Standing]:

@@ -46,14 +46,34 @@ def sync_roster(session: Session, campaign: Campaign) -> None:
             _remember(session, unit, address)
 
 
-def unsaved_roster(session: Session, campaign: Campaign) -> list[Unit]:
-    """The roster units the store does not hold yet (the rules gained them since the last
-    `poll` or `run`), as Units never added to the session: a reader (`status`) shows them as
-    未提交 without writing them; the next `poll` or `run` saves them (`sync_roster`)."""
-    return [Unit(key=ROSTER_PREFIX + entry.name, name=entry.name, name_key=name_key(entry.name),
-                 on_roster=True, created_at=utcnow())
-            for entry in campaign.units
-            if queries.unit_by_key(session, ROSTER_PREFIX + entry.name) is None]
+def unsaved_roster(campaign: Campaign, held: Iterable[Unit]) -> list[Unit]:
+    """The roster units missing from `held` (every unit the store holds for the campaign, with
+    its addresses): the rules gained them since the last `poll` or `run`. They come as Units
+    never added to a session, each with the roster addresses `sync_roster` would give it (an
+    address no unit holds yet), so a reader (`status`, the dashboard) shows them as 未提交
+    without writing them; the next `poll` or `run` saves them, or the dashboard's first action
+    on one (`roster_unit_saved`)."""
+    by_key = {unit.key: unit for unit in held}
+    known = {address.address for unit in by_key.values() for address in unit.addresses}
+    unsaved = []
+    for entry in campaign.units:  # in order, as sync_roster hands out the addresses
+        fresh = list(dict.fromkeys(a.lower() for a in entry.emails if a.lower() not in known))
+        known.update(fresh)
+        if ROSTER_PREFIX + entry.name not in by_key:
+            unsaved.append(Unit(key=ROSTER_PREFIX + entry.name, name=entry.name,
+                                name_key=name_key(entry.name), on_roster=True,
+                                created_at=utcnow(),
+                                addresses=[UnitAddress(address=a) for a in fresh]))
+    return unsaved
+
+
+def roster_unit_saved(session: Session, campaign: Campaign, name: str) -> Unit | None:
+    """The roster unit `name`, saved (with the rest of the roster, as a poll would) if the rules
+    gained it since the last poll: an action on it is a write anyway. None: not on the roster."""
+    if all(entry.name != name for entry in campaign.units):
+        return None
+    sync_roster(session, campaign)
+    return queries.unit_by_key(session, ROSTER_PREFIX + name)
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING
 
-from mailbot.campaign.dossier import UNIT_WORDS, campaign_progress, progress_of
-from mailbot.campaign.units import unsaved_roster
+from mailbot.campaign.dossier import UNIT_WORDS, campaign_progress, unsaved_progress
 from mailbot.store.models import RESULTS
 from mailbot.store.queries.operations import count_messages_by_result
 
@@ -22,9 +21,8 @@ def counts(runtime: Runtime) -> tuple[dict[str, int], dict[str, int]]:
     with runtime.sessions() as session:
         found = count_messages_by_result(session)
         by_result = {result: found.get(result, 0) for result in RESULTS}
-        progress = Counter(entry.status
-                           for entry in campaign_progress(session, runtime.campaign))
+        entries = campaign_progress(session, runtime.campaign)
         # Roster units the rules gained since the last poll: counted, not written (a reader).
-        progress.update(progress_of(unit, [], runtime.campaign).status
-                        for unit in unsaved_roster(session, runtime.campaign))
+        entries += unsaved_progress(runtime.campaign, [entry.unit for entry in entries])
+        progress = Counter(entry.status for entry in entries)
     return by_result, {word: progress.get(word, 0) for word in UNIT_WORDS}

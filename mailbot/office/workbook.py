@@ -24,6 +24,7 @@ from mailbot.campaign.dossier import (
     StudioProgress,
     UnitProgress,
     campaign_progress,
+    unsaved_progress,
 )
 from mailbot.campaign.rules import Campaign, DocumentSpec
 from mailbot.checks.formats import SCAN_FORMATS
@@ -62,6 +63,8 @@ def _build(session: Session, campaign: Campaign) -> Workbook:
     # the versions that count become objects), and plain tuples for 收件记录 (an ORM object
     # per mail and per file cost more than the queries: benchmarks/workbook_export.py).
     progress = campaign_progress(session, campaign)
+    # After a poll none; on the dashboard (a reader): the roster units the rules gained, 未提交.
+    progress += unsaved_progress(campaign, [entry.unit for entry in progress])
     messages = queries.workbook_mails(session)
     files = queries.mail_files(session)
     problems = queries.mail_problems(session)

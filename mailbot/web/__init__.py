@@ -3,6 +3,7 @@
     app.py        create_app(): Flask, security headers, error pages
     auth.py       the password hash, the session cookie, CSRF, the guard, login throttling
     views.py      overview, units, a unit, quarantine, a mail, a reply; paper copies, reprocess
+    roster.py     a roster unit the rules gained since the last poll (not saved yet)
     downloads.py  /workbook.xlsx, /materials.zip, stored files, raw mail
     dashboard.py  what the pages show, derived from the database (nothing is stored here)
     actions.py    what the office can change: reprocess a quarantined mail, mark a paper copy

@@ -17,6 +17,7 @@ from datetime import datetime
 
 from mailbot import details
 from mailbot.campaign import claims
+from mailbot.campaign.units import roster_unit_saved
 from mailbot.errors import MailbotError
 from mailbot.intake import inquiry, pipeline
 from mailbot.intake.cycle import Runtime, omitted_key
@@ -196,6 +197,17 @@ def release(runtime: Runtime, reply_id: int) -> Outcome:
         reply.status = "pending"
         log.info("office released reply %s to %s", reply.smtp_message_id, reply.to_addr)
     return Outcome(True, reply_id, f"已放行。{_send(runtime)}")
+
+
+def save_roster_unit(runtime: Runtime, name: str) -> int:
+    """The id of the roster unit `name`, saved now if the rules gained it since the last poll
+    (the dashboard shows such a unit without writing it; acting on it writes). LookupError:
+    the roster has no unit `name`."""
+    with runtime.sessions.begin() as session:
+        unit = roster_unit_saved(session, runtime.campaign, name)
+        if unit is None:
+            raise LookupError(name)
+        return unit.id
 
 
 def mark_paper(runtime: Runtime, unit_id: int, when: datetime | None) -> str:

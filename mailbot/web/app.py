@@ -20,7 +20,7 @@ from mailbot.campaign.rules import Campaign
 from mailbot.config import Settings
 from mailbot.intake.cycle import Runtime
 from mailbot.timefmt import show, utcnow
-from mailbot.web import auth, dashboard, downloads, handling, status_page, views
+from mailbot.web import auth, dashboard, downloads, handling, roster, status_page, views
 from mailbot.web.clients import ClientAddress, networks
 
 SESSION_LIFETIME = timedelta(hours=12)  # one working day; then log in again
@@ -42,8 +42,9 @@ def create_app(settings: Settings, campaign: Campaign, *, runtime: Runtime | Non
     gate = auth.Gate.configured(settings.office_password, key, settings.state_dir,
                                 SESSION_LIFETIME.total_seconds())
     settings = replace(settings, office_password="")  # the plain password goes no further
-    if runtime is None:
-        runtime = Runtime(settings, campaign, campaigns=campaigns)
+    if runtime is None:  # `mailbot serve`: a reader, which writes nothing by starting; the
+        # roster units the rules gained are shown unsaved, and saved by the first action on one
+        runtime = Runtime(settings, campaign, campaigns=campaigns, reading=True)
     app = Flask(__name__, static_folder=None)
     # Before the blueprints: their <int:…> rules take this converter (ids the database can hold).
     app.url_map.converters["int"] = DatabaseId
@@ -61,7 +62,7 @@ def create_app(settings: Settings, campaign: Campaign, *, runtime: Runtime | Non
     app.extensions["mailbot.clock"] = clock
     app.before_request(auth.guard)
     app.after_request(_headers)
-    for blueprint in (auth.bp, views.bp, downloads.bp, status_page.bp):
+    for blueprint in (auth.bp, views.bp, roster.bp, downloads.bp, status_page.bp):
         app.register_blueprint(blueprint)
     app.register_error_handler(HTTPException, _error)
     app.jinja_env.globals.update(
@@ -69,7 +70,7 @@ def create_app(settings: Settings, campaign: Campaign, *, runtime: Runtime | Non
         state_labels=dashboard.STATE_LABELS, reply_kinds=dashboard.REPLY_KINDS,
         reply_status=dashboard.REPLY_STATUS, result_class=dashboard.result_class,
         reply_reason=dashboard.reply_reason, action_labels=handling.ACTION_LABELS,
-        public_url=settings.public_url)
+        public_url=settings.public_url, unit_url=views.unit_url)
     app.context_processor(_campaign_context)
     return app
 

@@ -12,8 +12,15 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from mailbot.campaign.dossier import Standing, campaign_standings, unit_progress
+from mailbot.campaign import dossier
+from mailbot.campaign.dossier import (
+    Standing,
+    campaign_standings,
+    unit_progress,
+    unsaved_progress,
+)
 from mailbot.campaign.rules import Campaign
+from mailbot.campaign.units import unsaved_roster
 from mailbot.store.handles import Session
 from mailbot.store.models import (
     ACCEPTED,
@@ -28,9 +35,12 @@ from mailbot.store.models import (
 from mailbot.store.queries import dashboard as queries
 from mailbot.timefmt import show
 
-# A unit's state on the dashboard: the three numbers of the overview and the units filter.
+# A unit's state on the dashboard: the three numbers of the overview and the units filter,
+# named in the URL; shown in the dossier's status words (CONTRACT.md), the same as `status`.
 COMPLETE, INCOMPLETE, SILENT = "complete", "incomplete", "silent"
-STATE_LABELS = {COMPLETE: "已齐全", INCOMPLETE: "未齐全", SILENT: "未来信"}
+STATE_LABELS = {COMPLETE: dossier.COMPLETE, INCOMPLETE: dossier.INCOMPLETE,
+                SILENT: dossier.NOT_SUBMITTED}
+STATE_OF = {word: state for state, word in STATE_LABELS.items()}
 REPLY_KINDS = {"acknowledgement": "受理回执", "correction": "补正通知", "quarantine": "隔离告知",
                "office-quarantine": "隔离通知（办公室）", "reminder": "截止提醒",
                "final-report": "截止报告", "office-cap": "发信上限通知（办公室）",
@@ -63,9 +73,13 @@ class UnitRow:
 
     @property
     def state_label(self) -> str:
-        if self.state == INCOMPLETE and not self.progress.counting:
-            return "未交材料"  # wrote (a question, say) but sent no usable form yet
-        return STATE_LABELS[self.state]
+        """已齐全, 未齐全 or 未提交: the dossier's word."""
+        return self.progress.status
+
+    @property
+    def note(self) -> str:
+        """Why a unit that wrote is still 未提交 (as the final report puts it); "" otherwise."""
+        return "来信但未附申报材料" if self.state == SILENT and self.messages else ""
 
     @property
     def percent(self) -> int:
@@ -107,23 +121,28 @@ class ReplyIssue:
 
 
 def unit_rows(session: Session, campaign: Campaign) -> list[UnitRow]:
-    """Every unit's row from a fixed number of queries (no query per unit)."""
+    """Every unit's row from a fixed number of queries (no query per unit), then the roster
+    units the rules gained since the last poll, unsaved and 未提交 (as `status` counts them:
+    the dashboard writes nothing by showing them)."""
     counts = queries.messages_per_unit(session)
-    return [_row(standing, counts.get(standing.unit.id, 0))
-            for standing in campaign_standings(session, campaign)]
+    standings = campaign_standings(session, campaign)
+    gained = unsaved_progress(campaign, [standing.unit for standing in standings])
+    return [*(row_of(standing, counts.get(standing.unit.id, 0)) for standing in standings),
+            *(row_of(entry.standing, 0) for entry in gained)]
+
+
+def held_units(session: Session, campaign: Campaign) -> list[Unit]:
+    """Every unit the store holds for the campaign, with its addresses."""
+    return list(queries.campaign_units(session, campaign.campaign.key, addresses=True))
 
 
 def unit_row(session: Session, campaign: Campaign, unit: Unit, messages: int) -> UnitRow:
-    return _row(unit_progress(session, unit, campaign).standing, messages)
+    return row_of(unit_progress(session, unit, campaign).standing, messages)
 
 
-def _row(progress: Standing, messages: int) -> UnitRow:
-    if progress.complete:
-        state = COMPLETE
-    elif messages == 0:
-        state = SILENT
-    else:
-        state = INCOMPLETE
+def row_of(progress: Standing, messages: int) -> UnitRow:
+    """A unit's row: its standing, and how many mails it sent."""
+    state = STATE_OF[progress.status]
     # The cells read the same FormState as the workbook's 单位进度: the two cannot disagree.
     cells = [DocCell(form.label, form.text, form.complete) for form in progress.forms]
     got = sum(min(form.good, form.want) for form in progress.forms)
@@ -222,9 +241,11 @@ def quarantined(session: Session) -> list[Message]:
 
 
 def assignable_units(session: Session, campaign: Campaign) -> list[Unit]:
-    """The units a quarantined mail can be assigned to: the roster first, then by name."""
-    found = queries.campaign_units(session, campaign.campaign.key)
-    return sorted(found, key=lambda unit: (not unit.on_roster, unit.display_name))
+    """The units a quarantined mail can be assigned to: the roster first (with the units the
+    rules gained since the last poll, not saved yet: no id), then by name."""
+    found = held_units(session, campaign)
+    every = [*found, *unsaved_roster(campaign, found)]
+    return sorted(every, key=lambda unit: (not unit.on_roster, unit.display_name))
 
 
 def unclassified(session: Session) -> list[Message]:

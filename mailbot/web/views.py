@@ -14,6 +14,7 @@ from flask import session as cookie
 from werkzeug.wrappers import Response
 
 from mailbot.campaign import claims, statuslink
+from mailbot.campaign.units import ROSTER_PREFIX
 from mailbot.intake import inquiry
 from mailbot.intake.cycle import Runtime
 from mailbot.store.handles import Session
@@ -92,6 +93,14 @@ def units() -> str:
                                                     runtime().campaign.documents])
 
 
+def unit_url(found: Unit) -> str:
+    """The page of a unit; of a roster unit the rules gained since the last poll (not saved
+    yet, no id), the page that names it."""
+    if found.id is None:
+        return url_for("roster.unit", name=found.name)
+    return url_for("views.unit", unit_id=found.id)
+
+
 @bp.get("/units/<int:unit_id>")
 def unit(unit_id: int) -> str:
     with session_scope() as session:
@@ -102,7 +111,9 @@ def unit(unit_id: int) -> str:
             versions=dashboard.versions(session, found, row.progress),
             messages=sorted(found.messages, key=lambda m: m.received_at, reverse=True),
             replies=dashboard.unit_replies(session, found),
-            today=local(now()).date().isoformat())
+            today=local(now()).date().isoformat(),
+            paper_action=url_for("views.paper", unit_id=unit_id),
+            link_action=url_for("views.status_link", unit_id=unit_id))
 
 
 @bp.post("/units/<int:unit_id>/paper")
@@ -174,6 +185,11 @@ def _after(outcome: actions.Outcome, message_id: int) -> Response:
 @bp.post("/messages/<int:message_id>/assign-unit")
 def assign_unit(message_id: int) -> Response:
     unit_id = request.form.get("unit", "")
+    if unit_id.startswith(ROSTER_PREFIX):  # a roster unit the rules gained: saved now
+        try:
+            unit_id = str(actions.save_roster_unit(runtime(), unit_id[len(ROSTER_PREFIX):]))
+        except LookupError:
+            unit_id = ""
     if not unit_id.isdigit() or int(unit_id) > MAX_ID:
         return _after(actions.Outcome(False, message_id, "请选择一个单位。"), message_id)
     outcome = handling.assign_unit(runtime(), message_id, int(unit_id),

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 
 from sqlalchemy import func, or_, select
+from sqlalchemy.orm import selectinload
 
 from mailbot.store.handles import Session
 from mailbot.store.models import (
@@ -95,9 +96,14 @@ def quarantined_messages(session: Session) -> list[Message]:
                                 .order_by(Message.received_at.desc())))
 
 
-def campaign_units(session: Session, campaign_key: str) -> Sequence[Unit]:
-    """The units of the campaign `campaign_key`, in no particular order."""
-    return session.scalars(select(Unit).where(Unit.campaign == campaign_key)).all()
+def campaign_units(session: Session, campaign_key: str, *,
+                   addresses: bool = False) -> Sequence[Unit]:
+    """The units of the campaign `campaign_key`, in no particular order; with `addresses`,
+    their addresses loaded too (in one more query, not one per unit)."""
+    chosen = select(Unit).where(Unit.campaign == campaign_key)
+    if addresses:
+        chosen = chosen.options(selectinload(Unit.addresses))
+    return session.scalars(chosen).all()
 
 
 def unclassified_messages(session: Session) -> list[Message]:
