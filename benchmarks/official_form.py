@@ -51,8 +51,8 @@ def _files(state: Path, url: str, units: int) -> None:
         store.put(f"files/approval-{k}.docx", approval_docx(studio(0, k)))
         store.put(f"files/material-{k}.docx", material_docx(studio(0, k), 1500))
     for unit in range(units):
-        store.put(f"files/summary-{unit + 1}.docx",
-                  summary_docx(f"第{unit}号学院（工会）", [studio(unit, k) for k in range(STUDIOS)]))
+        form = summary_docx(f"第{unit}号学院（工会）", [studio(unit, k) for k in range(STUDIOS)])
+        store.put(f"files/summary-{unit + 1}.docx", form)
     with sessions.begin() as session:
         session.execute(update(Document).where(Document.kind == "summary").values(
             stored_path="files/summary-" + Document.unit_id.cast(Document.filename.type)
@@ -103,7 +103,8 @@ def main() -> None:
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
         return
-    print(f"{'PostgreSQL' if args.postgres else 'SQLite'}: {result['mails']} mails, {result['rows']} rows (target ≤ {TARGET_SECONDS:.0f} s)")
+    print(f"{'PostgreSQL' if args.postgres else 'SQLite'}: "
+          f"{result['mails']} mails, {result['rows']} rows (target ≤ {TARGET_SECONDS:.0f} s)")
     for fmt, seconds in result["seconds"].items():  # type: ignore[attr-defined]
         print(f"  official.{fmt:<5} {seconds:6.2f} s")
     print(f"peak RSS {result['rss']:.0f} MB")

@@ -20,8 +20,8 @@ poll`, `mailbot run`), one after the other, never two at once:
     .venv/bin/python benchmarks/run.py [--quick]      (also: make bench)
 
 `--quick` runs small sizes to see that everything works; its figures are not judged. The full
-run takes about ten minutes on two cores. Figures vary with the machine's other load (the
-load average at the end is printed with the table).
+run takes about ten minutes on two cores (the PostgreSQL rows about two of them). Figures vary
+with the machine's other load (the load average at the end is printed with the table).
 """
 
 from __future__ import annotations
