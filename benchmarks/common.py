@@ -1,12 +1,14 @@
 """What the benchmarks share: the test servers, the environment of a `mailbot` child process,
-peak memory as the kernel counts it, and a plain table."""
+peak memory as the kernel counts it, a plain table, and the database a figure is measured on
+(a SQLite file, or a private PostgreSQL cluster started for the run: tests/pgserver.py)."""
 
 from __future__ import annotations
 
 import inspect
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))  # tests/servers.py: the private Dovecot and SMTP relay
 
 if TYPE_CHECKING:
+    from pgserver import PostgresCluster
     from servers import Dovecot, SmtpRelay
 
 OFFICE = "office@bench.example"
@@ -53,6 +56,48 @@ def mailbot_env(dovecot: Dovecot, relay: SmtpRelay | None, state: Path | str,
     return env
 
 
+@contextmanager
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """A private PostgreSQL cluster (tests/pgserver.py: initdb + pg_ctl as a non-root user on a
+    free loopback port, fsync off), stopped and removed afterwards."""
+    from pgserver import PostgresCluster, find_pg_bin
+
+    bin_dir = find_pg_bin()
+    if bin_dir is None:
+        raise SystemExit("PostgreSQL is not installed (Debian: apt-get install postgresql)")
+    cluster = PostgresCluster(bin_dir)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.close()
+
+
+@contextmanager
+def database(state: Path, postgres: bool) -> Iterator[str]:
+    """The URL of an empty database for one measurement: a SQLite file in `state`, or with
+    `postgres` a database of a cluster started for it."""
+    if not postgres:
+        yield f"sqlite:///{state / 'mailbot.sqlite3'}"
+        return
+    with postgres_cluster() as cluster:
+        yield cluster.new_database()
+
+
+def settle_statistics(url: str) -> None:
+    """After a bulk fill: on PostgreSQL, VACUUM ANALYZE, which autovacuum does by itself within
+    a minute of a load this size. Without it the planner has no statistics for the new tables
+    and every index-only scan visits the heap: a state a running install is never in for long.
+    SQLite keeps no statistics unless asked (mailbot never runs ANALYZE): nothing to do."""
+    if not url.startswith("postgresql"):
+        return
+    import psycopg
+
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"),
+                         autocommit=True) as connection:
+        connection.execute("VACUUM ANALYZE")
+
+
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """Columns padded to their widest cell (East Asian wide characters count two)."""
     def width(text: str) -> int:
@@ -76,5 +121,5 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(name)
 
 
-__all__ = ["OFFICE", "PEAK_RSS_SNIPPET", "ROOT", "Dovecot", "SmtpRelay", "mailbot_env",
-           "peak_rss_mb", "table"]
+__all__ = ["OFFICE", "PEAK_RSS_SNIPPET", "ROOT", "Dovecot", "SmtpRelay", "database",
+           "mailbot_env", "peak_rss_mb", "postgres_cluster", "settle_statistics", "table"]

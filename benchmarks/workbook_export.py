@@ -5,7 +5,10 @@ database is filled directly (units, mails, three documents and a finding per mai
 measured is `workbook.build` (read the database, derive progress, fill three styled sheets) and
 `save` (write the .xlsx), exactly what `mailbot export` and GET /workbook.xlsx do.
 
-    .venv/bin/python benchmarks/workbook_export.py [--sizes 1000 10000] [--json]
+With --postgres the same on PostgreSQL: a private cluster started for the run (tests/pgserver.py,
+by the parent, a database of its own per size), the children handed its URL.
+
+    .venv/bin/python benchmarks/workbook_export.py [--sizes 1000 10000] [--postgres] [--json]
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from common import ROOT, peak_rss_mb
+from common import ROOT, peak_rss_mb, postgres_cluster, settle_statistics
 
 MAILS_PER_UNIT = 20
 TARGET_SECONDS = 3.0  # for 10,000 mails
@@ -69,15 +72,17 @@ def fill(url: str, mails: int) -> None:
                 message="附件3《申报材料》共 2317 字，超过 2000 字。\n请删减后重新发送。"))
 
 
-def child(mails: int) -> dict[str, float]:
+def child(mails: int, url: str = "") -> dict[str, float]:
+    """One size measured in this process; `url`: an empty database ("": a SQLite file)."""
     from mailbot.campaign.rules import load_rules
     from mailbot.office import workbook
     from mailbot.store.database import open_database
 
     campaign = load_rules(ROOT / "rules" / "laomo-gongjiang-2022.toml")
     with tempfile.TemporaryDirectory() as folder:
-        url = f"sqlite:///{folder}/bench.sqlite3"
+        url = url or f"sqlite:///{folder}/bench.sqlite3"
         fill(url, mails)
+        settle_statistics(url)
         sessions = open_database(url)
         started = time.perf_counter()
         with sessions() as session:
@@ -91,28 +96,42 @@ def child(mails: int) -> dict[str, float]:
         written = openpyxl.load_workbook(target, read_only=True)
         rows = sum((sheet.max_row or 1) - 1 for sheet in written.worksheets)
         written.close()
+        sessions.kw["bind"].dispose()
         return {"mails": mails, "rows": rows, "build": built - started, "save": saved - built,
                 "size": target.stat().st_size,
                 "rss": peak_rss_mb()}
 
 
+def _sizes(sizes: list[int], postgres: bool) -> list[dict[str, float]]:
+    """Each size in a child process of its own, on a fresh SQLite file or PostgreSQL database."""
+    def run(size: int, *url: str) -> dict[str, float]:
+        done = subprocess.run([sys.executable, __file__, "--child", str(size), *url],
+                              check=True, capture_output=True, text=True)
+        return json.loads(done.stdout)  # type: ignore[no-any-return]
+
+    if not postgres:
+        return [run(size) for size in sizes]
+    with postgres_cluster() as cluster:
+        return [run(size, "--url", cluster.new_database()) for size in sizes]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10_000])
+    parser.add_argument("--postgres", action="store_true",
+                        help="on a private PostgreSQL cluster started for the run")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--url", default="", help=argparse.SUPPRESS)
     parser.add_argument("--json", action="store_true", help="one JSON list, for run.py")
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(args.child)))
+        print(json.dumps(child(args.child, args.url)))
         return
-    rows = []
-    for size in args.sizes:
-        done = subprocess.run([sys.executable, __file__, "--child", str(size)], check=True,
-                              capture_output=True, text=True)
-        rows.append(json.loads(done.stdout))
+    rows = _sizes(args.sizes, args.postgres)
     if args.json:
         print(json.dumps(rows))
         return
+    print("PostgreSQL (a private cluster)" if args.postgres else "SQLite")
     print(f"{'mails':>7} {'rows (3 sheets)':>16} {'build s':>8} {'save s':>7} {'total s':>8}"
           f" {'file MiB':>9} {'peak RSS MiB':>13}")
     for row in rows:
