@@ -31,6 +31,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -62,6 +63,10 @@ TARGETS: dict[str, tuple[str, str, str]] = {
     "ods": ("ods", "xlsx", "xlsx:Calc MS Excel 2007 XML"),
 }
 _WORD_COUNT = re.compile(rb'meta:word-count="(\d+)"')
+# soffice processes started by this process: what the conversion cache saves is counted by it
+# (tests, benchmarks), without replacing LibreOffice by a stand-in.
+_runs = 0
+_runs_lock = threading.Lock()
 
 
 def find_soffice() -> str | None:
@@ -71,6 +76,11 @@ def find_soffice() -> str | None:
         if found:
             return found
     return next((path for path in _KNOWN_PATHS if os.access(path, os.X_OK)), None)
+
+
+def soffice_runs() -> int:
+    """How many soffice runs this process has started so far."""
+    return _runs
 
 
 def available() -> bool:
@@ -187,6 +197,9 @@ def _run(soffice: str, sources: list[Path], filter_name: str, work: Path,
     # proxy: a document's linked images (an HTML page's <img src>, a .docx's external
     # relationship) must not make the office's server fetch URLs chosen by a stranger.
     dead_proxy = "http://127.0.0.1:9"
+    global _runs
+    with _runs_lock:
+        _runs += 1
     env = {**os.environ, "HOME": str(work), "TMPDIR": str(work), "no_proxy": "", "NO_PROXY": "",
            **{name: dead_proxy for name in ("http_proxy", "https_proxy", "ftp_proxy",
                                             "HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY")}}

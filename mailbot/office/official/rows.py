@@ -3,7 +3,9 @@
 The studios and the versions that count come from `progress` (as the workbook's 汇总 sheet reads
 them); the values are read again from the stored files of those versions — the 附件1 row of the
 studio and the studio's 附件2 — because the database keeps only what the checks need. Which
-column takes which value is the campaign's `[official]` section, not code.
+column takes which value is the campaign's `[official]` section, not code. A .doc or .wps form
+is read through LibreOffice's .docx, kept by content in the state directory
+(documents.conversions): converted when it came in, or at the first export, never again.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from mailbot.campaign.dossier import StudioProgress, UnitProgress, campaign_prog
 from mailbot.campaign.rules import Campaign, OfficialColumn, OfficialForm, source_parts
 from mailbot.checks.formats import SCAN_FORMATS
 from mailbot.documents import read_document, studio_key
+from mailbot.documents.conversions import ConversionCache
 from mailbot.documents.grids import docx_tables
 from mailbot.documents.tables import match_label, normalise, summary_entries
 from mailbot.documents.xlsx_reader import read_xlsx
@@ -64,7 +67,7 @@ def collect(session: Session, campaign: Campaign, state_dir: Path, *,
     """The form's rows: every complete studio of every unit, in unit order and, within a unit,
     in the order of its 附件1; with `include_incomplete`, the others too, marked."""
     form = official_form(campaign)
-    files = _Files(campaign, blobs.for_session(session, state_dir))
+    files = _Files(campaign, blobs.for_session(session, state_dir), ConversionCache(state_dir))
     rows: list[OfficialRow] = []
     for unit in _progress(session, campaign):
         for studio in unit.studios:
@@ -160,9 +163,10 @@ class _Sources(Mapping[str, Mapping[str, str]]):
 class _Files:
     """Stored files read once each (a unit's 附件1 serves every one of its studios)."""
 
-    def __init__(self, campaign: Campaign, store: blobs.Blobs) -> None:
+    def __init__(self, campaign: Campaign, store: blobs.Blobs, cache: ConversionCache) -> None:
         self._campaign = campaign
         self._store = store
+        self._cache = cache
         self._read: dict[int, tuple[dict[str, str], list[tuple[str, dict[str, str]]]]] = {}
 
     def _load(self, doc: Document) -> tuple[dict[str, str], list[tuple[str, dict[str, str]]]]:
@@ -174,7 +178,8 @@ class _Files:
             if self._campaign.lists_studios(doc.kind) and doc.format in ("docx", "xlsx"):
                 self._read[doc.id] = ({}, listed_rows(data, doc.format, self._campaign))
             else:
-                read = read_document(doc.filename, data, doc.format, self._campaign)
+                read = read_document(doc.filename, data, doc.format, self._campaign,
+                                     cache=self._cache)
                 self._read[doc.id] = (dict(read.fields), [(entry.name, dict(entry.fields))
                                                           for entry in read.studios])
         return self._read[doc.id]
