@@ -138,8 +138,10 @@ def _print_all(parts: Sequence[Part], cache: ConversionCache) -> list[PdfReader 
             results.append(_open_pdf(data, rewrite=True))
             continue
         # The format names what is done before printing (a spreadsheet set one page wide, an
-        # image placed on a page); CONVERTER_VERSION changes when that does.
-        key = conversions.key(data, part.format, "pdf")
+        # image placed on a page; CONVERTER_VERSION changes when that does); a .wps is read as
+        # the .doc it is, so the same bytes sent under either name share their entry.
+        read_as = convert.TARGETS[part.format][0] if part.format in convert.TARGETS else part.format
+        key = conversions.key(data, read_as, "pdf")
         kept = cache.get(key)
         source = _source(part.format, data) if kept is None else kept
         if isinstance(source, bytes):
