@@ -194,16 +194,41 @@ def test_the_official_form_converts_each_doc_summary_once(tmp_path: Path, soffic
     studios = (FIRST, LATE_ONE, PAIR_A)
     for n, studio in enumerate(studios):
         deliver(runtime, f"unit{n}@test.example", doc_set(studio, soffice))
+    cache = ConversionCache(runtime.settings.state_dir)
+    assert list(cache.root.rglob("*")) == []  # the intake kept nothing (no process cache)
     before = convert.soffice_runs()
     first = export_rows(runtime, "docx")
-    assert convert.soffice_runs() == before + len(studios)  # each 附件1 once
+    # Each 附件1 converted once, all of them by one LibreOffice run (conversions.prefetch).
+    assert convert.soffice_runs() == before + 1
+    assert len(list(cache.root.rglob("*.docx"))) == len(studios)
     again = export_rows(runtime, "docx")
     export_rows(runtime, "xlsx")
-    assert convert.soffice_runs() == before + len(studios)  # none again
+    assert convert.soffice_runs() == before + 1  # none again
     for form in (first, again):
         rows = by_studio(docx_table(form)[1])
         assert set(rows) == {studio.name for studio in studios}
         assert rows[PAIR_A.name][1:8] == filled_in(PAIR_A)  # read from the .doc's row
+
+
+def test_prefetch_converts_many_in_one_run_and_only_what_is_not_kept(
+        tmp_path: Path, soffice: str, campaign: Campaign, approval_doc: bytes,
+        no_process_cache: None) -> None:
+    others = [convert.export(samples.approval_docx(studio), "docx", WORD_97, soffice=soffice)
+              for studio in (LATE_ONE, PAIR_A)]
+    cache = ConversionCache(private_state(tmp_path))
+    read_fields(approval_doc, campaign, cache)  # kept already
+    items = [(approval_doc, "doc"), (others[0], "doc"), (others[1], "wps"),
+             (others[0], "doc"), (b"not a Word file", "doc"), (b"PK", "docx")]
+    before = convert.soffice_runs()
+    assert conversions.prefetch(items, cache) == 2  # each new one once, damaged one left
+    assert convert.soffice_runs() == before + 1
+    assert [read_fields(data, campaign, cache)["工作室名称"] for data in others] == [
+        LATE_ONE.name, PAIR_A.name]
+    assert conversions.prefetch(items, cache) == 0
+    assert convert.soffice_runs() == before + 1
+    # With nowhere to keep them, converting ahead would only convert twice.
+    assert conversions.prefetch(items, ConversionCache(tmp_path / "no-state")) == 0
+    assert convert.soffice_runs() == before + 1
 
 
 def test_what_the_intake_converted_the_export_does_not(tmp_path: Path, soffice: str,

@@ -21,8 +21,10 @@ used longest ago are removed (a hit refreshes an entry's time). Several processe
 each keeps its own estimate of the size, so the bound may be overshot by what the others wrote
 since it last looked.
 
-Who converts: `converted` (the reader: .doc, .wps, .xls, .et, .odt, .rtf to .docx/.xlsx) and the
-print bundle (office.bundle: anything to PDF, in one LibreOffice run for what is not kept).
+Who converts: `converted` (the reader: .doc, .wps, .xls, .et, .odt, .rtf to .docx/.xlsx), ahead
+of it `prefetch` (the official form: every .doc 附件1 not kept yet, in a few LibreOffice runs),
+and the print bundle (office.bundle: anything to PDF, in one LibreOffice run for what is not
+kept).
 `use` sets the cache of this process (the commands that have a state directory set it); a
 caller with a state directory at hand passes its own.
 """
@@ -34,12 +36,13 @@ import hashlib
 import os
 import shutil
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from mailbot.atomic import write_bytes
-from mailbot.documents import convert
-from mailbot.errors import StateError
+from mailbot.documents import convert, legacy
+from mailbot.errors import DocumentError, StateError
 
 # Raise when what LibreOffice is given or asked for changes (a filter, the bundle's page setup
 # of spreadsheets, the image page): every entry made by the old recipe is then made again.
@@ -51,6 +54,9 @@ _MAGIC = b"mailbot-conversion 1\t"
 # The print bundle's own cache before this one (cache/pdf/<hash>.pdf): superseded, removed.
 _OLD_FOLDERS = ("pdf",)
 _MAX_HEADER = 512
+# Files converted by one LibreOffice run in `prefetch`: more share its start-up, fewer cost
+# less when one of them hangs the run (then each is converted alone afterwards).
+PREFETCH_CHUNK = 20
 
 
 @dataclass(frozen=True)
@@ -185,6 +191,48 @@ def converted(data: bytes, fmt: str, cache: ConversionCache | None = None) -> by
     result = convert.convert(data, fmt)
     cache.put(wanted, result)
     return result
+
+
+def prefetch(items: Iterable[tuple[bytes, str]], cache: ConversionCache | None = None) -> int:
+    """Convert ahead, one LibreOffice run for up to PREFETCH_CHUNK files, what `converted`
+    would convert one run each and `cache` does not hold yet: (data, fmt) items, as
+    `converted` takes them, read as they are needed (a chunk's files at a time in memory). A
+    file refused as it stands (a password, macros) or that LibreOffice cannot convert is left
+    to `converted`, which says why. How many were converted."""
+    cache = cache or _process_cache
+    if cache is None or not cache.state_dir.is_dir():
+        return 0  # nowhere to keep them: converting ahead would be converting twice
+    done = 0
+    chunk: dict[Key, tuple[bytes, str]] = {}
+    for data, fmt in items:
+        if fmt not in convert.TARGETS:
+            continue
+        extension, target, _filter = convert.TARGETS[fmt]
+        needed = key(data, extension, target)
+        if needed in chunk or cache.get(needed) is not None:  # kept already, and whole
+            continue
+        try:
+            legacy.inspect(data, fmt)
+        except DocumentError:
+            continue
+        chunk[needed] = (data, fmt)
+        if len(chunk) == PREFETCH_CHUNK:
+            done += _convert_chunk(chunk, cache)
+            chunk = {}
+    if len(chunk) > 1:  # a single file: `converted` converts it just as fast
+        done += _convert_chunk(chunk, cache)
+    return done
+
+
+def _convert_chunk(chunk: dict[Key, tuple[bytes, str]], cache: ConversionCache) -> int:
+    try:
+        made = convert.convert_all(list(chunk.values()))
+    except DocumentError:  # no LibreOffice: `converted` says so, file by file
+        return 0
+    for needed, result in zip(chunk, made, strict=True):
+        if result is not None:
+            cache.put(needed, result)
+    return sum(result is not None for result in made)
 
 
 def installation() -> str:
