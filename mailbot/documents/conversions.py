@@ -166,10 +166,6 @@ def use(cache: ConversionCache | None) -> None:
     _process_cache = cache
 
 
-def current() -> ConversionCache | None:
-    return _process_cache
-
-
 def key(data: bytes, source: str, target: str) -> Key:
     """The key of converting `data`, given to LibreOffice as `source` (an extension, or the
     caller's name for what it does first), to `target`."""
