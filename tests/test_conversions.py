@@ -13,6 +13,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from intake_support import RULES, UNIT_ADDRESS, make_bot
+from servers import Dovecot, SmtpRelay
+from test_cli import mailbot
 from test_official import by_studio, docx_table, filled_in
 from web_support import deliver, full_set, make_runtime
 
@@ -240,3 +243,25 @@ def test_what_the_intake_converted_the_export_does_not(tmp_path: Path, soffice: 
     before = convert.soffice_runs()
     export_rows(runtime, "docx")
     assert convert.soffice_runs() == before
+
+
+def test_mailbot_poll_keeps_its_conversions_for_the_export(dovecot: Dovecot,
+                                                           smtp_relay: SmtpRelay,
+                                                           tmp_path: Path, soffice: str) -> None:
+    """The commands set the process's cache: `mailbot poll` keeps what it converted in the
+    state directory, and `mailbot export --official` finds it there."""
+    bot = make_bot(dovecot, smtp_relay, tmp_path)
+    bot.submit(UNIT_ADDRESS, doc_set(FIRST, soffice))
+    env = bot.environment(MAILBOT_RULES=str(RULES))
+    polled = mailbot("poll", cwd=tmp_path, env=env)
+    assert polled.returncode == 0, polled.stderr
+    cache = ConversionCache(bot.settings.state_dir)
+    [entry] = cache.root.rglob("*.docx")  # the 附件1, converted by the intake
+    assert stat.S_IMODE(entry.stat().st_mode) == 0o600
+    kept = entry.stat().st_ino
+    out = tmp_path / "推荐汇总表.docx"
+    exported = mailbot("export", "--official", "--out", str(out), cwd=tmp_path, env=env)
+    assert exported.returncode == 0, exported.stderr
+    assert by_studio(docx_table(out.read_bytes())[1])[FIRST.name][1:8] == filled_in(FIRST)
+    assert list(cache.root.rglob("*.docx")) == [entry]
+    assert entry.stat().st_ino == kept  # served, not made again (that writes a new file)
