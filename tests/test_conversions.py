@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -41,14 +41,6 @@ def approval_doc(soffice: str) -> bytes:
     return convert.export(samples.approval_docx(FIRST), "docx", WORD_97, soffice=soffice)
 
 
-@pytest.fixture
-def no_process_cache() -> Iterator[None]:
-    """Whatever a test sets as the process's cache is gone after it."""
-    conversions.use(None)
-    yield
-    conversions.use(None)
-
-
 def private_state(tmp_path: Path) -> Path:
     state = tmp_path / "state"
     state.mkdir(mode=0o700)
@@ -63,7 +55,7 @@ def read_fields(data: bytes, campaign: Campaign, cache: ConversionCache | None
 
 
 def test_a_doc_read_twice_is_converted_once(tmp_path: Path, campaign: Campaign,
-                                           approval_doc: bytes, no_process_cache: None) -> None:
+                                           approval_doc: bytes) -> None:
     cache = ConversionCache(private_state(tmp_path))
     before = convert.soffice_runs()
     first = read_fields(approval_doc, campaign, cache)
@@ -81,7 +73,7 @@ def test_a_doc_read_twice_is_converted_once(tmp_path: Path, campaign: Campaign,
 
 
 def test_the_process_cache_serves_a_caller_that_names_none(
-        tmp_path: Path, campaign: Campaign, approval_doc: bytes, no_process_cache: None) -> None:
+        tmp_path: Path, campaign: Campaign, approval_doc: bytes) -> None:
     """The intake reads without naming a cache: the commands set the process's."""
     conversions.use(ConversionCache(private_state(tmp_path)))
     before = convert.soffice_runs()
@@ -91,8 +83,7 @@ def test_the_process_cache_serves_a_caller_that_names_none(
 
 
 def test_without_a_state_directory_nothing_is_kept(tmp_path: Path, campaign: Campaign,
-                                                  approval_doc: bytes,
-                                                  no_process_cache: None) -> None:
+                                                  approval_doc: bytes) -> None:
     """`mailbot check` on local files: every read converts, and no folder appears."""
     nowhere = ConversionCache(tmp_path / "no-state")
     before = convert.soffice_runs()
@@ -127,7 +118,7 @@ def _other_source(entry: bytes) -> bytes:
                          ids=["truncated", "flipped-byte", "no-header", "other-source", "empty",
                               "garbage"])
 def test_a_damaged_entry_is_converted_again_never_served(
-        tmp_path: Path, campaign: Campaign, approval_doc: bytes, no_process_cache: None,
+        tmp_path: Path, campaign: Campaign, approval_doc: bytes,
         damage: Callable[[bytes], bytes]) -> None:
     cache = ConversionCache(private_state(tmp_path))
     expected = read_fields(approval_doc, campaign, cache)
@@ -143,7 +134,7 @@ def test_a_damaged_entry_is_converted_again_never_served(
 
 
 def test_another_converter_version_converts_again(tmp_path: Path, campaign: Campaign,
-                                                  approval_doc: bytes, no_process_cache: None,
+                                                  approval_doc: bytes,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     cache = ConversionCache(private_state(tmp_path))
     read_fields(approval_doc, campaign, cache)
@@ -191,8 +182,7 @@ def export_rows(runtime: Runtime, fmt: str) -> bytes:
         return official.render(session, runtime.campaign, runtime.settings.state_dir, fmt)
 
 
-def test_the_official_form_converts_each_doc_summary_once(tmp_path: Path, soffice: str,
-                                                          no_process_cache: None) -> None:
+def test_the_official_form_converts_each_doc_summary_once(tmp_path: Path, soffice: str) -> None:
     runtime = make_runtime(tmp_path)
     studios = (FIRST, LATE_ONE, PAIR_A)
     for n, studio in enumerate(studios):
@@ -214,8 +204,7 @@ def test_the_official_form_converts_each_doc_summary_once(tmp_path: Path, soffic
 
 
 def test_prefetch_converts_many_in_one_run_and_only_what_is_not_kept(
-        tmp_path: Path, soffice: str, campaign: Campaign, approval_doc: bytes,
-        no_process_cache: None) -> None:
+        tmp_path: Path, soffice: str, campaign: Campaign, approval_doc: bytes) -> None:
     others = [convert.export(samples.approval_docx(studio), "docx", WORD_97, soffice=soffice)
               for studio in (LATE_ONE, PAIR_A)]
     cache = ConversionCache(private_state(tmp_path))
@@ -234,8 +223,7 @@ def test_prefetch_converts_many_in_one_run_and_only_what_is_not_kept(
     assert convert.soffice_runs() == before + 1
 
 
-def test_what_the_intake_converted_the_export_does_not(tmp_path: Path, soffice: str,
-                                                       no_process_cache: None) -> None:
+def test_what_the_intake_converted_the_export_does_not(tmp_path: Path, soffice: str) -> None:
     runtime = make_runtime(tmp_path)
     conversions.use(ConversionCache(runtime.settings.state_dir))  # as `mailbot poll` sets it
     deliver(runtime, "unit@test.example", doc_set(FIRST, soffice))
