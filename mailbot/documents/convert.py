@@ -19,6 +19,9 @@ Every call is isolated, because attachments come from anyone:
 * bounded output size: the result is then read with the same package limits as mail;
 * no fetching of linked content: the proxy LibreOffice is given leads nowhere.
 
+Many files of one target share a run (`to_pdf`, `convert_all`): LibreOffice's start-up is most
+of a conversion's 1–3 s. `soffice_runs` counts the runs this process started.
+
 `libreoffice_word_counts` is the oracle the tests and benchmarks compare our 字数 against:
 LibreOffice converts each .docx to .odt and we read ``meta:word-count`` from its meta.xml.
 """
@@ -230,12 +233,12 @@ def _run(soffice: str, sources: list[Path], filter_name: str, work: Path,
     # proxy: a document's linked images (an HTML page's <img src>, a .docx's external
     # relationship) must not make the office's server fetch URLs chosen by a stranger.
     dead_proxy = "http://127.0.0.1:9"
-    global _runs
-    with _runs_lock:
-        _runs += 1
     env = {**os.environ, "HOME": str(work), "TMPDIR": str(work), "no_proxy": "", "NO_PROXY": "",
            **{name: dead_proxy for name in ("http_proxy", "https_proxy", "ftp_proxy",
                                             "HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY")}}
+    global _runs
+    with _runs_lock:
+        _runs += 1
     process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL, env=env, cwd=work,
                                start_new_session=True)
