@@ -70,6 +70,17 @@ def _close_database_connections() -> Iterator[None]:
         _ENGINES.pop().dispose()
 
 
+@pytest.fixture(autouse=True)
+def _no_process_conversion_cache() -> Iterator[None]:
+    """A command run in this process (typer's CliRunner) sets the process's conversion cache
+    (documents.conversions.use): it must not follow later tests into its state directory."""
+    from mailbot.documents import conversions
+
+    conversions.use(None)
+    yield
+    conversions.use(None)
+
+
 @pytest.fixture(scope="session")
 def postgres_cluster() -> Iterator[PostgresCluster]:
     """One private PostgreSQL cluster for the session (started on first use)."""

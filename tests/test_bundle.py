@@ -27,6 +27,7 @@ from web_support import (
 )
 
 from mailbot.demo.samples import SAMPLE_STUDIOS, approval_docx, material_docx, summary_xlsx
+from mailbot.documents import convert
 from mailbot.intake.cycle import Runtime
 from mailbot.office import bundle
 from mailbot.store.models import Unit
@@ -148,17 +149,28 @@ def test_the_cover_lists_every_file_and_what_was_left_out(everything: bundle.Bun
 def test_printed_files_are_kept_for_the_next_bundle(runtime: Runtime,
                                                     everything: bundle.Bundle) -> None:
     cache = runtime.settings.state_dir / bundle.CACHE
-    kept = sorted(cache.glob("*.pdf"))
+    kept = sorted(cache.rglob("*.pdf"))
     converted = [line for line in everything.lines if line.pages
                  and not line.part.filename.endswith(".pdf")]
     assert len(kept) == len(converted)  # every file LibreOffice printed, and no cover
-    assert stat.S_IMODE(cache.stat().st_mode) == 0o700
+    assert {stat.S_IMODE(folder.stat().st_mode) for folder in (cache, *(p.parent for p in kept))
+            } == {0o700}
     assert {stat.S_IMODE(path.stat().st_mode) for path in kept} == {0o600}
+    before = convert.soffice_runs()
     with runtime.sessions() as session:
         again = bundle.build(session, runtime.campaign, runtime.settings.state_dir)
     assert [(ln.part.filename, ln.pages, ln.first) for ln in again.lines] == [
         (ln.part.filename, ln.pages, ln.first) for ln in everything.lines]
-    assert sorted(cache.glob("*.pdf")) == kept
+    assert sorted(cache.rglob("*.pdf")) == kept
+    assert convert.soffice_runs() - before <= bundle.MAX_COVER_PASSES  # the cover alone
+    # A kept PDF cut short (a full disk, a crash) is printed again, never put in the bundle.
+    whole = kept[0].read_bytes()
+    kept[0].write_bytes(whole[: len(whole) // 2])
+    with runtime.sessions() as session:
+        third = bundle.build(session, runtime.campaign, runtime.settings.state_dir)
+    assert [(ln.part.filename, ln.pages) for ln in third.lines] == [
+        (ln.part.filename, ln.pages) for ln in everything.lines]
+    assert kept[0].stat().st_size > len(whole) // 2
 
 
 def broken_docx() -> bytes:
@@ -183,7 +195,7 @@ def test_a_file_libreoffice_refuses_costs_only_itself(tmp_path: Path, soffice: s
     assert refused.part.filename == "附件3-补充说明.docx"
     assert refused.problem == "LibreOffice 无法打开此文件"
     assert made.documents == 3  # printed in the same run as the refused one, or again alone
-    assert len(list((runtime.settings.state_dir / bundle.CACHE).glob("*.pdf"))) == 3
+    assert len(list((runtime.settings.state_dir / bundle.CACHE).rglob("*.pdf"))) == 3
 
 
 def test_a_unit_without_files_gets_a_cover_saying_so(tmp_path: Path, soffice: str) -> None:

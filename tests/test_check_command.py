@@ -119,6 +119,8 @@ def test_a_word_97_file_is_converted_as_the_intake_converts_it(tmp_path: Path) -
     first, renamed = report(*names, cwd=tmp_path)
     assert (first["kind"], first["format"], first["problems"]) == ("approval", "doc", [])
     assert (renamed["kind"], renamed["format"], renamed["problems"]) == ("approval", "doc", [])
+    # Offline: no state directory is made here, not even for the conversions kept elsewhere.
+    assert not (tmp_path / "state").exists()
 
 
 def test_json_keeps_chinese_readable(tmp_path: Path) -> None:

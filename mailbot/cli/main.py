@@ -86,7 +86,16 @@ def runtime_for(config: Path | None, key: str | None,
     settings, campaigns = load_all(config)
     campaign = pick(campaigns, key)
     ordered = [campaign, *[c for c in campaigns if c is not campaign]]
+    keep_conversions(settings)
     return settings, campaign, Runtime(settings, campaign, campaigns=ordered, reading=reading)
+
+
+def keep_conversions(settings: Settings) -> None:
+    """LibreOffice's conversions made by this process kept in its state directory (not for
+    `check`, which has none of its own)."""
+    from mailbot.documents import conversions
+
+    conversions.use(conversions.ConversionCache(settings.state_dir))
 
 
 def _rules_file() -> Path:
@@ -119,6 +128,7 @@ def poll(config: ConfigOption = None,
     if dry_run:
         _print_preview(runtime)
         return
+    keep_conversions(settings)
     report = run_cycle(runtime)
     counts = "，".join(f"{k} {v}" for k, v in sorted(report.results.items())) or "无新邮件"
     console.print(f"本次收取 {report.fetched} 封（{counts}；重复投递 {report.duplicates}）；"
@@ -160,6 +170,7 @@ def run(config: ConfigOption = None,
     _logging(verbose)
     settings, campaigns = load_all(config)
     settings.require_imap()
+    keep_conversions(settings)
     serve_forever(settings, campaigns[0], campaigns)
 
 

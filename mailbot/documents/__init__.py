@@ -11,7 +11,8 @@ The public surface::
 
 Inside: ooxml (package limits, before any parser runs), opc (a Word package's parts, hardened
 lxml parsing), docx_reader and xlsx_reader (file → Content), tables (forms found by labels and
-headers), recognise, reader (orchestration).
+headers), recognise, reader (orchestration); convert (headless LibreOffice) and conversions
+(its results kept by content in the state directory, so each file is converted once).
 """
 
 from __future__ import annotations

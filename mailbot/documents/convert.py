@@ -19,6 +19,9 @@ Every call is isolated, because attachments come from anyone:
 * bounded output size: the result is then read with the same package limits as mail;
 * no fetching of linked content: the proxy LibreOffice is given leads nowhere.
 
+Many files of one target share a run (`to_pdf`, `convert_all`): LibreOffice's start-up is most
+of a conversion's 1–3 s. `soffice_runs` counts the runs this process started.
+
 `libreoffice_word_counts` is the oracle the tests and benchmarks compare our 字数 against:
 LibreOffice converts each .docx to .odt and we read ``meta:word-count`` from its meta.xml.
 """
@@ -31,6 +34,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -40,6 +44,7 @@ from mailbot.errors import DocumentError
 DEFAULT_TIMEOUT = 60.0  # seconds for one conversion, LibreOffice's start-up included
 MAX_INPUT = 20 * 1024 * 1024  # bytes; a form larger than this is not a form
 MAX_OUTPUT = 50 * 1024 * 1024
+BATCH_SECONDS = 5.0  # a file's share of a run converting many (LibreOffice takes well under 1 s)
 # Where Debian, other Linux packages and the official builds put soffice, besides $PATH.
 _KNOWN_PATHS = (
     "/usr/bin/soffice",
@@ -62,6 +67,10 @@ TARGETS: dict[str, tuple[str, str, str]] = {
     "ods": ("ods", "xlsx", "xlsx:Calc MS Excel 2007 XML"),
 }
 _WORD_COUNT = re.compile(rb'meta:word-count="(\d+)"')
+# soffice processes started by this process: what the conversion cache saves is counted by it
+# (tests, benchmarks), without replacing LibreOffice by a stand-in.
+_runs = 0
+_runs_lock = threading.Lock()
 
 
 def find_soffice() -> str | None:
@@ -71,6 +80,11 @@ def find_soffice() -> str | None:
         if found:
             return found
     return next((path for path in _KNOWN_PATHS if os.access(path, os.X_OK)), None)
+
+
+def soffice_runs() -> int:
+    """How many soffice runs this process has started so far."""
+    return _runs
 
 
 def available() -> bool:
@@ -124,9 +138,42 @@ def to_pdf(items: Sequence[tuple[bytes, str]], *, timeout: float | None = None
     if soffice is None:
         raise DocumentError("convert-unavailable",
                             "生成 PDF 需要 LibreOffice（soffice），本机尚未安装。")
+    budget = timeout if timeout is not None else DEFAULT_TIMEOUT + 15.0 * len(items)
+    return _batch(soffice, items, "pdf", budget)
+
+
+def convert_all(items: Sequence[tuple[bytes, str]], *, per_file: float = BATCH_SECONDS
+                ) -> list[bytes | None]:
+    """Each (data, fmt) converted as `convert` converts it, by one soffice run per target
+    filter (LibreOffice starts once, not once per file); None for an item it could not
+    convert or that is too large, and for every item of a run that timed out (the run may
+    take DEFAULT_TIMEOUT and `per_file` seconds a file). Raises DocumentError
+    ("convert-unavailable") without LibreOffice."""
+    soffice = find_soffice()
+    if soffice is None:
+        raise DocumentError("convert-unavailable", "LibreOffice is not installed.")
+    results: list[bytes | None] = [None] * len(items)
+    by_filter: dict[str, list[int]] = {}
+    for index, (_data, fmt) in enumerate(items):
+        by_filter.setdefault(TARGETS[fmt][2], []).append(index)
+    for filter_name, indexes in by_filter.items():
+        batch = [(items[i][0], TARGETS[items[i][1]][0]) for i in indexes]
+        try:
+            made = _batch(soffice, batch, filter_name, DEFAULT_TIMEOUT + per_file * len(batch))
+        except DocumentError:  # timed out: the caller converts them one by one
+            continue
+        for index, result in zip(indexes, made, strict=True):
+            results[index] = result
+    return results
+
+
+def _batch(soffice: str, items: Sequence[tuple[bytes, str]], filter_name: str,
+           timeout: float) -> list[bytes | None]:
+    """Each (data, extension) item written by one soffice run with `filter_name`, in order;
+    None for an item it could not open or that is too large."""
     if not items:
         return []
-    with tempfile.TemporaryDirectory(prefix="mailbot-pdf-") as work:
+    with tempfile.TemporaryDirectory(prefix="mailbot-batch-") as work:
         sources: list[Path] = []
         wanted: list[int] = []
         for index, (data, extension) in enumerate(items):
@@ -136,9 +183,8 @@ def to_pdf(items: Sequence[tuple[bytes, str]], *, timeout: float | None = None
             source.write_bytes(data)
             sources.append(source)
             wanted.append(index)
-        budget = timeout if timeout is not None else DEFAULT_TIMEOUT + 15.0 * len(sources)
         results: list[bytes | None] = [None] * len(items)
-        produced = _run(soffice, sources, "pdf", Path(work), budget) if sources else []
+        produced = _run(soffice, sources, filter_name, Path(work), timeout) if sources else []
         for index, result in zip(wanted, produced, strict=True):
             if result is not None and result.stat().st_size <= MAX_OUTPUT:
                 results[index] = result.read_bytes()
@@ -190,6 +236,9 @@ def _run(soffice: str, sources: list[Path], filter_name: str, work: Path,
     env = {**os.environ, "HOME": str(work), "TMPDIR": str(work), "no_proxy": "", "NO_PROXY": "",
            **{name: dead_proxy for name in ("http_proxy", "https_proxy", "ftp_proxy",
                                             "HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY")}}
+    global _runs
+    with _runs_lock:
+        _runs += 1
     process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL, env=env, cwd=work,
                                start_new_session=True)

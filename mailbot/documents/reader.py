@@ -8,7 +8,9 @@ The format is the one detected from the content (sniff.detect_format), never the
 * docx, xlsx — read directly;
 * doc, wps, odt, rtf → docx and xls, et, ods → xlsx — first inspected (password? macros?),
   then converted with headless LibreOffice (documents.convert) and read like the rest; without
-  LibreOffice the applicant is asked for a .docx/.xlsx ("convert-unavailable");
+  LibreOffice the applicant is asked for a .docx/.xlsx ("convert-unavailable"). A conversion
+  is made once per file content and kept (documents.conversions), so the same .doc read again
+  (the official form, a second export) costs no LibreOffice run;
 * text named like a Word file (an HTML or Word-XML page saved as .doc) — converted too;
 * docm, xlsm, encrypted-ooxml, empty — a precise problem each;
 * a damaged file named like an Office document — "corrupt";
@@ -21,7 +23,8 @@ import re
 from dataclasses import replace
 
 from mailbot.campaign.rules import Campaign, DocumentSpec
-from mailbot.documents import convert, legacy
+from mailbot.documents import conversions, convert, legacy
+from mailbot.documents.conversions import ConversionCache
 from mailbot.documents.docx_reader import read_docx
 from mailbot.documents.model import DocKind, ReadDocument, StudioEntry
 from mailbot.documents.ooxml import is_encrypted_ooxml
@@ -65,11 +68,13 @@ _MATERIAL_TITLE = re.compile(r"(申报材料|申报书|推荐材料|参考提纲
 _STUDIO_IN_QUOTES = re.compile(r"[《“\"]([^《》“”\"]{2,60}?工作室)[》”\"]")
 
 
-def read_document(filename: str, data: bytes, fmt: str, campaign: Campaign) -> ReadDocument:
-    """Read one attachment. `fmt` is the format detected from the content ("docx", "doc", …)."""
+def read_document(filename: str, data: bytes, fmt: str, campaign: Campaign, *,
+                  cache: ConversionCache | None = None) -> ReadDocument:
+    """Read one attachment. `fmt` is the format detected from the content ("docx", "doc", …).
+    A conversion by LibreOffice is kept in `cache`, else in this process's (conversions.use)."""
     fmt = fmt.lower()
     try:
-        content, converted = _content(filename, data, fmt)
+        content, converted = _content(filename, data, fmt, cache)
     except DocumentError as exc:
         # Named, because a reply lists the problems of every attachment together.
         problem = Finding(exc.code, f"“{filename}”：{exc}", _fix(exc.code, fmt),
@@ -82,7 +87,8 @@ def read_document(filename: str, data: bytes, fmt: str, campaign: Campaign) -> R
     return replace(_build(filename, fmt, content, campaign), converted=converted)
 
 
-def _content(filename: str, data: bytes, fmt: str) -> tuple[Content | None, bool]:
+def _content(filename: str, data: bytes, fmt: str,
+             cache: ConversionCache | None) -> tuple[Content | None, bool]:
     """The file's Content (and whether LibreOffice converted it), or None for formats that are
     not read. Raises DocumentError for what stops reading."""
     if fmt == "empty" or not data:
@@ -102,7 +108,7 @@ def _content(filename: str, data: bytes, fmt: str) -> tuple[Content | None, bool
         source = "html-doc"  # a web page or Word 2003 XML that Word saved with a .doc name
     if source is not None:
         legacy.inspect(data, source)
-        converted = convert.convert(data, source)
+        converted = conversions.converted(data, source, cache)
         return (read_xlsx if convert.TARGETS[source][1] == "xlsx" else read_docx)(converted), True
     if fmt in ("zip", "ole", "unknown", "text") and name.endswith(OFFICE_EXTENSIONS):
         if fmt == "ole":

@@ -5,13 +5,13 @@ order of the forms (`parts`). Word and Excel files, .doc/.wps/.et and the rest a
 PDF by headless LibreOffice (documents.convert: isolated, bounded, one run for the whole batch);
 a PDF scan goes in as it is; an image scan is placed on an A4 page first. A file that cannot be
 printed is listed on the cover as not included, with the reason, and the rest still come out.
-The PDFs are joined with pypdf, with a bookmark per unit and per file.
+The PDFs are joined with pypdf, with a bookmark per unit and per file. What LibreOffice printed
+is kept by content (documents.conversions, the cache the reader's conversions use too), so the
+next bundle prints only what is new.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -23,8 +23,9 @@ from pypdf import PdfReader, PdfWriter
 from mailbot.atomic import write_bytes
 from mailbot.campaign.rules import Campaign
 from mailbot.campaign.units import named_unit
-from mailbot.documents import convert
-from mailbot.errors import DocumentError, StateError
+from mailbot.documents import conversions, convert
+from mailbot.documents.conversions import ConversionCache
+from mailbot.errors import DocumentError
 from mailbot.office import printdocx as pd
 from mailbot.office.bundle.cover import Line, cover_docx
 from mailbot.office.bundle.parts import Part, unit_parts
@@ -37,7 +38,7 @@ __all__ = ["Bundle", "Line", "Part", "build", "unit_parts", "write"]
 IMAGES = ("png", "jpeg", "gif", "bmp", "tiff")  # what python-docx can place on a page
 MAX_COVER_PASSES = 3  # the cover's own length moves every page number after it
 COVER_LINES_PER_PAGE = 22  # a first guess at the cover's length; checked after printing it
-CACHE = Path("cache") / "pdf"  # in the state directory
+CACHE = conversions.FOLDER  # in the state directory, shared with the reader's conversions
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ def build(session: Session, campaign: Campaign, state_dir: Path, *,
     chosen = session.get(Unit, unit_id) if unit_id is not None else None
     units = len(dict.fromkeys(part.unit for part in parts))
     scope = chosen.display_name if chosen is not None else f"全部单位（{units} 个）"
-    printed = _print_all(parts, state_dir / CACHE)
+    printed = _print_all(parts, ConversionCache(state_dir))
     cover, lines = _cover(campaign.campaign.title, scope, show(now or utcnow()), parts, printed)
     writer = PdfWriter()
     writer.append(cover, import_outline=False)
@@ -119,14 +120,14 @@ def _cover(title: str, scope: str, made_at: str, parts: Sequence[Part],
     return cover, lines
 
 
-def _print_all(parts: Sequence[Part], cache: Path) -> list[PdfReader | str]:
+def _print_all(parts: Sequence[Part], cache: ConversionCache) -> list[PdfReader | str]:
     """Each part as an open PDF, or the reason it could not be printed.
 
     What LibreOffice prints is kept in `cache` under the hash of the received file (which never
     changes), so the next bundle only prints what is new: the first bundle of thirty units
     takes about a minute, the next a few seconds."""
     results: list[PdfReader | str] = []
-    pending: list[tuple[int, str, bytes, str]] = []  # (index, cache key, data, extension)
+    pending: list[tuple[int, conversions.Key, bytes, str]] = []  # (index, key, data, extension)
     for index, part in enumerate(parts):
         try:
             data = part.path.read_bytes()
@@ -136,8 +137,12 @@ def _print_all(parts: Sequence[Part], cache: Path) -> list[PdfReader | str]:
         if part.format == "pdf":
             results.append(_open_pdf(data, rewrite=True))
             continue
-        key = hashlib.sha256(part.format.encode() + b"\0" + data).hexdigest()
-        kept = _cached(cache, key)
+        # The format names what is done before printing (a spreadsheet set one page wide, an
+        # image placed on a page; CONVERTER_VERSION changes when that does); a .wps is read as
+        # the .doc it is, so the same bytes sent under either name share their entry.
+        read_as = convert.TARGETS[part.format][0] if part.format in convert.TARGETS else part.format
+        key = conversions.key(data, read_as, "pdf")
+        kept = cache.get(key)
         source = _source(part.format, data) if kept is None else kept
         if isinstance(source, bytes):
             results.append(_open_pdf(source))
@@ -150,23 +155,8 @@ def _print_all(parts: Sequence[Part], cache: Path) -> list[PdfReader | str]:
     for (index, key, _data, _extension), pdf in zip(pending, printed, strict=True):
         results[index] = _open_pdf(pdf) if pdf is not None else "LibreOffice 无法打开此文件"
         if pdf is not None:
-            _keep(cache, key, pdf)
+            cache.put(key, pdf)
     return results
-
-
-def _cached(cache: Path, key: str) -> bytes | None:
-    try:
-        return (cache / f"{key}.pdf").read_bytes()
-    except OSError:
-        return None
-
-
-def _keep(cache: Path, key: str, pdf: bytes) -> None:
-    # A cache that cannot be written only means printing the file again next time.
-    with contextlib.suppress(OSError, StateError):
-        for folder in (cache.parent, cache):  # the owner's only, as the whole state dir
-            folder.mkdir(mode=0o700, exist_ok=True)
-        write_bytes(cache / f"{key}.pdf", pdf)
 
 
 def _source(fmt: str, data: bytes) -> tuple[bytes, str] | str:

@@ -3,7 +3,9 @@
 The studios and the versions that count come from `progress` (as the workbook's 汇总 sheet reads
 them); the values are read again from the stored files of those versions — the 附件1 row of the
 studio and the studio's 附件2 — because the database keeps only what the checks need. Which
-column takes which value is the campaign's `[official]` section, not code.
+column takes which value is the campaign's `[official]` section, not code. A .doc or .wps form
+is read through LibreOffice's .docx, kept by content in the state directory
+(documents.conversions): converted when it came in, or at the first export, never again.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from pathlib import Path
 from mailbot.campaign.dossier import StudioProgress, UnitProgress, campaign_progress
 from mailbot.campaign.rules import Campaign, OfficialColumn, OfficialForm, source_parts
 from mailbot.checks.formats import SCAN_FORMATS
-from mailbot.documents import read_document, studio_key
+from mailbot.documents import conversions, convert, read_document, studio_key
+from mailbot.documents.conversions import ConversionCache
 from mailbot.documents.grids import docx_tables
 from mailbot.documents.tables import match_label, normalise, summary_entries
 from mailbot.documents.xlsx_reader import read_xlsx
@@ -64,9 +67,11 @@ def collect(session: Session, campaign: Campaign, state_dir: Path, *,
     """The form's rows: every complete studio of every unit, in unit order and, within a unit,
     in the order of its 附件1; with `include_incomplete`, the others too, marked."""
     form = official_form(campaign)
-    files = _Files(campaign, blobs.for_session(session, state_dir))
+    files = _Files(campaign, blobs.for_session(session, state_dir), ConversionCache(state_dir))
     rows: list[OfficialRow] = []
-    for unit in _progress(session, campaign):
+    units = _progress(session, campaign)
+    conversions.prefetch(files.to_convert(units, include_incomplete), files.cache)
+    for unit in units:
         for studio in unit.studios:
             complete = studio_complete(studio, campaign)
             if not complete and not include_incomplete:
@@ -160,9 +165,10 @@ class _Sources(Mapping[str, Mapping[str, str]]):
 class _Files:
     """Stored files read once each (a unit's 附件1 serves every one of its studios)."""
 
-    def __init__(self, campaign: Campaign, store: blobs.Blobs) -> None:
+    def __init__(self, campaign: Campaign, store: blobs.Blobs, cache: ConversionCache) -> None:
         self._campaign = campaign
         self._store = store
+        self.cache = cache
         self._read: dict[int, tuple[dict[str, str], list[tuple[str, dict[str, str]]]]] = {}
 
     def _load(self, doc: Document) -> tuple[dict[str, str], list[tuple[str, dict[str, str]]]]:
@@ -174,7 +180,8 @@ class _Files:
             if self._campaign.lists_studios(doc.kind) and doc.format in ("docx", "xlsx"):
                 self._read[doc.id] = ({}, listed_rows(data, doc.format, self._campaign))
             else:
-                read = read_document(doc.filename, data, doc.format, self._campaign)
+                read = read_document(doc.filename, data, doc.format, self._campaign,
+                                     cache=self.cache)
                 self._read[doc.id] = (dict(read.fields), [(entry.name, dict(entry.fields))
                                                           for entry in read.studios])
         return self._read[doc.id]
@@ -186,15 +193,37 @@ class _Files:
         """The fields of the studio's editable form of `kind` ({} when it has none)."""
         return self.fields(_editable(unit, studio, kind))
 
+    def to_convert(self, units: Sequence[UnitProgress], include_incomplete: bool
+                   ) -> Iterator[tuple[bytes, str]]:
+        """The lists of studios (附件1) the form will read that LibreOffice must convert
+        first (.doc, .wps, .xls…), as (data, format): for `conversions.prefetch`, which
+        converts many in one run what reading them one by one would convert one run each."""
+        for unit in units:
+            if not any(include_incomplete or studio_complete(studio, self._campaign)
+                       for studio in unit.studios):
+                continue  # no row of this unit is printed: its 附件1 is never read
+            for spec in self._campaign.documents:
+                summary = _summary(unit, spec.key) if spec.lists_studios else None
+                if summary is not None and summary.format in convert.TARGETS:
+                    try:
+                        yield self._store.get(summary.stored_path), summary.format
+                    except OSError:
+                        continue
+
     def summary_row(self, unit: UnitProgress, studio: StudioProgress,
                     kind: str) -> dict[str, str]:
         """The studio's row of the unit's 附件1 (header → cell), found by its tolerant key."""
-        summary = next((d for d in unit.latest
-                        if d.kind == kind and d.format not in SCAN_FORMATS), None)
+        summary = _summary(unit, kind)
         if summary is None:
             return {}
         key = _key(studio.name)
         return next((row for name, row in self._load(summary)[1] if _key(name) == key), {})
+
+
+def _summary(unit: UnitProgress, kind: str) -> Document | None:
+    """The unit's list of studios of `kind` whose rows the form takes: not a scan."""
+    return next((d for d in unit.latest if d.kind == kind and d.format not in SCAN_FORMATS),
+                None)
 
 
 def listed_rows(data: bytes, fmt: str, campaign: Campaign) -> list[tuple[str, dict[str, str]]]:
