@@ -91,11 +91,8 @@ def runtime_for(config: Path | None, key: str | None,
 
 
 def keep_conversions(settings: Settings) -> None:
-    """LibreOffice's conversions made by this process kept in its state directory (not for
-    `check`, which has none of its own)."""
-    from mailbot.documents import conversions
-
-    conversions.use(conversions.ConversionCache(settings.state_dir))
+    from mailbot.documents.conversions import keep_in
+    keep_in(settings.state_dir)  # not for `check`, which has no state of its own
 
 
 def _rules_file() -> Path:

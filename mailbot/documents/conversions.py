@@ -275,3 +275,9 @@ def _unpack(entry: bytes, key: Key) -> bytes | None:
     if hashlib.sha256(result).hexdigest() != checksum:
         return None
     return result
+
+
+def keep_in(state_dir: Path) -> None:
+    """LibreOffice's conversions made by this process kept in `state_dir` (poll, run, export,
+    serve; not `check`, which has no state directory of its own)."""
+    use(ConversionCache(state_dir))
