@@ -2,5 +2,5 @@
 
 from mailbot.cli.main import app
 
-if __name__ == "__main__":  # not when a helper process (intake.parseahead) imports it
+if __name__ == "__main__":  # not when imported (a multiprocessing child, a tool)
     app()

@@ -34,7 +34,7 @@ from mailbot import details
 from mailbot.errors import MailbotError, StateError
 from mailbot.intake import pipeline, quarantine
 from mailbot.intake.history import CycleMemory
-from mailbot.mail.parse import BrokenMail, ParsedMessage
+from mailbot.mail.parse import BrokenMail
 from mailbot.mail.safetext import one_line
 from mailbot.store import statedir
 from mailbot.store.handles import Session
@@ -138,8 +138,8 @@ class Batch:
         self.session.close()
 
     def record(self, raw: bytes, raw_path: str, received_at: datetime,
-               place: tuple[str, int, int] | None = None, omitted: int = 0,
-               parsed: ParsedMessage | None = None) -> tuple[Message, bool]:
+               place: tuple[str, int, int] | None = None, omitted: int = 0
+               ) -> tuple[Message, bool]:
         """Process one mail in a savepoint of its own; (its Message, whether it is new).
 
         Raises StateError when our own storage fails, NotRecorded when even quarantining the
@@ -150,7 +150,7 @@ class Batch:
 
         def process(session: Session) -> tuple[Message, bool]:
             message, new = pipeline.handle(session, intake, raw, raw_path, received_at,
-                                           omitted, memory=self.memory, parsed=parsed)
+                                           omitted, memory=self.memory)
             _remember_place(session, message, place)
             return message, new
 

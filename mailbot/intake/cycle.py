@@ -36,11 +36,9 @@ from mailbot.intake import pipeline
 from mailbot.intake.batch import Batch, NotRecorded, Recorded
 from mailbot.intake.history import CycleMemory
 from mailbot.intake.lease import FolderLease
-from mailbot.intake.parseahead import parsed_ahead
 from mailbot.intake.resync import adopt_renumbered
 from mailbot.mail.fetched import FetchedMail, omission_note
 from mailbot.mail.imap import Mailbox
-from mailbot.mail.parse import ParsedMessage
 from mailbot.office import outbox, workbook
 from mailbot.office.replies import Composer
 from mailbot.store import blobs, statedir
@@ -234,9 +232,7 @@ def _record_all(runtime: Runtime, box: Mailbox, uidvalidity: int, uids: list[int
     batch: Batch | None = None
     try:
         # Several mails per round trip; one removed from the server meanwhile is left out.
-        fetching = box.fetch_all(uids, header_only_before=header_only_before(runtime))
-        own = tuple(runtime.settings.own_addresses)
-        for fetched, parsed in parsed_ahead(fetching, len(uids), own):
+        for fetched in box.fetch_all(uids, header_only_before=header_only_before(runtime)):
             # Renewed between batches only: a batch holds SQLite's write lock, which the
             # renewal (another connection) would wait for. A batch lasts about a second.
             if batch is None and not lease.still_ours():
@@ -245,7 +241,7 @@ def _record_all(runtime: Runtime, box: Mailbox, uidvalidity: int, uids: list[int
                 break
             tally.fetched += 1
             batch = batch or Batch(runtime, memory, raws)
-            _record_fetched(runtime, batch, box, uidvalidity, fetched, raws, tally, parsed)
+            _record_fetched(runtime, batch, box, uidvalidity, fetched, raws, tally)
             # The first mail alone: a database's first row must follow its raw mail at once,
             # or a kill would leave kept mail and an empty database (store.statedir.guard).
             if batch.due or tally.fetched == 1:
@@ -269,8 +265,7 @@ def _record_all(runtime: Runtime, box: Mailbox, uidvalidity: int, uids: list[int
 
 
 def _record_fetched(runtime: Runtime, batch: Batch, box: Mailbox, uidvalidity: int,
-                    fetched: FetchedMail, raws: RawKeeper | None, tally: CycleTally,
-                    parsed: ParsedMessage | None = None) -> None:
+                    fetched: FetchedMail, raws: RawKeeper | None, tally: CycleTally) -> None:
     """One fetched mail: its raw kept (on disk before the batch commits), then recorded."""
     raw_path = (raws.keep(fetched.raw) if raws is not None
                 else save_raw(runtime.settings.state_dir, fetched.raw, runtime.blobs))
@@ -279,8 +274,7 @@ def _record_fetched(runtime: Runtime, batch: Batch, box: Mailbox, uidvalidity: i
         runtime.blobs.put(omitted_key(raw_path), note.encode("utf-8"))
     try:
         batch.record(fetched.raw, raw_path, fetched.received_at,
-                     place=(box.folder, uidvalidity, fetched.uid), omitted=fetched.omitted,
-                     parsed=parsed)
+                     place=(box.folder, uidvalidity, fetched.uid), omitted=fetched.omitted)
     except NotRecorded as exc:
         # One line each cycle it happens: never a silent loop, never the others' loss.
         log.error("could not record UID %d (%s), left unmarked, tried again next cycle: %s",

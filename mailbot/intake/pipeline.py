@@ -90,17 +90,15 @@ class _Reader:
 def handle(session: Session, intake: Intake, raw: bytes, raw_path: str,
            received_at: datetime, omitted: int = 0, *,
            assigned: bool = False, unit: Unit | None = None,
-           memory: CycleMemory | None = None,
-           parsed: ParsedMessage | None = None) -> tuple[Message, bool]:
+           memory: CycleMemory | None = None) -> tuple[Message, bool]:
     """Process one mail; returns its flushed Message row and whether it is new.
 
     A mail whose Message-ID is already recorded (the same mail delivered twice, or seen again
     after the server renumbered its UIDs) is not processed again. A mail for no campaign is
     recorded as 未归类 and nothing else; `assigned`: the office handed it to the campaign;
     `unit`: the office assigned it to that unit (mailbot.intake.assignment). `memory`: what the
-    cycle remembers from its earlier mails (intake.history; default: nothing). `parsed`:
-    `raw` parsed already (intake.parseahead), or None to parse it here."""
-    parsed = parsed or parse_message(raw, intake.settings.own_addresses)
+    cycle remembers from its earlier mails (intake.history; default: nothing)."""
+    parsed = parse_message(raw, intake.settings.own_addresses)
     if unit is not None:
         parsed, assigned = assignment.for_unit(parsed, unit), True
     existing = queries.recorded_message(session, parsed.message_id)  # in any campaign
