@@ -31,7 +31,6 @@ from mailbot.campaign.rules import Campaign
 from mailbot.campaign.units import sync_roster
 from mailbot.config import Settings
 from mailbot.errors import ConfigError, LoginRefused, MailboxError, StateError
-from mailbot.heap import settle_heap
 from mailbot.intake import pipeline
 from mailbot.intake.batch import Batch, NotRecorded, Recorded
 from mailbot.intake.history import CycleMemory
@@ -145,18 +144,11 @@ def legacy_owner(campaigns: Sequence[Campaign]) -> str:
     return DEFAULT_CAMPAIGN if DEFAULT_CAMPAIGN in keys else keys[0]
 
 
-_settled = False
-
-
 def run_cycle(runtime: Runtime, *, write_workbook: bool = True) -> CycleTally:
     """One cycle. A server or disk problem stops the fetching, not the rest: what is queued is
     still sent and the workbook still written where possible. The caller reports the errors
     (one line from `poll`, a log line from `run`). Without `write_workbook` the caller writes
     it later (`mailbot run` does, off the reply path: mailbot.cli.service)."""
-    global _settled
-    if not _settled:  # the process's first cycle: what exists now lives as long as it does
-        settle_heap()
-        _settled = True
     tally = CycleTally()
     try:
         _fetch_and_process(runtime, tally)
