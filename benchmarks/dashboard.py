@@ -32,10 +32,10 @@ def measure(mails: int, postgres: bool = False) -> dict[str, object]:
 
     from mailbot.campaign.rules import load_campaigns
     from mailbot.config import Settings
-    from mailbot.heap import settle_heap
     from mailbot.intake.cycle import Runtime
     from mailbot.store.models import Message, Unit
     from mailbot.web import create_app
+    from mailbot.web.server import settle_heap
 
     campaign = load_campaigns(ROOT / "rules")[0]
     with tempfile.TemporaryDirectory() as folder, database(Path(folder), postgres) as url:

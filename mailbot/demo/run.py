@@ -35,7 +35,7 @@ from mailbot.demo.server import DemoMailServer
 from mailbot.demo.wrappers import windows_zip
 from mailbot.errors import ConfigError
 from mailbot.intake.cycle import Runtime, run_cycle
-from mailbot.store.queries.operations import message_by_message_id
+from mailbot.store.queries.mailbox import message_with_id
 from mailbot.timefmt import OFFICE_ZONE, show
 
 OFFICE = "shenbao@demo.sztu.example"
@@ -182,7 +182,7 @@ def _print_records(console: Console, runtime: Runtime, mails: list[DemoMail]) ->
     with runtime.sessions() as session:
         for mail in sorted(mails, key=lambda m: m.received):
             message_id = str(BytesHeaderParser().parsebytes(mail.raw).get("Message-ID", "")).strip()
-            message = message_by_message_id(session, message_id)
+            message = message_with_id(session, message_id)
             if message is None:
                 continue
             repeat = message_id in seen

@@ -37,7 +37,7 @@ from mailbot.intake.history import CycleMemory
 from mailbot.mail.parse import BrokenMail
 from mailbot.mail.safetext import one_line
 from mailbot.store import statedir
-from mailbot.store.handles import Session
+from mailbot.store.handles import Session, database_failed, lost_race
 from mailbot.store.models import Message
 from mailbot.store.queries import intake as queries
 from mailbot.store.scoping import file_under
@@ -74,7 +74,7 @@ class Recorded:
 
 def is_storage_failure(exc: BaseException) -> bool:
     """Our own disk or database failed, not the mail: never a reason to quarantine it."""
-    if queries.database_failed(exc):  # disk full, database locked, I/O error
+    if database_failed(exc):  # disk full, database locked, I/O error
         return True
     return isinstance(exc, OSError) and exc.errno in _STORAGE_ERRNOS
 
@@ -165,11 +165,11 @@ class Batch:
             try:
                 return self._counted(self._savepoint(process), place)
             except Exception as exc:
-                if queries.lost_race(exc) and attempt == 1:
+                if lost_race(exc) and attempt == 1:
                     log.info("%s was recorded by another worker at the same moment; checking "
                              "again", raw_path)
                     continue
-                if queries.lost_race(exc):
+                if lost_race(exc):
                     # Lost a race twice over (another worker kept committing the same rows):
                     # the mail is not at fault; it stays unmarked and is tried next cycle.
                     raise NotRecorded(one_line(f"{type(exc).__name__}: {exc}")) from exc

@@ -28,7 +28,7 @@ from mailbot.campaign.rules import Campaign
 from mailbot.documents import ReadDocument
 from mailbot.store.handles import Session
 from mailbot.store.models import Document, Unit
-from mailbot.store.queries.intake import unit_documents_in_order
+from mailbot.store.queries.dossier import unit_documents
 
 UNITS_KEPT = 100
 DOCUMENTS_KEPT = 300  # a few megabytes of text at most
@@ -47,7 +47,7 @@ class UnitHistory:
         (flushed: they have their ids). Kept for the next mail once `keep` is called."""
         known = self._rows.get(unit.id)
         if known is None:  # read once; the query already finds this mail's flushed rows
-            rows = unit_documents_in_order(session, unit.id)
+            rows = list(unit_documents(session, unit.id))
         else:
             rows = sorted([*known, *(row for row in added if row.kind != "unknown")],
                           key=lambda row: (row.message.received_at, row.id))

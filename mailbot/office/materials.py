@@ -21,7 +21,7 @@ from mailbot.campaign.rules import Campaign
 from mailbot.store import blobs
 from mailbot.store.blobs import Kept
 from mailbot.store.handles import Session
-from mailbot.store.queries import office as queries
+from mailbot.store.queries.units import units_in_order
 from mailbot.timefmt import local
 
 CHUNK = 64 * 1024
@@ -43,7 +43,7 @@ def entries(session: Session, campaign: Campaign, state_dir: Path) -> list[Entry
     chosen: list[Entry] = []
     used: set[str] = set()
     store = blobs.for_session(session, state_dir)
-    for unit in queries.units_in_order(session):
+    for unit in units_in_order(session):
         documents = latest_documents(session, unit, campaign)
         if not documents:
             continue

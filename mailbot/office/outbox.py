@@ -32,7 +32,7 @@ from mailbot.errors import SendError, StateError
 from mailbot.mail import addresses, logins
 from mailbot.office import replycap
 from mailbot.store import coordination
-from mailbot.store.handles import Session, Sessions, StoreFailure
+from mailbot.store.handles import Session, Sessions, StoreFailure, database_failed
 from mailbot.store.models import Reply
 from mailbot.store.queries import outbox as queries
 from mailbot.timefmt import utcnow
@@ -107,7 +107,7 @@ def send_pending(sessions: Sessions, settings: Settings) -> SendReport:
             return report
         return asyncio.run(_send_all(sessions, settings, chosen, report))
     except StoreFailure as exc:
-        if not queries.database_unavailable(exc):
+        if not database_failed(exc):
             raise
         raise StateError(f"cannot record sent replies in the database: {exc}") from exc
 

@@ -24,6 +24,7 @@ from mailbot.office.replies import Composer
 from mailbot.store.handles import Session
 from mailbot.store.models import Milestone
 from mailbot.store.queries import outbox as queries
+from mailbot.store.queries.office import milestone_done
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ def plan(session: Session, settings: Settings, pending: list[int],
         return pending, None
     log.warning("hourly cap of %d replies reached (%d sent in the last hour): %d replies wait",
                 limit, sent, waiting)
-    if queries.milestone_recorded(session, NOTICE_KEY):
+    if milestone_done(session, NOTICE_KEY):
         return chosen, None  # the office already knows about this exceedance
     session.add(Milestone(key=NOTICE_KEY, done_at=now))
     if not settings.office_email:

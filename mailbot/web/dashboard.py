@@ -33,6 +33,7 @@ from mailbot.store.models import (
     Unit,
 )
 from mailbot.store.queries import dashboard as queries
+from mailbot.store.queries.operations import count_messages_by_result
 from mailbot.timefmt import show
 
 # A unit's state on the dashboard: the three numbers of the overview and the units filter,
@@ -170,7 +171,7 @@ def filter_rows(rows: list[UnitRow], *, state: str = "", late: str = "", paper: 
 
 def overview(session: Session, campaign: Campaign, rows: list[UnitRow],
              now: datetime) -> Overview:
-    found = queries.count_messages_by_result(session)
+    found = count_messages_by_result(session)
     replies = Counter(queries.count_replies_by_status(session))
     recent = queries.recent_messages(session, RECENT_MESSAGES)
     deadline = campaign.campaign.deadline_at

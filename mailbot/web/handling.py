@@ -57,6 +57,13 @@ def _clean(text: str) -> str:
     return _CONTROL.sub("", text).strip()[:MAX_NOTE_CHARS + 1]
 
 
+def _note_problem(text: str, missing: str, label: str) -> str:
+    """What is wrong with the office's cleaned note (`missing` when empty), "" when nothing."""
+    if not text:
+        return missing
+    return f"{label}过长（不超过 {MAX_NOTE_CHARS} 字）。" if len(text) > MAX_NOTE_CHARS else ""
+
+
 def _quarantined_raw(runtime: Runtime, message_id: int) -> bytes | Outcome:
     """The raw mail of a quarantined mail still waiting for the office, or why there is none."""
     with runtime.sessions() as session:
@@ -100,10 +107,9 @@ def assign_unit(runtime: Runtime, message_id: int, unit_id: int, campaign_key: s
 def dismiss(runtime: Runtime, message_id: int, reason: str, actor: str) -> Outcome:
     """Set a quarantined mail aside for good, with the office's reason."""
     reason = _clean(reason)
-    if not reason:
-        return Outcome(False, message_id, "请填写不予处理的原因。")
-    if len(reason) > MAX_NOTE_CHARS:
-        return Outcome(False, message_id, f"原因过长（不超过 {MAX_NOTE_CHARS} 字）。")
+    problem = _note_problem(reason, "请填写不予处理的原因。", "原因")
+    if problem:
+        return Outcome(False, message_id, problem)
     with runtime.sessions.begin() as session:
         message = session.get(Message, message_id)
         if message is None or message.result != QUARANTINED or message.dismissed_at:
@@ -188,10 +194,9 @@ def resend(runtime: Runtime, reply_id: int, address: str, actor: str) -> Outcome
 def give_up(runtime: Runtime, reply_id: int, note: str, actor: str) -> Outcome:
     """Stop trying a failed reply; the note says why (e.g. the unit was phoned instead)."""
     note = _clean(note)
-    if not note:
-        return Outcome(False, reply_id, "请填写放弃发送的说明（例如已电话通知）。")
-    if len(note) > MAX_NOTE_CHARS:
-        return Outcome(False, reply_id, f"说明过长（不超过 {MAX_NOTE_CHARS} 字）。")
+    problem = _note_problem(note, "请填写放弃发送的说明（例如已电话通知）。", "说明")
+    if problem:
+        return Outcome(False, reply_id, problem)
     with runtime.sessions.begin() as session:
         reply = session.get(Reply, reply_id)
         if reply is None:

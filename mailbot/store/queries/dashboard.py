@@ -35,11 +35,6 @@ def messages_per_unit(session: Session) -> dict[int, int]:
         .group_by(Message.unit_id)) if unit_id is not None}
 
 
-def count_messages_by_result(session: Session) -> dict[str, int]:
-    """处理结果 -> how many mails have it."""
-    return {result: number for result, number in session.execute(
-        select(Message.result, func.count()).group_by(Message.result))}
-
 
 def count_replies_by_status(session: Session) -> dict[str, int]:
     """Reply status (pending, sent, ...) -> how many replies have it."""

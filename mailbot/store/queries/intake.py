@@ -1,6 +1,6 @@
 """What the intake asks the database: is this mail recorded, which campaign does it belong to,
-which UIDs are done, a unit's documents in the dossier's order — and how a failed write is told
-apart (a race lost to another worker, or our own storage failing).
+which UIDs are done (a unit's documents: `store.queries.dossier`; a failed write told apart:
+`store.handles`).
 
 Everything runs in the caller's transaction (`store.handles.Session`); nothing here commits.
 """
@@ -8,10 +8,9 @@ Everything runs in the caller's transaction (`store.handles.Session`); nothing h
 from __future__ import annotations
 
 from sqlalchemy import select, text
-from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import Session, contains_eager
+from sqlalchemy.orm import Session
 
-from mailbot.store.models import Document, MailboxUid, Message, Reply, UnitAddress
+from mailbot.store.models import MailboxUid, Message, Reply, UnitAddress
 from mailbot.store.scoping import ACROSS_CAMPAIGNS
 
 
@@ -51,26 +50,6 @@ def recorded_uids(session: Session, folder: str, uidvalidity: int) -> dict[int, 
         .where(MailboxUid.folder == folder, MailboxUid.uidvalidity == uidvalidity)
         .execution_options(**ACROSS_CAMPAIGNS))}
 
-
-def unit_documents_in_order(session: Session, unit_id: int) -> list[Document]:
-    """The unit's recognised documents, each with its mail loaded, oldest mail first (then by
-    id): the order `campaign.dossier.pick_latest` takes them in."""
-    return list(session.scalars(
-        select(Document).join(Message, Document.message_pk == Message.id)
-        .options(contains_eager(Document.message))
-        .where(Document.unit_id == unit_id, Document.kind != "unknown")
-        .order_by(Message.received_at, Document.id)))
-
-
-def lost_race(exc: BaseException) -> bool:
-    """A write refused by a unique key: another worker recorded the same thing first."""
-    return isinstance(exc, IntegrityError)
-
-
-def database_failed(exc: BaseException) -> bool:
-    """The database itself failed (disk full, locked, I/O error, connection lost): never the
-    mail's fault."""
-    return isinstance(exc, OperationalError)
 
 
 def begin_writing(session: Session) -> None:

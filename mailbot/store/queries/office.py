@@ -63,10 +63,6 @@ def mail_problems(session: Session) -> dict[int, list[str]]:
     return problems
 
 
-def units_in_order(session: Session) -> list[Unit]:
-    """Every unit of the campaign, in the order they were first known."""
-    return list(session.scalars(select(Unit).order_by(Unit.id)))
-
 
 def units_with_documents(session: Session, unit_id: int | None = None
                          ) -> tuple[list[Unit], list[Document]]:

@@ -26,10 +26,6 @@ def count_messages_by_result(session: Session) -> dict[str, int]:
     return {result: number for result, number in rows}
 
 
-def message_by_message_id(session: Session, message_id: str) -> Message | None:
-    """The recorded mail with this Message-ID header, if any."""
-    return session.scalar(select(Message).where(Message.message_id == message_id))
-
 
 def commit_once(session: Session, work: Callable[[], object]) -> bool:
     """Do `work` in the session and commit. False, rolled back, when a unique key says that

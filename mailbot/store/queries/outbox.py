@@ -1,5 +1,5 @@
 """What the outbox and the hourly cap ask the database: the replies to send, the replies sent
-in the last hour, and the milestone that says the office was told about the cap.
+in the last hour, and forgetting the milestone that says the office was told about the cap.
 
 Claiming a reply before its SMTP transaction is `store.coordination.claim_reply`.
 """
@@ -9,7 +9,6 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.exc import OperationalError
 
 from mailbot.store.handles import Session
 from mailbot.store.models import Milestone, Reply
@@ -30,17 +29,7 @@ def sent_since(session: Session, since: datetime, *, besides_kind: str) -> int:
         .execution_options(**ACROSS_CAMPAIGNS)) or 0
 
 
-def milestone_recorded(session: Session, key: str) -> bool:
-    """Whether the milestone `key` (the office told about the cap) is on record."""
-    return session.scalar(select(Milestone.id).where(Milestone.key == key)) is not None
-
 
 def forget_milestone(session: Session, key: str) -> None:
     """Delete the milestone `key`, so that what it records can happen again."""
     session.execute(delete(Milestone).where(Milestone.key == key))
-
-
-def database_unavailable(exc: BaseException) -> bool:
-    """Whether `exc` is the database itself failing (gone, locked, disk full or read-only),
-    as opposed to a statement refused (a constraint) or a bug."""
-    return isinstance(exc, OperationalError)
