@@ -460,7 +460,8 @@ class RelayedMessage:
 
 
 class _RelayHandler:
-    """aiosmtpd handler: deliver to Dovecot first, then say 250."""
+    """aiosmtpd handler: deliver to Dovecot first, then say 250 — or, queueing, keep the mail in
+    a queue file (written and fsynced), say 250, and deliver it afterwards, as Postfix does."""
 
     def __init__(self, relay: SmtpRelay) -> None:
         self.relay = relay
@@ -468,6 +469,10 @@ class _RelayHandler:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or b""
         mail_from = envelope.mail_from or ""
+        if self.relay.queue_dir is not None:
+            await asyncio.to_thread(self.relay.enqueue, mail_from, list(envelope.rcpt_tos), raw)
+            self._accepted(session, envelope, raw, mail_from)
+            return "250 2.0.0 Queued"
         try:
             # Awaited before answering: the client must not see 250 before the mail is stored.
             for rcpt in envelope.rcpt_tos:
@@ -476,6 +481,10 @@ class _RelayHandler:
                 await asyncio.to_thread(self.relay.dovecot.deliver, rcpt, raw, mail_from)
         except (smtplib.SMTPException, OSError) as error:
             return f"451 4.3.0 Relay to Dovecot LMTP failed: {error}"
+        self._accepted(session, envelope, raw, mail_from)
+        return "250 2.0.0 Delivered"
+
+    def _accepted(self, session: Session, envelope: Envelope, raw: bytes, mail_from: str) -> None:
         login = session.auth_data
         self.relay.messages.append(
             RelayedMessage(
@@ -486,7 +495,6 @@ class _RelayHandler:
                 mail_options=tuple(envelope.mail_options),
             )
         )
-        return "250 2.0.0 Delivered"
 
 
 def _accept_any_login(
@@ -504,9 +512,15 @@ class SmtpRelay:
     on the same port. ``messages`` lists what was accepted, in order.
     """
 
-    def __init__(self, dovecot: Dovecot, smtputf8: bool = False) -> None:
+    def __init__(self, dovecot: Dovecot, smtputf8: bool = False, queueing: bool = False) -> None:
         self.dovecot = dovecot
         self.smtputf8 = smtputf8
+        # Queueing (the benchmarks' relay): 250 once the mail is in a queue file, delivered by a
+        # thread of its own afterwards; `drain()` waits for the queue to empty.
+        self.queue_dir = Path(tempfile.mkdtemp(prefix="relay-queue-")) if queueing else None
+        self._queued: list[tuple[Path, str, list[str]]] = []
+        self._queue_changed = threading.Condition()
+        self._deliverer: threading.Thread | None = None
         self.host = dovecot.host
         self.port = free_port()
         self.messages: list[RelayedMessage] = []
@@ -529,6 +543,42 @@ class SmtpRelay:
             )
             controller.start()
             self._controller = controller
+
+    def enqueue(self, mail_from: str, rcpt_tos: list[str], raw: bytes) -> None:
+        """Keep a mail in the queue (on disk, fsynced, before the 250) for the deliverer."""
+        assert self.queue_dir is not None
+        handle, name = tempfile.mkstemp(dir=self.queue_dir)
+        with os.fdopen(handle, "wb") as out:
+            out.write(raw)
+            out.flush()
+            os.fsync(out.fileno())
+        with self._queue_changed:
+            self._queued.append((Path(name), mail_from, rcpt_tos))
+            self._queue_changed.notify_all()
+            if self._deliverer is None:
+                self._deliverer = threading.Thread(target=self._deliver_queued, daemon=True,
+                                                   name="relay-deliverer")
+                self._deliverer.start()
+
+    def _deliver_queued(self) -> None:
+        while True:
+            with self._queue_changed:
+                while not self._queued:
+                    self._queue_changed.wait()
+                path, mail_from, rcpt_tos = self._queued[0]
+            for rcpt in rcpt_tos:
+                if rcpt.isascii():
+                    self.dovecot.deliver(rcpt, path.read_bytes(), mail_from)
+            path.unlink()
+            with self._queue_changed:
+                self._queued.pop(0)
+                self._queue_changed.notify_all()
+
+    def drain(self, timeout: float = 120.0) -> None:
+        """Wait until every queued mail is delivered (a no-op for a delivering relay)."""
+        with self._queue_changed:
+            if not self._queue_changed.wait_for(lambda: not self._queued, timeout):
+                raise ServerError(f"the relay queue did not empty in {timeout:.0f} s")
 
     def stop(self) -> None:
         """Take the relay down; a no-op when it is not running."""

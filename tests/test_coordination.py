@@ -59,9 +59,8 @@ def test_a_claim_held_through_a_slow_batch_is_renewed_or_given_up(database_url: 
                           created_at=utcnow()))
     with sessions() as session:
         with session.begin():
-            assert coordination.claim_reply(session, 1)
-            reply = session.get(Reply, 1, populate_existing=True)
-        assert reply is not None and coordination.claim_still_ours(session, reply)  # fresh
+            [reply] = coordination.claim_replies(session, [1])
+        assert coordination.claim_still_ours(session, reply)  # fresh
         later = utcnow() + timedelta(seconds=coordination.CLAIM_SECONDS * 0.6)
         assert coordination.claim_still_ours(session, reply, now=later)  # renewed
     with sessions() as session:
@@ -77,4 +76,46 @@ def test_a_claim_held_through_a_slow_batch_is_renewed_or_given_up(database_url: 
         assert reply is not None
         much_later = later + timedelta(seconds=coordination.CLAIM_SECONDS * 0.6)
         assert not coordination.claim_still_ours(session, reply, now=much_later)
+    sessions.kw["bind"].dispose()
+
+
+def test_several_replies_are_claimed_at_once_each_by_the_rules_of_one(database_url: str) -> None:
+    """`claim_replies` takes, in the order asked, the free ones, those whose claim expired and
+    those whose sender was killed; it leaves those a live worker holds and those no longer
+    pending, and counts an attempt on each it takes."""
+    sessions = open_database(database_url)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    now = utcnow()
+    old = now - timedelta(seconds=coordination.CLAIM_SECONDS + 1)
+    killed = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                            capture_output=True, text=True, check=True)
+    holders = [  # (claimed_by, claimed_at, status) of replies 1..7
+        ("", None, "pending"),  # free
+        (coordination.holder(other.pid), now, "pending"),  # a live worker here: left
+        ("elsewhere/1-2:77", now, "pending"),  # a worker elsewhere, within its time: left
+        ("elsewhere/1-2:77", old, "pending"),  # elsewhere, expired: taken
+        (f"{coordination.holder().rpartition(':')[0]}:{killed.stdout.strip()}.1", now,
+         "pending"),  # its process is gone: taken at once
+        ("", None, "sent"),  # sent meanwhile: left
+        ("", None, "pending"),  # free
+    ]
+    try:
+        with sessions.begin() as session:
+            for n, (by, at, status) in enumerate(holders, start=1):
+                session.add(Reply(kind="ack", to_addr="a@example.test", subject="s",
+                                  smtp_message_id=f"<r{n}@x>", raw=b"x", status=status,
+                                  created_at=now, claimed_by=by, claimed_at=at, attempts=1))
+        with sessions() as session, session.begin():
+            claimed = coordination.claim_replies(session, [7, 6, 5, 4, 3, 2, 1])
+            assert [reply.id for reply in claimed] == [7, 5, 4, 1]
+            assert {reply.claimed_by for reply in claimed} == {coordination.holder()}
+            assert [reply.attempts for reply in claimed] == [2, 2, 2, 2]
+        with sessions() as session, session.begin():  # ours now: nobody else takes them
+            assert coordination.claim_replies(session, [1, 4, 5, 7]) == []
+        with sessions() as session:
+            left = {n: session.get(Reply, n) for n in (2, 3, 6)}
+            assert all(r is not None and r.attempts == 1 for r in left.values())
+    finally:
+        other.kill()
+        other.wait()
     sessions.kw["bind"].dispose()

@@ -93,7 +93,7 @@ def send_pending(sessions: Sessions, settings: Settings) -> SendReport:
 
     Any number of processes may send at once, on any machines (`mailbot run`, a `poll`, the
     dashboard's reprocess): each reply is claimed in the database before its SMTP transaction
-    (`store.coordination.claim_reply`), so no two send the same reply."""
+    (`store.coordination.claim_replies`), so no two send the same reply."""
     with sessions() as session:
         ids = queries.pending_reply_ids(session)
     report = SendReport()
@@ -187,9 +187,7 @@ def _claim(session: Session, reply_ids: list[int]) -> list[Reply]:
     server (a kill between its acceptance and our next commit). Those another worker holds,
     or that were sent or failed meanwhile, are left out."""
     with session.begin():
-        taken = [reply_id for reply_id in reply_ids if coordination.claim_reply(session, reply_id)]
-        rows = [session.get(Reply, reply_id, populate_existing=True) for reply_id in taken]
-    return [row for row in rows if row is not None]
+        return coordination.claim_replies(session, reply_ids)
 
 
 def _release(session: Session, replies: list[Reply], report: SendReport) -> None:
@@ -217,7 +215,7 @@ async def _send_claimed(session: Session, settings: Settings, client: aiosmtplib
             _record_failure(reply, exc, report)
             await _reset(client)
         else:
-            reply.status, reply.sent_at, reply.last_error = "sent", utcnow(), ""
+            queries.record_sent(session, reply.id, utcnow())
             report.sent += 1
 
 

@@ -104,34 +104,39 @@ def release_lease(session: Session, name: str) -> None:
                         .values(expires_at=utcnow() - timedelta(seconds=1)))
 
 
-def claim_reply(session: Session, reply_id: int, now: datetime | None = None) -> bool:
-    """Claim a pending reply for sending and count the attempt, in the caller's transaction.
+def claim_replies(session: Session, reply_ids: list[int],
+                  now: datetime | None = None) -> list[Reply]:
+    """Claim pending replies for sending and count an attempt on each, in the caller's
+    transaction (two statements, however many); the rows claimed, in the order asked.
 
-    PostgreSQL: `SELECT … FOR UPDATE SKIP LOCKED` passes over a reply another worker is
-    claiming right now, then the conditional UPDATE takes it. SQLite: the conditional UPDATE
-    alone (one writer at a time). Either way only one worker gets it."""
+    A reply is claimable when nobody holds it, its claim expired, or its holder's process is
+    gone (kill -9: void at once). PostgreSQL: `SELECT … FOR UPDATE SKIP LOCKED` passes over
+    a reply another worker is claiming right now. SQLite has one writer at a time. Either way
+    the UPDATE is conditional on the holder seen, so only one worker gets each reply."""
     now = now or utcnow()
     stale = now - timedelta(seconds=CLAIM_SECONDS)
-    claimable: list[ColumnElement[bool]] = [Reply.id == reply_id, Reply.status == "pending"]
+    seen = select(Reply.id, Reply.claimed_by, Reply.claimed_at).where(
+        Reply.id.in_(reply_ids), Reply.status == "pending")
     if session.get_bind().dialect.name == "postgresql":
-        row = session.execute(select(Reply.claimed_by, Reply.claimed_at).where(*claimable)
-                              .with_for_update(skip_locked=True)).first()
-        if row is None:
-            return False  # sent, failed, or locked by a worker claiming it this instant
-        by, at = row
-        if by and at is not None and at >= stale and not gone(by):
-            return False  # being sent by a live worker
-    else:
-        by = session.scalar(select(Reply.claimed_by).where(Reply.id == reply_id)) or ""
-        if by and gone(by):  # its sender was killed: the claim is void at once,
-            claimable.append(Reply.claimed_by == by)  # unless another worker took it first
-        else:
-            claimable.append(or_(Reply.claimed_by == "", Reply.claimed_at.is_(None),
-                                 Reply.claimed_at < stale))
-    taken = session.execute(update(Reply).where(*claimable).values(
-        claimed_by=holder(), claimed_at=now, attempts=Reply.attempts + 1)
-        .execution_options(synchronize_session=False))
-    return bool(taken.rowcount)  # type: ignore[attr-defined]
+        seen = seen.with_for_update(skip_locked=True)
+    by_holder: dict[str, list[int]] = {}
+    for reply_id, by, at in session.execute(seen):
+        if not by or at is None or at < stale or gone(by):
+            by_holder.setdefault(by or "", []).append(reply_id)
+    taken: set[int] = set()
+    for by, ids in by_holder.items():
+        free: list[ColumnElement[bool]] = [Reply.claimed_by == by]
+        if not by or not gone(by):  # an expired claim: still expired (not renewed meanwhile)
+            free = [or_(Reply.claimed_by == "", Reply.claimed_at.is_(None),
+                        Reply.claimed_at < stale)]
+        claimed = session.execute(update(Reply).where(
+            Reply.id.in_(ids), Reply.status == "pending", *free)
+            .values(claimed_by=holder(), claimed_at=now, attempts=Reply.attempts + 1)
+            .returning(Reply.id).execution_options(synchronize_session=False))
+        taken.update(claimed.scalars())
+    rows = {row.id: row for row in session.scalars(
+        select(Reply).where(Reply.id.in_(taken)).execution_options(populate_existing=True))}
+    return [rows[reply_id] for reply_id in reply_ids if reply_id in rows]
 
 
 def claim_still_ours(session: Session, reply: Reply, now: datetime | None = None) -> bool:

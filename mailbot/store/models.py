@@ -254,7 +254,7 @@ class Reply(Base):
     last_error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column()
     sent_at: Mapped[datetime | None] = mapped_column()
-    # Which worker is sending it, since when (store.coordination.claim_reply): no other sends it
+    # Which worker is sending it, since when (store.coordination.claim_replies): no other sends it
     # meanwhile; a claim whose holder died is taken over (at once on the same machine).
     claimed_by: Mapped[str] = mapped_column(String(128), default="")
     claimed_at: Mapped[datetime | None] = mapped_column()

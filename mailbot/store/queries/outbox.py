@@ -1,14 +1,14 @@
 """What the outbox and the hourly cap ask the database: the replies to send, the replies sent
 in the last hour, and forgetting the milestone that says the office was told about the cap.
 
-Claiming a reply before its SMTP transaction is `store.coordination.claim_reply`.
+Claiming a reply before its SMTP transaction is `store.coordination.claim_replies`.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 
 from mailbot.store.handles import Session
 from mailbot.store.models import Milestone, Reply
@@ -19,6 +19,13 @@ def pending_reply_ids(session: Session) -> list[int]:
     """The replies waiting to be sent (not held, not sent, not failed), oldest first."""
     return list(session.scalars(select(Reply.id).where(Reply.status == "pending")
                                 .order_by(Reply.id)))
+
+
+def record_sent(session: Session, reply_id: int, at: datetime) -> None:
+    """A reply the server accepted, recorded as sent (one statement: this commit follows every
+    server's 250, so it is kept short)."""
+    session.execute(update(Reply).where(Reply.id == reply_id)
+                    .values(status="sent", sent_at=at, last_error=""))
 
 
 def sent_since(session: Session, since: datetime, *, besides_kind: str) -> int:
