@@ -126,3 +126,34 @@ def test_the_first_mail_of_a_cycle_is_committed_alone(
     assert sum("$MailbotHandled" in f for f in flags.values()) == 1  # only what was committed
     monkeypatch.setattr(Batch, "commit", real)
     assert bot.poll().results == {"补正": 2}  # the other two, recorded at the next start
+
+
+def test_a_received_file_that_cannot_be_written_stops_its_batch_and_loses_nothing(
+        bot: Bot) -> None:
+    # The files of a batch are written by the raw-mail threads while the intake goes on
+    # (store.statedir.write_in_background), and settled before the commit. One that cannot be
+    # written is our storage failing, not the mail: the batch is not committed, no file stays
+    # without its row, nothing is marked, and the next cycle records the mails once it can.
+    bot.submit(UNIT, first_part(), subject="申报材料 第一部分")  # the first mail: alone
+    bot.submit(UNIT, material("附件3"), subject="申报材料 附件3",
+               received=ON_TIME.replace(hour=11))
+    bot.submit("unit-b@test.example", first_part(), subject="申报材料 乙",
+               received=ON_TIME.replace(hour=12))
+    (bot.state_dir / "files").mkdir(parents=True)
+    (bot.state_dir / "files" / "2").write_text("a file where the second mail's folder goes")
+    tally = bot.poll()
+    assert tally.fetched == 3 and "cannot keep a received file" in tally.storage_error
+    assert tally.results == {"补正": 1}  # the first mail, committed before the second batch
+    assert rows(bot.state_dir, "SELECT COUNT(*) FROM messages") == [(1,)]
+    kept = {str(p.relative_to(bot.state_dir)) for p in (bot.state_dir / "files").rglob("*.docx")}
+    assert kept == {path for (path,) in rows(bot.state_dir, "SELECT stored_path FROM documents")}
+    flags = bot.dovecot.flags("office@test.example")
+    assert sum("$MailbotHandled" in f for f in flags.values()) == 1
+
+    (bot.state_dir / "files" / "2").unlink()  # the disk fixed
+    tally = bot.poll()
+    # Both complete the set of the first (the forms name its unit, whoever sends them).
+    assert not tally.storage_error and tally.results == {"受理": 2}
+    assert rows(bot.state_dir, "SELECT COUNT(*) FROM messages") == [(3,)]
+    flags = bot.dovecot.flags("office@test.example")
+    assert all("$MailbotHandled" in f for f in flags.values())

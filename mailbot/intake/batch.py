@@ -13,7 +13,10 @@ of one mail per transaction:
 * a kill at any moment loses at most the batch's uncommitted mails, which are neither recorded
   nor marked, so the next cycle fetches and records them again;
 * files written for a mail whose savepoint is rolled back are removed at once, and those of a
-  batch that is rolled back with it (store.statedir).
+  batch that is rolled back with it (store.statedir);
+* the received files are written by the same threads as the raw mail (their writes wait for the
+  disk; a tenth of a backfill when the intake waited for them) and are all on disk before the
+  commit; one that cannot be written is our storage failing: the batch is not committed.
 
 With SQLite the batch takes the database's write lock when it starts (`begin_writing`) and holds
 it until its commit, at most about `BATCH_SECONDS`: the dashboard's own writes wait that long.
@@ -98,6 +101,8 @@ class Batch:
             if is_storage_failure(exc):  # locked past the busy timeout, disk failing
                 raise StateError(f"cannot record mail: {exc}") from exc
             raise
+        if raws is not None:  # the received files, too, by its threads (on disk by the commit)
+            statedir.write_in_background(self.session, raws.executor)
         self.started = time.monotonic()
         self.recorded: list[Recorded] = []
 
@@ -122,6 +127,7 @@ class Batch:
         try:
             if self.raws is not None:
                 self.raws.wait()
+            statedir.settle(self.session)
             self.session.commit()
         except Exception as exc:
             self.rollback()

@@ -355,6 +355,11 @@ class RawKeeper:
             self._pending[key] = self._pool.submit(save_raw, self.state_dir, raw, self.store)
         return key
 
+    @property
+    def executor(self) -> ThreadPoolExecutor:
+        """Its threads, which write a batch's received files too (store.statedir)."""
+        return self._pool
+
     def wait(self) -> None:
         """Every mail started is on disk; raises StateError (the first) if one could not be."""
         pending, self._pending = list(self._pending.values()), {}

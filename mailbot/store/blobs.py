@@ -27,7 +27,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import Session
 
 from mailbot.store.models import Blob
-from mailbot.store.statedir import written_with
+from mailbot.store.statedir import write_for
 
 if TYPE_CHECKING:
     from mailbot.config import Settings
@@ -91,20 +91,26 @@ class LocalBlobs:
 
     def put(self, key: str, data: bytes, session: Session | None = None) -> None:
         target = self.path(key)
+        if session is None:  # raw mail: on disk (fsynced) before its row
+            self._write(target, data, durable=True)
+        else:  # files go with their rows, removed again if the transaction rolls back
+            write_for(session, target, lambda: self._write(target, data, durable=False))
+
+    @staticmethod
+    def _write(target: Path, data: bytes, *, durable: bool) -> None:
         target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if session is not None:
-            written_with(session, target)  # removed again if the transaction rolls back
         temporary = target.with_name(f".{target.name}.tmp")
         try:
             with open(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600),
                       "wb") as out:
                 out.write(data)
-                if session is None:  # raw mail: on disk before its row; files go with rows
+                if durable:
                     out.flush()
                     os.fsync(out.fileno())
             os.replace(temporary, target)
-        finally:
+        except BaseException:
             temporary.unlink(missing_ok=True)  # a full disk mid-write leaves no half file
+            raise
 
     def get(self, key: str) -> bytes:
         with self.open(key) as source:

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
+from concurrent.futures import Executor, Future
 from pathlib import Path
 
 from sqlalchemy import create_engine, inspect, text
@@ -133,6 +135,37 @@ def _rows_problem(database_url: str, kept: int) -> str:
 
 # No kept file without its row: files written inside a transaction go if it rolls back.
 _NEW_FILES = "mailbot.new_files"
+# Files may be written by a few threads while the transaction goes on (`write_in_background`):
+# a write waits for the disk, not for us. Each one is settled before the commit, and before
+# its file is removed on a rollback.
+_WRITER = "mailbot.file_writer"
+_WRITING = "mailbot.files_writing"
+
+
+def write_in_background(session: Session, executor: Executor) -> None:
+    """This session's files are written by `executor`'s threads (`write_for`); whoever
+    commits it calls `settle` first."""
+    session.info[_WRITER] = executor
+
+
+def write_for(session: Session, path: Path, write: Callable[[], None]) -> None:
+    """Write `path` (by calling `write`) for rows of this transaction: at once, or in the
+    background when the session has a writer. Either way it goes if the transaction rolls
+    back (`written_with`)."""
+    written_with(session, path)
+    executor: Executor | None = session.info.get(_WRITER)
+    if executor is None:
+        write()
+    else:
+        session.info.setdefault(_WRITING, {})[path] = executor.submit(write)
+
+
+def settle(session: Session) -> None:
+    """Wait for the files this session is writing in the background; raises StateError for
+    the first that could not be written (its transaction must not commit)."""
+    failures = _wait(session.info.pop(_WRITING, {}))
+    if failures:
+        raise StateError(f"cannot keep a received file: {failures[0]}") from failures[0]
 
 
 def written_with(session: Session, path: Path) -> None:
@@ -145,6 +178,7 @@ def keep_files(session: Session) -> None:
     if session.in_nested_transaction():
         return  # a savepoint released: its files wait for the transaction around it
     session.info.pop(_NEW_FILES, None)
+    session.info.pop(_WRITING, None)  # settled before the commit
 
 
 def files_written(session: Session) -> int:
@@ -157,19 +191,30 @@ def drop_files_since(session: Session, mark: int) -> None:
     for was rolled back, the transaction goes on."""
     written: list[Path] = session.info.get(_NEW_FILES, [])
     dropped, written[mark:] = written[mark:], []
+    writing: dict[Path, Future[None]] = session.info.get(_WRITING, {})
+    _wait({path: writing.pop(path) for path in dropped if path in writing})
     _remove(dropped)
 
 
 def drop_files(session: Session) -> None:
     if session.in_nested_transaction():
         return  # a savepoint rolled back: its owner drops its files (`drop_files_since`)
+    _wait(session.info.pop(_WRITING, {}))  # finished first, or it would outlive its removal
     _remove(session.info.pop(_NEW_FILES, []))
 
 
+def _wait(writing: dict[Path, Future[None]]) -> list[BaseException]:
+    """Wait for each write; the failures, in order."""
+    failures = [future.exception() for future in writing.values()]
+    return [failure for failure in failures if failure is not None]
+
+
 def _remove(paths: list[Path]) -> None:
+    # A rollback's cleanup: a file that could not be written is not there to remove, and a
+    # failure here must not hide the one that caused the rollback.
     for path in paths:
-        path.unlink(missing_ok=True)
-        try:
-            path.parent.rmdir()  # the message's folder, once it is empty
-        except OSError:
-            pass
+        for remove in (path.unlink, path.parent.rmdir):  # the message's folder, once empty
+            try:
+                remove()
+            except OSError:
+                pass
