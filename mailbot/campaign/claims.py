@@ -57,7 +57,7 @@ def tell_unit(session: Session, intake: Intake, message: Message, unit: Unit,
     for address in claim.earlier[:MAX_NOTICED]:
         if queries.notice_sent_since(session, address, since):
             continue  # told within the hour already: many new addresses are one alarm
-        mail = intake.composer.compose(
+        mail = intake.composer.outgoing(
             "address_notice.txt.j2", context, to=address,
             subject=f"【告知】{unit.display_name}收到来自新邮箱 {sender} 的申报材料",
             auto_submitted="auto-generated")

@@ -62,7 +62,7 @@ def record(session: Session, intake: Intake, message: Message, parsed: ParsedMes
     context = {**facts(intake.campaign), "received_at": show(message.received_at),
                "greeting": message.unit.name if message.unit and message.unit.on_roster
                else "老师"}  # never the display name: attacker text
-    mail = intake.composer.compose(
+    mail = intake.composer.outgoing(
         "inquiry.txt.j2", context, to=addresses.key(parsed.reply_to or parsed.from_addr),
         subject=f"【已收到】{shorten(parsed.subject) or intake.campaign.campaign.title}",
         in_reply_to=parsed.message_id, references=parsed.references)

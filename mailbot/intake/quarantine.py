@@ -52,19 +52,19 @@ def quarantine(session: Session, intake: Intake, raw: bytes, raw_path: str,
                "reason": reason, "raw_path": raw_path}
     if mailbox is not None and screening.may_answer(session, intake.settings, sender, raw,
                                                     utcnow()):
-        mail = intake.composer.compose(
+        mail = intake.composer.outgoing(
             "quarantine_sender.txt.j2", context, to=mailbox.address,
             subject=f"【已转人工处理】{shorten(message.subject) or '您的来信'}",
             in_reply_to=message_id if given_id else None)
         outbox.queue(session, mail, kind="quarantine", message_pk=message.id,
                      held=screening.auth_hold(intake.settings, raw) is not None)
     if intake.settings.office_email:
-        mail = intake.composer.compose("quarantine_office.txt.j2", context,
-                                       to=intake.settings.office_email,
-                                       subject=f"【需人工处理】一封邮件已隔离：{message.subject}",
-                                       auto_submitted="auto-generated",
-                                       attachment=("原始邮件.eml", raw))
-        outbox.queue(session, mail, kind="office-quarantine", message_pk=message.id)
+        notice = intake.composer.compose("quarantine_office.txt.j2", context,
+                                         to=intake.settings.office_email,
+                                         subject=f"【需人工处理】一封邮件已隔离：{message.subject}",
+                                         auto_submitted="auto-generated",
+                                         attachment=("原始邮件.eml", raw))
+        outbox.queue(session, notice, kind="office-quarantine", message_pk=message.id)
     return message
 
 

@@ -127,8 +127,8 @@ def queue_reply(verdict: Verdict) -> None:
     subject = f"【{tag}】{topic}（回执编号 {message.receipt_no}）"
     # The one normalised mailbox the hourly limit counted (screening.reply_hold).
     to = addresses.key(parsed.reply_to or parsed.from_addr)
-    mail = intake.composer.compose(template, context, to=to, subject=subject,
-                                   in_reply_to=parsed.message_id, references=parsed.references)
+    mail = intake.composer.outgoing(template, context, to=to, subject=subject,
+                                    in_reply_to=parsed.message_id, references=parsed.references)
     outbox.queue(verdict.session, mail, kind=kind, message_pk=message.id,
                  held=verdict.unverified is not None)
 

@@ -22,7 +22,6 @@ import logging
 import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.policy import SMTPUTF8
 from email.utils import getaddresses
 
 import aiosmtplib
@@ -30,7 +29,8 @@ import aiosmtplib
 from mailbot.config import Settings
 from mailbot.errors import SendError, StateError
 from mailbot.mail import addresses, logins
-from mailbot.office import replycap
+from mailbot.office import plainmail, replycap
+from mailbot.office.plainmail import Outgoing
 from mailbot.store import coordination
 from mailbot.store.handles import Session, Sessions, StoreFailure, database_failed
 from mailbot.store.models import Reply
@@ -57,33 +57,18 @@ class Undeliverable(SendError):
     """A reply no retry can send (an address that is no mailbox, SMTPUTF8 not offered)."""
 
 
-def queue(session: Session, mail: EmailMessage, *, kind: str, message_pk: int | None,
-          held: bool = False) -> Reply:
+def queue(session: Session, mail: EmailMessage | Outgoing, *, kind: str,
+          message_pk: int | None, held: bool = False) -> Reply:
     """Record a reply to be sent (or, `held`, to wait for the office's release); the caller's
-    transaction commits it with the verdict.
-
-    A recipient with a non-ASCII local part (`测试@example.test`) can only be written in a
-    UTF-8 header (RFC 6532): such a reply is stored so, and sent only over SMTPUTF8."""
-    to = _normalised_to(mail)
-    utf8 = not to.isascii()
-    reply = Reply(message_pk=message_pk, kind=kind, to_addr=to,
-                  subject=str(mail["Subject"]), smtp_message_id=str(mail["Message-ID"]),
-                  raw=mail.as_bytes(policy=SMTPUTF8) if utf8 else mail.as_bytes(),
+    transaction commits it with the verdict. A mail built with the email package is written
+    as `plainmail.from_message` says (its To normalised; UTF-8 headers only when a recipient
+    needs them, sent over SMTPUTF8)."""
+    out = mail if isinstance(mail, Outgoing) else plainmail.from_message(mail)
+    reply = Reply(message_pk=message_pk, kind=kind, to_addr=out.to, subject=out.subject,
+                  smtp_message_id=out.message_id, raw=out.raw,
                   status="held" if held else "pending", created_at=utcnow())
     session.add(reply)
     return reply
-
-
-def _normalised_to(mail: EmailMessage) -> str:
-    """The mail's `To:` rewritten to the normal form of each mailbox (IDN domains as punycode),
-    so the header, the envelope and the hourly limits all name the same mailboxes."""
-    written = [address for _name, address in getaddresses([str(mail["To"])]) if address]
-    boxes = [addresses.normalise(address) for address in written]
-    if not written or None in boxes:
-        return str(mail["To"])  # refused at sending time, with the reason on the row
-    to = ", ".join(box.address for box in boxes if box is not None)
-    mail.replace_header("To", to)
-    return to
 
 
 def send_pending(sessions: Sessions, settings: Settings) -> SendReport:

@@ -20,6 +20,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
 
 from mailbot.errors import ConfigError
 from mailbot.mail.safetext import ascii_token, one_line
+from mailbot.office import plainmail
+from mailbot.office.plainmail import Outgoing
 from mailbot.timefmt import utcnow
 
 SUBJECT_QUOTE_LIMIT = 40  # characters of the sender's subject a reply's subject repeats
@@ -76,25 +78,8 @@ class Composer:
                 auto_submitted: str = "auto-replied",
                 attachment: tuple[str, bytes] | None = None) -> EmailMessage:
         mail = EmailMessage(policy=SMTP)
-        mail["From"] = formataddr((self.from_name, self.from_address))
-        # The subject quotes the sender's: one line, whatever it held (the email package
-        # refuses a header with a line break, U+2028 included); not cut, the receipt number
-        # comes last. "=?" is broken up: the email package would decode what looks like an
-        # encoded word with the codec it names (utf-7, unicode_escape…) and then fail to send.
-        mail["To"] = _no_encoded_words(one_line(to))
-        mail["Subject"] = _no_encoded_words(one_line(subject, limit=len(subject) + 1))
-        mail["Date"] = format_datetime(utcnow())
-        domain = self.from_address.rpartition("@")[2] or "mailbot.invalid"
-        mail["Message-ID"] = make_msgid(idstring="mailbot", domain=domain)
-        in_reply_to = ascii_token(in_reply_to or "")
-        if in_reply_to:
-            mail["In-Reply-To"] = in_reply_to
-            thread = [ref for ref in map(ascii_token, references) if ref]
-            mail["References"] = " ".join([*thread, in_reply_to][-10:])
-        mail["Auto-Submitted"] = auto_submitted
-        # Asks Exchange/Outlook not to send out-of-office or read receipts back to us.
-        mail["X-Auto-Response-Suppress"] = "All"
-        mail["Precedence"] = "auto_reply"
+        for name, value in self._headers(to, subject, in_reply_to, references, auto_submitted):
+            mail[name] = value
         mail.set_content(self.render(template, context), charset="utf-8", cte="base64")
         if attachment is not None:
             name, data = attachment
@@ -105,3 +90,46 @@ class Composer:
             maintype, subtype = kind.split("/", 1)
             mail.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
         return mail
+
+    def outgoing(self, template: str, context: Mapping[str, Any], *, to: str, subject: str,
+                 in_reply_to: str | None = None, references: Sequence[str] = (),
+                 auto_submitted: str = "auto-replied") -> Outgoing:
+        """The mail `compose` builds, as the outbox keeps it: written directly when it is a
+        plain one (office.plainmail), which every reply of the intake is."""
+        headers = self._headers(to, subject, in_reply_to, references, auto_submitted)
+        if self.from_address.isascii():
+            # The display name encoded on its own: the address must stay outside any encoded word.
+            headers[0] = ("From", formataddr((self.from_name, self.from_address), "utf-8"))
+            raw = plainmail.plain_raw(headers, self.render(template, context))
+            if raw is not None:
+                fields = dict(headers)
+                return Outgoing(to=fields["To"], subject=fields["Subject"],
+                                message_id=fields["Message-ID"], raw=raw)
+        return plainmail.from_message(self.compose(
+            template, context, to=to, subject=subject, in_reply_to=in_reply_to,
+            references=references, auto_submitted=auto_submitted))
+
+    def _headers(self, to: str, subject: str, in_reply_to: str | None, references: Sequence[str],
+                 auto_submitted: str) -> list[tuple[str, str]]:
+        """A reply's headers, From first, in the order they are written."""
+        domain = self.from_address.rpartition("@")[2] or "mailbot.invalid"
+        headers = [
+            ("From", formataddr((self.from_name, self.from_address))),
+            # The subject quotes the sender's: one line, whatever it held (the email package
+            # refuses a header with a line break, U+2028 included); not cut, the receipt number
+            # comes last. "=?" is broken up: the email package would decode what looks like an
+            # encoded word with the codec it names (utf-7, unicode_escape…) and then fail.
+            ("To", _no_encoded_words(one_line(to))),
+            ("Subject", _no_encoded_words(one_line(subject, limit=len(subject) + 1))),
+            ("Date", format_datetime(utcnow())),
+            ("Message-ID", make_msgid(idstring="mailbot", domain=domain)),
+        ]
+        in_reply_to = ascii_token(in_reply_to or "")
+        if in_reply_to:
+            thread = [ref for ref in map(ascii_token, references) if ref]
+            headers += [("In-Reply-To", in_reply_to),
+                        ("References", " ".join([*thread, in_reply_to][-10:]))]
+        headers += [("Auto-Submitted", auto_submitted),
+                    # Asks Exchange/Outlook not to send out-of-office or read receipts back.
+                    ("X-Auto-Response-Suppress", "All"), ("Precedence", "auto_reply")]
+        return headers
