@@ -256,7 +256,7 @@ class Reply(Base):
     sent_at: Mapped[datetime | None] = mapped_column()
     # Which worker is sending it, since when (store.coordination.claim_replies): no other sends it
     # meanwhile; a claim whose holder died is taken over (at once on the same machine).
-    claimed_by: Mapped[str] = mapped_column(String(128), default="")
+    claimed_by: Mapped[str] = mapped_column(String(128), default="", server_default="")
     claimed_at: Mapped[datetime | None] = mapped_column()
     message: Mapped[Message | None] = relationship(back_populates="replies")
 
