@@ -13,7 +13,8 @@ of truth: the workbook, the dashboard and the replies are all derived from these
     ReceiptCounter          (the last receipt number issued, per campaign)
 
 Every table of campaign data carries `campaign` (its key); the schema's history is in
-mailbot.store.migrations (Alembic): `open_database` upgrades a database, it never calls create_all.
+mailbot.store.migrations (Alembic): `open_database` upgrades a database; only a new, empty one
+is built from these models directly (and must come out as the revisions would build it).
 """
 
 from __future__ import annotations

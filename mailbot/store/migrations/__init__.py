@@ -1,10 +1,9 @@
 """The database's schema history (Alembic), run from code: no alembic.ini is needed.
 
 `upgrade(engine, campaign)` brings any database to the newest revision:
-- an empty one is built from the models (`Base.metadata.create_all`) and stamped HEAD, without
-  loading Alembic: what Alembic's cookbook calls "building an up to date database from scratch",
-  about ten times faster than running every revision (tests/test_migrations.py holds the two
-  ways to one schema);
+- an empty one is built from the models' tables and stamped HEAD, in one transaction and without
+  loading Alembic: Alembic's cookbook recipe "building an up to date database from scratch",
+  several times faster than running every revision (issue 14: a fresh `mailbot poll`);
 - one written by release 0.1 (its tables, no alembic_version) is stamped 0001, then upgraded;
 - one at the newest revision is only read, never written.
 `campaign` is the key of the configured campaign: revision 0002 files existing rows under it.
@@ -13,19 +12,29 @@ Revisions live in `versions/`, one module each, written by hand and never edited
 A model change in mailbot/store/models.py needs a new one: `versions/v0003_<what>.py` with
 `down_revision = "0002"`, ops in batch mode (`op.batch_alter_table`) so SQLite can follow, and
 `HEAD` below moved to it. tests/test_migrations.py fails until models and revisions agree, and
-a revision that adds rows to an empty database needs the same rows in `_build` below.
+tests/test_new_database.py until a database built from the models is the one the revisions
+build (a revision that adds rows to an empty database needs the same rows in `_build`).
 """
 
 from __future__ import annotations
 
 import sqlite3
-from contextlib import closing
 from collections.abc import Callable
+from contextlib import closing
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import Column, MetaData, PrimaryKeyConstraint, String, Table, inspect, text
+from sqlalchemy import (
+    Column,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    insert,
+    inspect,
+    text,
+)
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -155,8 +164,7 @@ def _build(connection: Connection, campaign: str) -> str | None:
     VERSION_TABLE.create(connection)
     connection.execute(VERSION_TABLE.insert().values(version_num=HEAD))
     # Revision 0002 starts the campaign's counter above the receipts issued: none here.
-    connection.execute(ReceiptCounter.__table__.insert().values(campaign=campaign,
-                                                                 last_number=0))
+    connection.execute(insert(ReceiptCounter).values(campaign=campaign, last_number=0))
     return None
 
 
@@ -183,7 +191,8 @@ def _backup(engine: Engine) -> None:
 def _sqlite_ddl_in_transactions(connection: Connection) -> None:
     """Make a SQLite upgrade all or nothing. Python's sqlite3 driver opens transactions only
     for INSERT/UPDATE/DELETE, so a killed upgrade would leave half a schema: with the driver's
-    own handling off, `_run` issues BEGIN IMMEDIATE itself and a kill rolls everything back."""
+    own handling off, `_write_locked` issues BEGIN IMMEDIATE itself and a kill rolls everything
+    back."""
     connection.exec_driver_sql("PRAGMA foreign_keys=OFF")  # outside a transaction, or ignored:
     connection.rollback()  # batch mode drops rebuilt tables, which enforced keys would refuse
     raw = connection.connection.dbapi_connection
