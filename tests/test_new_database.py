@@ -184,6 +184,12 @@ def test_alembic_upgrades_a_database_built_new_as_one_the_revisions_built(
     built_by_the_revisions(revised)
     for url in (new, revised):
         assert alembic(tmp_path, url, "current").split() == [migrations.HEAD, "(head)"]
+    before = schema(new)
+    alembic(tmp_path, new, "upgrade", "head")  # at head already: nothing to do
+    engine = create_engine(new)
+    migrations.run_revisions(engine, KEY)  # nor through mailbot's own way to the revisions
+    engine.dispose()
+    assert schema(new) == before
     (tmp_path / "scripts" / "versions" / "v0006_probe.py").write_text(
         PROBE.format(head=migrations.HEAD))
     for url in (new, revised):
