@@ -223,9 +223,14 @@ def _differences(url: str) -> list[object]:
 
 def test_a_new_database_is_built_by_the_migrations_and_matches_the_models(
         tmp_path: Path) -> None:
+    """Every revision from an empty database: the models' schema. (`open_database` builds a new
+    one from the models instead; tests/test_new_database.py holds the two ways to one schema.)"""
     url = f"sqlite:///{tmp_path / 'new.sqlite3'}"
-    open_database(url, KEY)
+    engine = create_engine(url)
+    assert migrations.run_revisions(engine, KEY)
+    engine.dispose()
     assert _differences(url) == []
+    open_database(url, KEY, upgrade=False)  # current
 
 
 def test_an_upgraded_release_0_1_database_matches_the_models(old_state: Path) -> None:
@@ -314,8 +319,11 @@ def closed(sessions: sessionmaker[Session]) -> None:
 def test_a_new_postgresql_database_is_built_by_the_migrations_and_matches_the_models(
         cluster: PostgresCluster) -> None:
     url = cluster.new_database()
-    closed(open_database(url, KEY))
+    engine = create_engine(url)
+    assert migrations.run_revisions(engine, KEY)  # every revision, as on SQLite above
+    engine.dispose()
     assert _differences(url) == []
+    closed(open_database(url, KEY, upgrade=False))  # current
 
 
 def test_a_release_0_1_postgresql_database_upgrades_intact(cluster: PostgresCluster, tmp_path: Path,
@@ -411,15 +419,25 @@ def test_opening_without_upgrading_refuses_a_database_that_is_behind(old_state: 
     assert database.read_bytes() == before
 
 
-def test_building_a_new_database_is_all_or_nothing(tmp_path: Path) -> None:
-    """Revisions 0001 and 0002 run in one transaction: when the last step fails (here a table
-    in its way), nothing of the first is left either — a kill at any moment is the same."""
+@pytest.mark.parametrize("build", ["from the models", "by the revisions"])
+def test_building_a_new_database_is_all_or_nothing(tmp_path: Path, build: str) -> None:
+    """A new database is built in one transaction, from the models (`open_database`) or by the
+    revisions (0001 and 0002 in one): when a late step fails (here a table in its way), nothing
+    of the earlier ones is left either — a kill at any moment is the same
+    (tests/test_new_database.py kills one)."""
     database = tmp_path / "new.sqlite3"
     with closing(sqlite3.connect(database)) as connection:
         connection.execute("CREATE TABLE receipt_counters (in_the_way INTEGER)")
         connection.commit()
     with pytest.raises(StateError, match="数据库升级失败"):
-        open_database(f"sqlite:///{database}", KEY)
+        if build == "from the models":
+            open_database(f"sqlite:///{database}", KEY)
+        else:
+            engine = create_engine(f"sqlite:///{database}")
+            try:
+                migrations.run_revisions(engine, KEY)
+            finally:
+                engine.dispose()
     with closing(sqlite3.connect(database)) as connection:
         assert connection.execute("SELECT name FROM sqlite_master").fetchall() == [
             ("receipt_counters",)]

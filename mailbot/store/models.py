@@ -13,7 +13,8 @@ of truth: the workbook, the dashboard and the replies are all derived from these
     ReceiptCounter          (the last receipt number issued, per campaign)
 
 Every table of campaign data carries `campaign` (its key); the schema's history is in
-mailbot.store.migrations (Alembic): `open_database` upgrades a database, it never calls create_all.
+mailbot.store.migrations (Alembic): `open_database` upgrades a database; only a new, empty one
+is built from these models directly (and must come out as the revisions would build it).
 """
 
 from __future__ import annotations
@@ -256,7 +257,7 @@ class Reply(Base):
     sent_at: Mapped[datetime | None] = mapped_column()
     # Which worker is sending it, since when (store.coordination.claim_replies): no other sends it
     # meanwhile; a claim whose holder died is taken over (at once on the same machine).
-    claimed_by: Mapped[str] = mapped_column(String(128), default="")
+    claimed_by: Mapped[str] = mapped_column(String(128), default="", server_default="")
     claimed_at: Mapped[datetime | None] = mapped_column()
     message: Mapped[Message | None] = relationship(back_populates="replies")
 
