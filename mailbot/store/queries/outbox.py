@@ -7,8 +7,9 @@ Claiming a reply before its SMTP transaction is `store.coordination.claim_replie
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Table, delete, func, select, update
 
 from mailbot.store.handles import Session
 from mailbot.store.models import Milestone, Reply
@@ -24,8 +25,10 @@ def pending_reply_ids(session: Session) -> list[int]:
 def record_sent(session: Session, reply_id: int, at: datetime) -> None:
     """A reply the server accepted, recorded as sent (one statement: this commit follows every
     server's 250, so it is kept short)."""
-    session.execute(update(Reply).where(Reply.id == reply_id)
-                    .values(status="sent", sent_at=at, last_error=""))
+    # On the table, past the ORM: its bulk-update machinery cost four times the statement.
+    replies = cast(Table, Reply.__table__)
+    session.connection().execute(update(replies).where(replies.c.id == reply_id)
+                                 .values(status="sent", sent_at=at, last_error=""))
 
 
 def sent_since(session: Session, since: datetime, *, besides_kind: str) -> int:
