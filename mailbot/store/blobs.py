@@ -80,11 +80,16 @@ class LocalBlobs:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._resolved: Path | None = None
 
     def path(self, key: str) -> Path:
-        """The file of `key`, refused if the key would leave the directory."""
-        root = self.root.resolve()
-        path = (root / key).resolve()
+        """The file of `key`, refused if the key would leave the directory. The key is taken
+        apart by its text ("..", an absolute path): links are not followed one by one, as the
+        directory is its owner's alone (store.statedir) — nobody else can place one there."""
+        if self._resolved is None:
+            self._resolved = self.root.resolve()
+        root = self._resolved
+        path = Path(os.path.normpath(os.path.join(root, key)))
         if not path.is_relative_to(root) or path == root:
             raise BlobMissing(f"not a kept file: {key}")
         return path
