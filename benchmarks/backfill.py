@@ -12,8 +12,9 @@ figures are medians, the ratios the medians of each round's ratio (the machine's
 Then where the time goes:
 `mailbot poll` afresh with SMTP unreachable (replies stay queued), then a poll that only sends
 them. The relay answers as Postfix does (the issue's "queueing SMTP relay"): 250 once the reply is
-in a queue file on disk, fsynced; it hands the replies to Dovecot's LMTP afterwards, and each
-measurement waits for its queue to empty before the next one starts. The floors send nothing.
+in a queue file on disk, fsynced. It hands the queue to Dovecot's LMTP between measurements:
+Postfix passes replies on to the applicants' own servers, elsewhere, which is no work of the
+machine the bot runs on. The floors send nothing.
 
     .venv/bin/python benchmarks/backfill.py [--mails 200] [--rounds 3] [--json] [--baseline DIR]
 
