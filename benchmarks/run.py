@@ -113,6 +113,8 @@ def main() -> None:
     rows: list[tuple[str, str, str, str]] = [
         (f"backfill: {n} submissions, floor 1 (imap-tools + python-docx)",
          f"{b['floor']:.2f} s (runs {b['floors']})", "", ""),
+        ("backfill: floor 1 by its own clock (after its imports); the poll's ratio to it",
+         f"{b['floor_inside']:.2f} s; {b['inside_ratio']:.2f}", "", ""),
         (f"backfill: {n} submissions, floor 2 (imaplib + zipfile + lxml)",
          f"{b['lean']:.2f} s (runs {b['leans']})", "", ""),
         (f"backfill: {n} submissions, mailbot poll",
