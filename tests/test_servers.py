@@ -140,6 +140,24 @@ def test_smtp_relay_delivers_before_250(dovecot: Dovecot, smtp_relay: SmtpRelay)
     assert relayed.login is None
 
 
+def test_a_queueing_relay_answers_once_the_mail_is_queued_and_delivers_when_drained(
+        dovecot: Dovecot) -> None:
+    relay = SmtpRelay(dovecot, queueing=True)  # the benchmarks' relay, as Postfix answers
+    relay.start()
+    try:
+        raw = make_mail("回执")
+        with smtplib.SMTP(relay.host, relay.port, timeout=10) as smtp:
+            assert smtp.sendmail(OFFICE, [APPLICANT], raw) == {}
+        assert relay.queue_dir is not None and len(list(relay.queue_dir.iterdir())) == 1
+        assert dovecot.messages(APPLICANT) == []  # queued on disk, not yet delivered
+        assert [m.raw for m in relay.messages] == [raw]
+        relay.drain()
+        assert [strip_lmtp_headers(m) for m in dovecot.messages(APPLICANT)] == [raw]
+        assert list(relay.queue_dir.iterdir()) == []
+    finally:
+        relay.stop()
+
+
 def test_smtp_relay_accepts_any_login(smtp_relay: SmtpRelay) -> None:
     with smtplib.SMTP(smtp_relay.host, smtp_relay.port, timeout=10) as smtp:
         smtp.login("bot@test.example", "anything")
