@@ -15,7 +15,7 @@ from mailbot.campaign.units import claim_unit, known_unit, named_unit, sync_rost
 from mailbot.config import DEFAULT_RULES_DIR
 from mailbot.store.database import open_database
 from mailbot.store.handles import Session, Sessions, StoreFailure
-from mailbot.store.models import REVIEW_PENDING, Document, Message, Reminder, Unit
+from mailbot.store.models import REVIEW_PENDING, Document, Message, Reminder, Reply, Unit
 from mailbot.store.queries import operations
 from mailbot.store.queries import units as queries
 from mailbot.timefmt import utcnow
@@ -124,8 +124,22 @@ def test_senders_awaiting_the_office_and_the_mail_they_sent(database_url: str,
         assert not queries.held_back_before(session, unit.id, "jidian@test.example", first.id)
         assert operations.count_messages_by_result(session) == {"补正": 2, "受理": 1}
     with sessions() as session:
-        assert not queries.notice_sent_since(session, "jidian@test.example",
-                                             utcnow() - timedelta(hours=1))
+        assert queries.noticed_since(session, ["jidian@test.example"],
+                                     utcnow() - timedelta(hours=1)) == set()
+        hour_ago = utcnow() - timedelta(hours=1)
+        for to, kind, age in (("a@test.example", "address-notice", 10),
+                              ("a@test.example", "address-notice", 20),
+                              ("b@test.example", "address-notice", 90),
+                              ("c@test.example", "acknowledgement", 5)):
+            session.add(Reply(message_pk=None, kind=kind, to_addr=to, subject="", raw=b"",
+                              smtp_message_id=f"<{to}.{age}@test>", status="sent",
+                              created_at=utcnow() - timedelta(minutes=age)))
+        session.flush()
+        # Within the hour, of the notices only, each address once; none asked: none found.
+        assert queries.noticed_since(session, ["a@test.example", "b@test.example",
+                                               "c@test.example", "d@test.example"],
+                                     hour_ago) == {"a@test.example"}
+        assert queries.noticed_since(session, [], hour_ago) == set()
     sessions.kw["bind"].dispose()
 
 

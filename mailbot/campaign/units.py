@@ -106,15 +106,15 @@ def claim_unit(session: Session, campaign: Campaign, sender: str, named: Iterabl
     if known is not None:
         return Claim(known)
     named = list(named)
-    unit = (_by_name(session, campaign, [n for n in named if n.strip()])
+    # The unit comes with its addresses (one statement), which the claim lists.
+    unit = (_by_name(session, campaign, [n for n in named if n.strip()], addresses=True)
             or _by_studio(session, {k for k in studios if k}))
     if unit is not None:
         earlier = tuple(a.address for a in unit.addresses)
         if _roster_addresses(campaign, unit):
             return Claim(unit, unconfirmed=True, earlier=earlier)  # the office decides
-        if sender:
+        if sender:  # inserted with the mail's row, in its flush
             session.add(UnitAddress(unit=unit, address=sender))
-            session.flush()
         return Claim(unit, earlier=earlier)
     return Claim(_new_unit(session, sender, named, display_name))
 
@@ -141,22 +141,21 @@ def _new_unit(session: Session, sender: str, named: list[str], display_name: str
         return existing
     unit = Unit(key=key, on_roster=False, name=name, name_key=name_key(name),
                 created_at=utcnow())
-    session.add(unit)
-    session.flush()
+    session.add(unit)  # inserted, with its address, in the flush of the mail's row
     if sender:  # not known, as asked in claim_unit
         session.add(UnitAddress(unit=unit, address=sender))
-        session.flush()
     return unit
 
 
-def _by_name(session: Session, campaign: Campaign, names: list[str]) -> Unit | None:
+def _by_name(session: Session, campaign: Campaign, names: list[str], *,
+             addresses: bool = False) -> Unit | None:
     wanted = {name_key(n) for n in names}
     if not wanted:
         return None
     for entry in campaign.units:
         if wanted & {name_key(n) for n in (entry.name, *entry.aliases)}:
-            return queries.unit_by_key(session, ROSTER_PREFIX + entry.name)
-    return queries.unit_off_roster_named(session, wanted)
+            return queries.unit_by_key(session, ROSTER_PREFIX + entry.name, addresses=addresses)
+    return queries.unit_off_roster_named(session, wanted, addresses=addresses)
 
 
 def _by_studio(session: Session, keys: set[str]) -> Unit | None:
@@ -164,7 +163,7 @@ def _by_studio(session: Session, keys: set[str]) -> Unit | None:
         return None
     owners = queries.studio_owners(session, keys)
     # Only an unambiguous owner: two units nominating the same studio is for a person to sort.
-    return session.get(Unit, owners.pop()) if len(owners) == 1 else None
+    return queries.unit_with_id(session, owners.pop(), addresses=True) if len(owners) == 1 else None
 
 
 def _remember(session: Session, unit: Unit, address: str) -> None:

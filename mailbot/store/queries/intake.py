@@ -7,6 +7,8 @@ Everything runs in the caller's transaction (`store.handles.Session`); nothing h
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
@@ -24,6 +26,18 @@ def reply_campaign(session: Session, smtp_message_id: str) -> str | None:
     """The campaign of our reply with this Message-ID (None: no such reply, or none recorded)."""
     return session.scalar(select(Reply.campaign).where(Reply.smtp_message_id == smtp_message_id)
                           .execution_options(**ACROSS_CAMPAIGNS))
+
+
+def reply_campaigns(session: Session, smtp_message_ids: Iterable[str]) -> dict[str, str | None]:
+    """Each of these Message-IDs -> the campaign of our reply sent under it (None: no such
+    reply), in one statement: what `reply_campaign` answers for one."""
+    asked = set(smtp_message_ids)
+    found: dict[str, str | None] = dict.fromkeys(asked)
+    for message_id, campaign in session.execute(
+            select(Reply.smtp_message_id, Reply.campaign)
+            .where(Reply.smtp_message_id.in_(asked)).execution_options(**ACROSS_CAMPAIGNS)):
+        found[message_id] = campaign
+    return found
 
 
 def sender_campaigns(session: Session, address: str) -> set[str]:

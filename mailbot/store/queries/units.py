@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime
 
-from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, or_, select
+from sqlalchemy.orm import Session, joinedload
 
 from mailbot.store.models import (
     REVIEW_PENDING,
@@ -25,9 +25,24 @@ from mailbot.store.models import (
 )
 
 
-def unit_by_key(session: Session, key: str) -> Unit | None:
-    """The unit whose key ("roster:<name>", "address:<address>") is `key`."""
-    return session.scalar(select(Unit).where(Unit.key == key))
+def unit_by_key(session: Session, key: str, *, addresses: bool = False) -> Unit | None:
+    """The unit whose key ("roster:<name>", "address:<address>") is `key`; with `addresses`,
+    its addresses loaded in the same statement."""
+    return _first(session, select(Unit).where(Unit.key == key), addresses)
+
+
+def unit_with_id(session: Session, unit_id: int, *, addresses: bool = False) -> Unit | None:
+    """The unit `unit_id`; with `addresses`, its addresses loaded in the same statement."""
+    return _first(session, select(Unit).where(Unit.id == unit_id), addresses)
+
+
+def _first(session: Session, statement: Select[Unit], addresses: bool) -> Unit | None:
+    if not addresses:
+        return session.scalar(statement)
+    # A joined load is one row per address: every row is read (`all`), or the first unit's
+    # list of addresses would be cut short.
+    units = session.scalars(statement.options(joinedload(Unit.addresses))).unique().all()
+    return units[0] if units else None
 
 
 def unit_of_address(session: Session, address: str) -> Unit | None:
@@ -40,10 +55,13 @@ def address_known(session: Session, address: str) -> bool:
     return session.scalar(select(UnitAddress).where(UnitAddress.address == address)) is not None
 
 
-def unit_off_roster_named(session: Session, name_keys: Collection[str]) -> Unit | None:
-    """The first (oldest) unit not on the roster whose tolerant name key is one of `name_keys`."""
-    return session.scalar(select(Unit).where(Unit.on_roster.is_(False),
-                                             Unit.name_key.in_(name_keys)).order_by(Unit.id))
+def unit_off_roster_named(session: Session, name_keys: Collection[str], *,
+                          addresses: bool = False) -> Unit | None:
+    """The first (oldest) unit not on the roster whose tolerant name key is one of `name_keys`;
+    with `addresses`, its addresses loaded in the same statement."""
+    return _first(session, select(Unit).where(Unit.on_roster.is_(False),
+                                              Unit.name_key.in_(name_keys)).order_by(Unit.id),
+                  addresses)
 
 
 def studio_owners(session: Session, studio_keys: Collection[str]) -> set[int]:
@@ -76,12 +94,20 @@ def attachment_names(session: Session, message_pk: int) -> list[str]:
                                 .order_by(Document.position)))
 
 
-def notice_sent_since(session: Session, address: str, since: datetime) -> bool:
-    """Whether an address notice (a new address wrote for your unit) went to `address` at or
-    after `since`."""
-    return session.scalar(select(Reply.id).where(
-        Reply.kind == "address-notice", Reply.to_addr == address,
-        Reply.created_at >= since).limit(1)) is not None
+def names_given(session: Session, unit_id: int) -> set[str]:
+    """The unit names (推荐单位) the unit's documents give, each once, none empty."""
+    return set(session.scalars(select(Document.unit_name).where(
+        Document.unit_id == unit_id, Document.unit_name != "").distinct()))
+
+
+def noticed_since(session: Session, addresses: Collection[str], since: datetime) -> set[str]:
+    """Which of `addresses` an address notice (a new address wrote for your unit) went to at or
+    after `since`: one statement for all of a unit's addresses."""
+    if not addresses:
+        return set()
+    return set(session.scalars(select(Reply.to_addr).where(
+        Reply.kind == "address-notice", Reply.to_addr.in_(list(addresses)),
+        Reply.created_at >= since).distinct()))
 
 
 def awaiting_review(session: Session) -> list[Message]:
