@@ -48,9 +48,10 @@ def sender_campaigns(session: Session, address: str) -> set[str]:
 
 
 def remember_place(session: Session, message: Message, folder: str, uidvalidity: int,
-                   uid: int) -> None:
-    """Note where on the server `message` was seen, unless that place is noted already."""
-    known = session.scalar(select(MailboxUid.id).where(
+                   uid: int, *, unknown: bool = False) -> None:
+    """Note where on the server `message` was seen, unless that place is noted already
+    (`unknown`: the caller knows it is not, and a place noted twice fails on its unique key)."""
+    known = None if unknown else session.scalar(select(MailboxUid.id).where(
         MailboxUid.folder == folder, MailboxUid.uidvalidity == uidvalidity, MailboxUid.uid == uid))
     if known is None:
         session.add(MailboxUid(folder=folder, uidvalidity=uidvalidity, uid=uid,
