@@ -101,6 +101,22 @@ def test_senders_are_matched_by_address_name_and_studio(database_url: str,
         assert queries.units_in_order(session) == [roster, stranger, other]
         assert [a.address for a in stranger.addresses] == ["s@test.example", "t@test.example",
                                                            "y@test.example"]
+        named = document(session, mail(session, stranger, "s@test.example", 5), 0)
+        named.unit_name = "图书馆"
+        assert queries.names_given(session, stranger.id) == {"图书馆"}  # none empty, each once
+        assert queries.names_given(session, other.id) == set()
+    with sessions() as session:
+        # With its addresses, in the same statement and in their order; several rows, one unit.
+        for found in (queries.unit_by_key(session, "address:s@test.example", addresses=True),
+                      queries.unit_with_id(session, stranger.id, addresses=True),
+                      queries.unit_off_roster_named(session, {stranger.name_key},
+                                                    addresses=True)):
+            assert found is not None and found.id == stranger.id
+            assert "addresses" in vars(found)  # loaded: reading them asks nothing more
+            assert [a.address for a in found.addresses] == ["s@test.example", "t@test.example",
+                                                            "y@test.example"]
+        assert queries.unit_by_key(session, "address:nobody@test.example",
+                                   addresses=True) is None
     sessions.kw["bind"].dispose()
 
 
