@@ -106,17 +106,22 @@ def test_senders_are_matched_by_address_name_and_studio(database_url: str,
         assert queries.names_given(session, stranger.id) == {"图书馆"}  # none empty, each once
         assert queries.names_given(session, other.id) == set()
     with sessions() as session:
-        # With its addresses, in the same statement and in their order; several rows, one unit.
-        for found in (queries.unit_by_key(session, "address:s@test.example", addresses=True),
-                      queries.unit_with_id(session, stranger.id, addresses=True),
-                      queries.unit_off_roster_named(session, {stranger.name_key},
-                                                    addresses=True)):
-            assert found is not None and found.id == stranger.id
-            assert "addresses" in vars(found)  # loaded: reading them asks nothing more
-            assert [a.address for a in found.addresses] == ["s@test.example", "t@test.example",
-                                                            "y@test.example"]
-        assert queries.unit_by_key(session, "address:nobody@test.example",
-                                   addresses=True) is None
+        # With their addresses, in the same statement and in their order; several rows a unit.
+        found = queries.units_for_sender(session, "t@test.example", ["roster:机电工程学院"],
+                                         {other.name_key})
+        assert [(unit.id, by_address) for unit, by_address in found] == [
+            (roster.id, False), (stranger.id, True), (other.id, False)]
+        assert all("addresses" in vars(unit) for unit, _ in found)  # reading them asks nothing
+        assert [a.address for a in found[1][0].addresses] == ["s@test.example",
+                                                              "t@test.example", "y@test.example"]
+        assert queries.units_for_sender(session, "", [], []) == []
+        assert [(u.id, known) for u, known in queries.units_for_sender(
+            session, "nobody@test.example", ["address:s@test.example"], [])] == [
+            (stranger.id, False)]
+        with_addresses = queries.unit_with_addresses(session, stranger.id)
+        assert with_addresses is not None and "addresses" in vars(with_addresses)
+        assert len(with_addresses.addresses) == 3
+        assert queries.unit_with_addresses(session, -1) is None
     sessions.kw["bind"].dispose()
 
 

@@ -92,7 +92,7 @@ def handle(session: Session, intake: Intake, raw: bytes, raw_path: str,
            received_at: datetime, omitted: int = 0, *,
            assigned: bool = False, unit: Unit | None = None,
            memory: CycleMemory | None = None) -> tuple[Message, bool]:
-    """Process one mail; returns its flushed Message row and whether it is new.
+    """Process one mail; returns its Message row (flushed: it has its id) and whether it is new.
 
     A mail whose Message-ID is already recorded (the same mail delivered twice, or seen again
     after the server renumbered its UIDs) is not processed again. A mail for no campaign is
@@ -206,7 +206,8 @@ def _process(session: Session, intake: Intake, parsed: ParsedMessage, raw: bytes
 
     steps.run_steps(steps.Verdict(session, intake, message, parsed, raw, claim, documents,
                                   files, findings, latest, history=history))
-    session.flush()
+    # What the steps wrote is flushed by the caller's next statement (the batch's, with the
+    # mail's place on the server): one flush, not two.
     return message
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import and_, false, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from mailbot.store.models import (
@@ -25,23 +25,16 @@ from mailbot.store.models import (
 )
 
 
-def unit_by_key(session: Session, key: str, *, addresses: bool = False) -> Unit | None:
-    """The unit whose key ("roster:<name>", "address:<address>") is `key`; with `addresses`,
-    its addresses loaded in the same statement."""
-    return _first(session, select(Unit).where(Unit.key == key), addresses)
+def unit_by_key(session: Session, key: str) -> Unit | None:
+    """The unit whose key ("roster:<name>", "address:<address>") is `key`."""
+    return session.scalar(select(Unit).where(Unit.key == key))
 
 
-def unit_with_id(session: Session, unit_id: int, *, addresses: bool = False) -> Unit | None:
-    """The unit `unit_id`; with `addresses`, its addresses loaded in the same statement."""
-    return _first(session, select(Unit).where(Unit.id == unit_id), addresses)
-
-
-def _first(session: Session, statement: Select[Unit], addresses: bool) -> Unit | None:
-    if not addresses:
-        return session.scalar(statement)
-    # A joined load is one row per address: every row is read (`all`), or the first unit's
-    # list of addresses would be cut short.
-    units = session.scalars(statement.options(joinedload(Unit.addresses))).unique().all()
+def unit_with_addresses(session: Session, unit_id: int) -> Unit | None:
+    """The unit `unit_id` with its addresses, loaded in the same statement."""
+    # A joined load is one row per address: every row is read, or the list is cut short.
+    units = session.scalars(select(Unit).where(Unit.id == unit_id)
+                            .options(joinedload(Unit.addresses))).unique().all()
     return units[0] if units else None
 
 
@@ -50,18 +43,31 @@ def unit_of_address(session: Session, address: str) -> Unit | None:
     return session.scalar(select(Unit).join(UnitAddress).where(UnitAddress.address == address))
 
 
+def units_for_sender(session: Session, address: str, keys: Collection[str],
+                     name_keys: Collection[str]) -> list[tuple[Unit, bool]]:
+    """The units a mail may be for, oldest first, each with its addresses and whether `address`
+    (already lower-cased; "" for none) is one of them as the database holds them: that unit,
+    those whose key is one of `keys`, and those off the roster whose tolerant name key is one
+    of `name_keys` — in one statement."""
+    known = (Unit.id.in_(select(UnitAddress.unit_id).where(UnitAddress.address == address))
+             if address else false())
+    chosen = or_(known, Unit.key.in_(list(keys)),
+                 and_(Unit.on_roster.is_(False), Unit.name_key.in_(list(name_keys))))
+    # A joined load is one row per address: `unique` makes them one unit each again.
+    rows = session.execute(select(Unit, known).where(chosen).order_by(Unit.id)
+                           .options(joinedload(Unit.addresses))).unique()
+    return [(unit, bool(by_address)) for unit, by_address in rows]
+
+
 def address_known(session: Session, address: str) -> bool:
     """Whether `address` (already lower-cased) belongs to some unit already."""
     return session.scalar(select(UnitAddress).where(UnitAddress.address == address)) is not None
 
 
-def unit_off_roster_named(session: Session, name_keys: Collection[str], *,
-                          addresses: bool = False) -> Unit | None:
-    """The first (oldest) unit not on the roster whose tolerant name key is one of `name_keys`;
-    with `addresses`, its addresses loaded in the same statement."""
-    return _first(session, select(Unit).where(Unit.on_roster.is_(False),
-                                              Unit.name_key.in_(name_keys)).order_by(Unit.id),
-                  addresses)
+def unit_off_roster_named(session: Session, name_keys: Collection[str]) -> Unit | None:
+    """The first (oldest) unit not on the roster whose tolerant name key is one of `name_keys`."""
+    return session.scalar(select(Unit).where(Unit.on_roster.is_(False),
+                                             Unit.name_key.in_(name_keys)).order_by(Unit.id))
 
 
 def studio_owners(session: Session, studio_keys: Collection[str]) -> set[int]:
