@@ -47,7 +47,10 @@ def tell_unit(session: Session, intake: Intake, message: Message, unit: Unit,
     still awaiting the office does not set off a notice with every mail it sends. At most one
     notice an hour reaches one address, so a flood of new senders cannot flood the unit."""
     sender = message.from_addr
-    if not sender or queries.held_back_before(session, unit.id, sender, message.id):
+    # Mail is held back (待核实, then perhaps 已驳回) only for a roster unit, whose roster lists
+    # addresses (`units.claim_unit`), and stays with it: for any other unit nothing to ask.
+    if not sender or (unit.on_roster
+                      and queries.held_back_before(session, unit.id, sender, message.id)):
         return
     names = queries.attachment_names(session, message.id) if files is None else files
     context = {"office": intake.campaign.office, "campaign": intake.campaign.campaign,
