@@ -157,3 +157,23 @@ def test_a_received_file_that_cannot_be_written_stops_its_batch_and_loses_nothin
     assert rows(bot.state_dir, "SELECT COUNT(*) FROM messages") == [(3,)]
     flags = bot.dovecot.flags("office@test.example")
     assert all("$MailbotHandled" in f for f in flags.values())
+
+
+def test_a_place_noted_by_another_worker_meanwhile_is_noted_once(bot: Bot) -> None:
+    # The cycle says the UID was not recorded when it looked (`new_place`), so the place is
+    # noted without asking; another worker noted it since (the mail delivered there twice,
+    # the other copy recorded first): the unique key fails the first attempt, the second asks.
+    runtime = Runtime(bot.settings, bot.campaign)
+    first, second = (build_mail(sender=UNIT, to="office@test.example", subject=f"申报材料 {n}",
+                                body="请查收。", attachments=first_part(), style="outlook",
+                                date=ON_TIME, message_id=f"<place-{n}@test.example>")
+                     for n in range(2))
+    with Batch(runtime) as batch:
+        batch.record(first, save_raw(bot.state_dir, first), ON_TIME,
+                     place=("INBOX", 7, 41), new_place=True)
+    with Batch(runtime) as batch:
+        message, new = batch.record(second, save_raw(bot.state_dir, second), ON_TIME,
+                                    place=("INBOX", 7, 41), new_place=True)
+    assert new and message.id is not None
+    assert rows(bot.state_dir, "SELECT COUNT(*) FROM messages") == [(2,)]
+    assert rows(bot.state_dir, "SELECT uid, message_pk FROM mailbox_uids") == [(41, 1)]

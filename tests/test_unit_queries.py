@@ -15,7 +15,7 @@ from mailbot.campaign.units import claim_unit, known_unit, named_unit, sync_rost
 from mailbot.config import DEFAULT_RULES_DIR
 from mailbot.store.database import open_database
 from mailbot.store.handles import Session, Sessions, StoreFailure
-from mailbot.store.models import REVIEW_PENDING, Document, Message, Reminder, Unit
+from mailbot.store.models import REVIEW_PENDING, Document, Message, Reminder, Reply, Unit
 from mailbot.store.queries import operations
 from mailbot.store.queries import units as queries
 from mailbot.timefmt import utcnow
@@ -101,6 +101,27 @@ def test_senders_are_matched_by_address_name_and_studio(database_url: str,
         assert queries.units_in_order(session) == [roster, stranger, other]
         assert [a.address for a in stranger.addresses] == ["s@test.example", "t@test.example",
                                                            "y@test.example"]
+        named = document(session, mail(session, stranger, "s@test.example", 5), 0)
+        named.unit_name = "图书馆"
+        assert queries.names_given(session, stranger.id) == {"图书馆"}  # none empty, each once
+        assert queries.names_given(session, other.id) == set()
+    with sessions() as session:
+        # With their addresses, in the same statement and in their order; several rows a unit.
+        found = queries.units_for_sender(session, "t@test.example", ["roster:机电工程学院"],
+                                         {other.name_key})
+        assert [(unit.id, by_address) for unit, by_address in found] == [
+            (roster.id, False), (stranger.id, True), (other.id, False)]
+        assert all("addresses" in vars(unit) for unit, _ in found)  # reading them asks nothing
+        assert [a.address for a in found[1][0].addresses] == ["s@test.example",
+                                                              "t@test.example", "y@test.example"]
+        assert queries.units_for_sender(session, "", [], []) == []
+        assert [(u.id, known) for u, known in queries.units_for_sender(
+            session, "nobody@test.example", ["address:s@test.example"], [])] == [
+            (stranger.id, False)]
+        with_addresses = queries.unit_with_addresses(session, stranger.id)
+        assert with_addresses is not None and "addresses" in vars(with_addresses)
+        assert len(with_addresses.addresses) == 3
+        assert queries.unit_with_addresses(session, -1) is None
     sessions.kw["bind"].dispose()
 
 
@@ -124,8 +145,22 @@ def test_senders_awaiting_the_office_and_the_mail_they_sent(database_url: str,
         assert not queries.held_back_before(session, unit.id, "jidian@test.example", first.id)
         assert operations.count_messages_by_result(session) == {"补正": 2, "受理": 1}
     with sessions() as session:
-        assert not queries.notice_sent_since(session, "jidian@test.example",
-                                             utcnow() - timedelta(hours=1))
+        assert queries.noticed_since(session, ["jidian@test.example"],
+                                     utcnow() - timedelta(hours=1)) == set()
+        hour_ago = utcnow() - timedelta(hours=1)
+        for to, kind, age in (("a@test.example", "address-notice", 10),
+                              ("a@test.example", "address-notice", 20),
+                              ("b@test.example", "address-notice", 90),
+                              ("c@test.example", "acknowledgement", 5)):
+            session.add(Reply(message_pk=None, kind=kind, to_addr=to, subject="", raw=b"",
+                              smtp_message_id=f"<{to}.{age}@test>", status="sent",
+                              created_at=utcnow() - timedelta(minutes=age)))
+        session.flush()
+        # Within the hour, of the notices only, each address once; none asked: none found.
+        assert queries.noticed_since(session, ["a@test.example", "b@test.example",
+                                               "c@test.example", "d@test.example"],
+                                     hour_ago) == {"a@test.example"}
+        assert queries.noticed_since(session, [], hour_ago) == set()
     sessions.kw["bind"].dispose()
 
 

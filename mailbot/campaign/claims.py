@@ -10,6 +10,7 @@ counts at once — colleagues send pieces — and the unit's earlier addresses a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -37,25 +38,31 @@ def unconfirmed_finding(sender: str, unit: Unit) -> Finding:
 
 
 def tell_unit(session: Session, intake: Intake, message: Message, unit: Unit,
-              claim: Claim) -> None:
+              claim: Claim, files: Sequence[str] | None = None) -> None:
     """A notice to the unit's earlier addresses (the first MAX_NOTICED, roster ones first):
-    a new address sent forms for it.
+    a new address sent forms for it. `files`: the mail's file names in their order, when the
+    caller holds them (else they are read back).
 
     Once per (unit, new address): an address that joined is known from then on, and one
     still awaiting the office does not set off a notice with every mail it sends. At most one
     notice an hour reaches one address, so a flood of new senders cannot flood the unit."""
     sender = message.from_addr
+    # Asked whatever the unit: mail is held back only for a roster unit (`units.claim_unit`),
+    # but a unit can leave the roster after its mail was held.
     if not sender or queries.held_back_before(session, unit.id, sender, message.id):
         return
+    names = queries.attachment_names(session, message.id) if files is None else files
     context = {"office": intake.campaign.office, "campaign": intake.campaign.campaign,
                "unit_name": unit.display_name, "sender": sender,
                "received_at": show(message.received_at), "subject": message.subject,
-               "files": [name or "（未命名附件）"
-                         for name in queries.attachment_names(session, message.id)],
+               "files": [name or "（未命名附件）" for name in names],
                "pending": claim.unconfirmed}
-    since = utcnow() - NOTICE_PAUSE
-    for address in claim.earlier[:MAX_NOTICED]:
-        if queries.notice_sent_since(session, address, since):
+    told = claim.earlier[:MAX_NOTICED]
+    # Asked once for all of them: the addresses are distinct, so a notice queued below
+    # cannot change the answer for another.
+    recently = queries.noticed_since(session, told, utcnow() - NOTICE_PAUSE)
+    for address in told:
+        if address in recently:
             continue  # told within the hour already: many new addresses are one alarm
         mail = intake.composer.outgoing(
             "address_notice.txt.j2", context, to=address,

@@ -102,21 +102,40 @@ def claim_unit(session: Session, campaign: Campaign, sender: str, named: Iterabl
     name (`named`), else by a studio (`studios`, tolerant keys) an earlier 附件1/附件2 of a
     unit nominated — a colleague sending only the 附件3 — else a new unit."""
     sender = sender.lower()
-    known = known_unit(session, sender) if sender else None
+    named = list(named)
+    roster_key, wanted = _named_keys(campaign, [n for n in named if n.strip()])
+    own_key = ADDRESS_PREFIX + (sender or "unknown")
+    # Every unit the mail may be for, with its addresses (the claim lists them): one statement
+    # where one per question was asked in turn.
+    found = queries.units_for_sender(session, sender, [k for k in (roster_key, own_key) if k],
+                                     () if roster_key else wanted)
+    known = next((u for u, by_address in found if by_address), None)
     if known is not None:
         return Claim(known)
-    named = list(named)
-    unit = (_by_name(session, campaign, [n for n in named if n.strip()])
-            or _by_studio(session, {k for k in studios if k}))
+    candidates = [u for u, _by_address in found]
+    unit = (next((u for u in candidates if u.key == roster_key), None) if roster_key
+            else next((u for u in candidates if not u.on_roster and u.name_key in wanted),
+                      None))
+    unit = unit or _by_studio(session, {k for k in studios if k})
     if unit is not None:
         earlier = tuple(a.address for a in unit.addresses)
         if _roster_addresses(campaign, unit):
             return Claim(unit, unconfirmed=True, earlier=earlier)  # the office decides
-        if sender:
+        if sender:  # inserted with the mail's row, in its flush
             session.add(UnitAddress(unit=unit, address=sender))
-            session.flush()
         return Claim(unit, earlier=earlier)
-    return Claim(_new_unit(session, sender, named, display_name))
+    existing = next((u for u in candidates if u.key == own_key), None)
+    return Claim(existing or _new_unit(session, sender, named, display_name, known_new=True))
+
+
+def _named_keys(campaign: Campaign, names: list[str]) -> tuple[str, set[str]]:
+    """The key of the roster unit `names` name (by its name or an alias), or "" if they name
+    none; and the tolerant keys of `names`, which name a unit off the roster otherwise."""
+    wanted = {name_key(n) for n in names}
+    for entry in campaign.units if wanted else ():
+        if wanted & {name_key(n) for n in (entry.name, *entry.aliases)}:
+            return ROSTER_PREFIX + entry.name, wanted
+    return "", wanted
 
 
 def _roster_addresses(campaign: Campaign, unit: Unit) -> tuple[str, ...]:
@@ -132,30 +151,30 @@ def confirm_address(session: Session, unit: Unit, address: str) -> None:
     _remember(session, unit, address)
 
 
-def _new_unit(session: Session, sender: str, named: list[str], display_name: str) -> Unit:
+def _new_unit(session: Session, sender: str, named: list[str], display_name: str, *,
+              known_new: bool = False) -> Unit:
+    """A unit named after the mail, keyed by its sender; the one that key names already if
+    there is one (`known_new`: the caller knows there is none)."""
     first_named = next((n.strip() for n in named if n.strip()), "")
     name = first_named or display_name or sender
     key = ADDRESS_PREFIX + (sender or "unknown")
-    existing = queries.unit_by_key(session, key)
+    existing = None if known_new else queries.unit_by_key(session, key)
     if existing is not None:  # an address that was detached from its unit by hand
         return existing
     unit = Unit(key=key, on_roster=False, name=name, name_key=name_key(name),
                 created_at=utcnow())
-    session.add(unit)
-    session.flush()
+    session.add(unit)  # inserted, with its address, in the flush of the mail's row
     if sender:  # not known, as asked in claim_unit
         session.add(UnitAddress(unit=unit, address=sender))
-        session.flush()
     return unit
 
 
 def _by_name(session: Session, campaign: Campaign, names: list[str]) -> Unit | None:
-    wanted = {name_key(n) for n in names}
+    roster_key, wanted = _named_keys(campaign, names)
     if not wanted:
         return None
-    for entry in campaign.units:
-        if wanted & {name_key(n) for n in (entry.name, *entry.aliases)}:
-            return queries.unit_by_key(session, ROSTER_PREFIX + entry.name)
+    if roster_key:
+        return queries.unit_by_key(session, roster_key)
     return queries.unit_off_roster_named(session, wanted)
 
 
@@ -164,7 +183,7 @@ def _by_studio(session: Session, keys: set[str]) -> Unit | None:
         return None
     owners = queries.studio_owners(session, keys)
     # Only an unambiguous owner: two units nominating the same studio is for a person to sort.
-    return session.get(Unit, owners.pop()) if len(owners) == 1 else None
+    return queries.unit_with_addresses(session, owners.pop()) if len(owners) == 1 else None
 
 
 def _remember(session: Session, unit: Unit, address: str) -> None:

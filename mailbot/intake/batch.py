@@ -144,30 +144,36 @@ class Batch:
         self.session.close()
 
     def record(self, raw: bytes, raw_path: str, received_at: datetime,
-               place: tuple[str, int, int] | None = None, omitted: int = 0
-               ) -> tuple[Message, bool]:
+               place: tuple[str, int, int] | None = None, omitted: int = 0, *,
+               new_place: bool = False) -> tuple[Message, bool]:
         """Process one mail in a savepoint of its own; (its Message, whether it is new).
 
         Raises StateError when our own storage fails, NotRecorded when even quarantining the
         mail failed; never for what the mail holds. Another worker recording the same mail
         at the same moment makes our savepoint fail on a unique key (its Message-ID, its UID):
-        rolled back, and the mail processed once more, which now finds the other's row."""
+        rolled back, and the mail processed once more, which now finds the other's row.
+        `new_place`: the caller knows that no mail was recorded at `place` when it looked
+        (`cycle.recorded_uids`), so the first attempt notes it without asking again."""
         intake = self.runtime.intake
+        careful = not new_place  # asks whether the place is noted before noting it
 
         def process(session: Session) -> tuple[Message, bool]:
             message, new = pipeline.handle(session, intake, raw, raw_path, received_at,
                                            omitted, memory=self.memory)
-            _remember_place(session, message, place)
+            _remember_place(session, message, place, careful)
             return message, new
 
         def set_aside(session: Session) -> tuple[Message, bool]:
             message = quarantine.quarantine(session, intake, raw, raw_path, received_at,
                                             reason)
-            _remember_place(session, message, place)
+            _remember_place(session, message, place, careful=True)
             return message, True
 
         reason = ""
         for attempt in (1, 2):
+            # Another worker noting the place meanwhile fails the first attempt on the place's
+            # unique key, as a race on the Message-ID does; the second asks first.
+            careful = careful or attempt > 1
             try:
                 return self._counted(self._savepoint(process), place)
             except Exception as exc:
@@ -214,9 +220,9 @@ class Batch:
 
 
 def _remember_place(session: Session, message: Message,
-                    place: tuple[str, int, int] | None) -> None:
+                    place: tuple[str, int, int] | None, careful: bool) -> None:
     if place is not None:
-        queries.remember_place(session, message, *place)
+        queries.remember_place(session, message, *place, unknown=not careful)
 
 
 def _quarantine_reason(runtime: Runtime, raw_path: str, exc: Exception) -> str:

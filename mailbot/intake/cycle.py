@@ -265,8 +265,9 @@ def _record_fetched(runtime: Runtime, batch: Batch, box: Mailbox, uidvalidity: i
     if note:
         runtime.blobs.put(omitted_key(raw_path), note.encode("utf-8"))
     try:
-        batch.record(fetched.raw, raw_path, fetched.received_at,
-                     place=(box.folder, uidvalidity, fetched.uid), omitted=fetched.omitted)
+        batch.record(fetched.raw, raw_path, fetched.received_at,  # a UID not recorded yet
+                     place=(box.folder, uidvalidity, fetched.uid), omitted=fetched.omitted,
+                     new_place=True)
     except NotRecorded as exc:
         # One line each cycle it happens: never a silent loop, never the others' loss.
         log.error("could not record UID %d (%s), left unmarked, tried again next cycle: %s",

@@ -1,7 +1,8 @@
 """What one intake cycle remembers from one mail to the next, so that nothing is done twice.
 
-`UnitHistory` — the documents of each unit: read from the database the first time a unit sends
-in the cycle, then kept up to date with what the cycle itself records.
+`UnitHistory` — the documents of each unit, and the unit names its documents give (what a reply
+may call the unit): read from the database the first time a unit sends in the cycle, then kept
+up to date with what the cycle itself records.
 
 A unit that sends its set five times in a backfill was read five times, each time with every
 earlier version and its mail; now it is read once. What the cycle writes is added only once
@@ -29,6 +30,7 @@ from mailbot.documents import ReadDocument
 from mailbot.store.handles import Session
 from mailbot.store.models import Document, Unit
 from mailbot.store.queries.dossier import unit_documents
+from mailbot.store.queries.units import names_given
 
 UNITS_KEPT = 100
 DOCUMENTS_KEPT = 300  # a few megabytes of text at most
@@ -40,6 +42,9 @@ class UnitHistory:
     def __init__(self) -> None:
         self._rows: OrderedDict[int, list[Document]] = OrderedDict()
         self._proposed: dict[int, list[Document]] = {}
+        # The unit names (推荐单位) all of a unit's documents give, the unrecognised ones too.
+        self._names: OrderedDict[int, set[str]] = OrderedDict()
+        self._proposed_names: dict[int, set[str]] = {}
 
     def latest(self, session: Session, unit: Unit, campaign: Campaign,
                added: Iterable[Document]) -> list[Document]:
@@ -52,7 +57,19 @@ class UnitHistory:
             rows = sorted([*known, *(row for row in added if row.kind != "unknown")],
                           key=lambda row: (row.message.received_at, row.id))
         self._proposed[unit.id] = rows
+        names = self._names.get(unit.id)
+        if names is not None:  # every mail of the unit passes here: the names stay complete
+            self._proposed_names[unit.id] = names | {row.unit_name for row in added
+                                                     if row.unit_name}
         return pick_latest(rows, campaign)
+
+    def names(self, session: Session, unit: Unit) -> set[str]:
+        """The unit names (推荐单位) the unit's documents give, this mail's included (asked
+        after `latest`): read once a cycle, as the documents are."""
+        names = self._proposed_names.get(unit.id)
+        if names is None:  # the query finds this mail's rows: they are flushed
+            names = self._proposed_names[unit.id] = names_given(session, unit.id)
+        return names
 
     def keep(self) -> None:
         """The mail's transaction succeeded: what it added is part of the history."""
@@ -61,16 +78,25 @@ class UnitHistory:
             self._rows.move_to_end(unit_id)
         while len(self._rows) > UNITS_KEPT:
             self._rows.popitem(last=False)
+        for unit_id, names in self._proposed_names.items():
+            self._names[unit_id] = names
+            self._names.move_to_end(unit_id)
+        while len(self._names) > UNITS_KEPT:
+            self._names.popitem(last=False)
         self._proposed.clear()
+        self._proposed_names.clear()
 
     def forget(self) -> None:
         """The mail's transaction was rolled back: nothing it added happened."""
         self._proposed.clear()
+        self._proposed_names.clear()
 
     def clear(self) -> None:
         """Everything is forgotten (the cycle's transaction was rolled back)."""
         self._rows.clear()
         self._proposed.clear()
+        self._names.clear()
+        self._proposed_names.clear()
 
 
 Read = Callable[[str, bytes, str, Campaign], ReadDocument]

@@ -17,6 +17,7 @@ import hashlib
 import json
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -91,7 +92,7 @@ def handle(session: Session, intake: Intake, raw: bytes, raw_path: str,
            received_at: datetime, omitted: int = 0, *,
            assigned: bool = False, unit: Unit | None = None,
            memory: CycleMemory | None = None) -> tuple[Message, bool]:
-    """Process one mail; returns its flushed Message row and whether it is new.
+    """Process one mail; returns its Message row (flushed: it has its id) and whether it is new.
 
     A mail whose Message-ID is already recorded (the same mail delivered twice, or seen again
     after the server renumbered its UIDs) is not processed again. A mail for no campaign is
@@ -104,12 +105,16 @@ def handle(session: Session, intake: Intake, raw: bytes, raw_path: str,
     existing = queries.recorded_message(session, parsed.message_id)  # in any campaign
     if existing is not None:
         return existing, False
-    parsed = screening.screen(session, intake.settings, parsed, omitted)  # own mail, too large
+    # Whether the mail is one of our replies, or answers one: asked once for all its IDs.
+    sent = queries.reply_campaigns(session, (parsed.message_id, parsed.in_reply_to or "",
+                                             *parsed.references))
+    parsed = screening.screen(session, intake.settings, parsed, omitted,  # own mail, too large
+                              sent=sent)
     memory = memory or CycleMemory()
     reader = _Reader(intake.campaign, memory.documents)
     quoted = routing.quoted_ids(raw) if parsed.automatic else ()
     if not assigned:
-        decision = route(session, intake, parsed, received_at, reader, quoted)
+        decision = route(session, intake, parsed, received_at, reader, quoted, sent)
         if decision.campaign is None:
             message = _new_message(parsed, raw, raw_path, received_at)
             message.result, message.reason = UNCLASSIFIED, "不属于本次申报（共用邮箱中的其他邮件）"
@@ -126,13 +131,16 @@ def handle(session: Session, intake: Intake, raw: bytes, raw_path: str,
 
 
 def route(session: Session, intake: Intake, parsed: ParsedMessage, received_at: datetime,
-          reader: _Reader | None = None, quoted: tuple[str, ...] = ()) -> routing.Decision:
-    """Which campaign the mail is for (routing.route), with what the database knows."""
+          reader: _Reader | None = None, quoted: tuple[str, ...] = (),
+          sent: Mapping[str, str | None] | None = None) -> routing.Decision:
+    """Which campaign the mail is for (routing.route), with what the database knows (`sent`:
+    our replies' campaigns by Message-ID, as far as the caller asked already)."""
     key = intake.campaign.campaign.key
     several = len(intake.open_campaigns) > 1
+    asked = sent or {}
 
     def thread(mid: str) -> str | None:  # whichever campaign sent the reply
-        found = queries.reply_campaign(session, mid)
+        found = asked[mid] if mid in asked else queries.reply_campaign(session, mid)
         return None if found is None else found if several else key
 
     def senders(address: str) -> set[str]:  # the campaigns whose units write from there
@@ -185,7 +193,8 @@ def _process(session: Session, intake: Intake, parsed: ParsedMessage, raw: bytes
     session.flush()
 
     rows = [row for row, _data in files]
-    latest = (history or UnitHistory()).latest(session, unit, campaign, rows)
+    history = history or UnitHistory()
+    latest = history.latest(session, unit, campaign, rows)
     if claim.unconfirmed:  # the unit's set is not this sender's to change: no set checks
         message.review = REVIEW_PENDING
         findings.insert(0, claims.unconfirmed_finding(message.from_addr, unit))
@@ -196,8 +205,9 @@ def _process(session: Session, intake: Intake, parsed: ParsedMessage, raw: bytes
                                                       held))
 
     steps.run_steps(steps.Verdict(session, intake, message, parsed, raw, claim, documents,
-                                  files, findings, latest))
-    session.flush()
+                                  files, findings, latest, history=history))
+    # What the steps wrote is flushed by the caller's next statement (the batch's, with the
+    # mail's place on the server): one flush, not two.
     return message
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import email
 import re
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 from email.parser import BytesHeaderParser
@@ -51,12 +52,15 @@ NOT_AUTOMATIC_ANSWERS = ("address-notice", "office-answer", "sender-review")
 
 
 def screen(session: Session, settings: Settings, parsed: ParsedMessage,
-           omitted_size: int = 0) -> ParsedMessage:
+           omitted_size: int = 0, *, sent: Mapping[str, str | None] | None = None
+           ) -> ParsedMessage:
     """The parsed mail with what the database and the fetch know added.
 
     `omitted_size` is the mail's size on the server when only its header was fetched (over
-    `settings.max_message_bytes`). Raises `BrokenMail` for mail a person has to look at."""
-    if parsed.automatic is None and is_own_reply(session, parsed.message_id):
+    `settings.max_message_bytes`). `sent`: our replies by Message-ID, the mail's own among
+    them, when the caller asked already (`queries.intake.reply_campaigns`). Raises
+    `BrokenMail` for mail a person has to look at."""
+    if parsed.automatic is None and _is_ours(session, parsed.message_id, sent):
         return replace(parsed, automatic=f"本系统自己发出的回复（Message-ID {parsed.message_id}）")
     if parsed.automatic is None and parsed.unprocessable:
         raise BrokenMail(parsed.unprocessable)
@@ -70,6 +74,12 @@ def screen(session: Session, settings: Settings, parsed: ParsedMessage,
 def is_own_reply(session: Session, message_id: str) -> bool:
     """Whether this Message-ID is one our outbox sent, for whichever campaign."""
     return recorded.reply_sent_as(session, message_id)
+
+
+def _is_ours(session: Session, message_id: str, sent: Mapping[str, str | None] | None) -> bool:
+    if sent is not None and message_id in sent:
+        return sent[message_id] is not None
+    return is_own_reply(session, message_id)
 
 
 def reply_hold(session: Session, settings: Settings, parsed: ParsedMessage,

@@ -23,6 +23,7 @@ from mailbot.campaign.units import Claim, name_key
 from mailbot.documents import ReadDocument
 from mailbot.findings import Finding
 from mailbot.intake import screening
+from mailbot.intake.history import UnitHistory
 from mailbot.mail import addresses
 from mailbot.mail.parse import ParsedMessage
 from mailbot.office import outbox
@@ -63,6 +64,7 @@ class Verdict:
     latest: list[Document]  # the unit's versions that count, this mail's included
     hold: Finding | None = None  # why no reply goes out (loops, limits)
     unverified: Finding | None = None  # why the reply waits for the office (authentication)
+    history: UnitHistory | None = None  # the cycle's: the unit names its documents give
 
     @property
     def unit(self) -> Unit:
@@ -137,7 +139,7 @@ def tell_unit(verdict: Verdict) -> None:
     """A new address sent forms for a unit that wrote from others: those are told."""
     if verdict.claim.earlier:
         claims.tell_unit(verdict.session, verdict.intake, verdict.message, verdict.unit,
-                         verdict.claim)
+                         verdict.claim, files=[row.filename for row, _data in verdict.files])
 
 
 # The order, read here and nowhere else.
@@ -151,8 +153,12 @@ AFTER_CHECKS: tuple[Step, ...] = (
 
 
 def run_steps(verdict: Verdict) -> None:
-    for step in AFTER_CHECKS:
-        step(verdict)
+    """The steps, in order. No step asks the database about what an earlier step of the same
+    mail wrote (a receipt number, findings, the reply), so nothing is flushed between them:
+    what they write goes in one flush after them all (the pipeline's), not one per question."""
+    with verdict.session.no_autoflush:
+        for step in AFTER_CHECKS:
+            step(verdict)
 
 
 def header_block(raw: bytes) -> bytes:
@@ -170,7 +176,7 @@ def _note(verdict: Verdict, findings: list[Finding]) -> None:
 
 def _reply_context(verdict: Verdict) -> dict[str, object]:
     campaign, message, unit = verdict.intake.campaign, verdict.message, verdict.unit
-    name = _unit_name(unit)
+    name = _unit_name(verdict)
     findings = verdict.findings
     return {
         "campaign": campaign.campaign,
@@ -193,13 +199,16 @@ def _reply_context(verdict: Verdict) -> dict[str, object]:
     }
 
 
-def _unit_name(unit: Unit) -> str:
+def _unit_name(verdict: Verdict) -> str:
     """The unit's name as a reply may say it: the roster's, or one the unit's own forms give
     (推荐单位). A new sender's unit may be named after its display name — attacker text — and
     is then not named at all."""
+    unit = verdict.unit
     if unit.on_roster:
         return unit.name
-    named = any(name_key(d.unit_name) == unit.name_key for d in unit.documents if d.unit_name)
+    given = (verdict.history.names(verdict.session, unit) if verdict.history is not None
+             else {d.unit_name for d in unit.documents if d.unit_name})
+    named = any(name_key(name) == unit.name_key for name in given)
     return unit.name if unit.name and named else ""
 
 

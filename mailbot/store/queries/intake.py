@@ -7,6 +7,8 @@ Everything runs in the caller's transaction (`store.handles.Session`); nothing h
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
@@ -26,6 +28,18 @@ def reply_campaign(session: Session, smtp_message_id: str) -> str | None:
                           .execution_options(**ACROSS_CAMPAIGNS))
 
 
+def reply_campaigns(session: Session, smtp_message_ids: Iterable[str]) -> dict[str, str | None]:
+    """Each of these Message-IDs -> the campaign of our reply sent under it (None: no such
+    reply), in one statement: what `reply_campaign` answers for one."""
+    asked = set(smtp_message_ids)
+    found: dict[str, str | None] = dict.fromkeys(asked)
+    for message_id, campaign in session.execute(
+            select(Reply.smtp_message_id, Reply.campaign)
+            .where(Reply.smtp_message_id.in_(asked)).execution_options(**ACROSS_CAMPAIGNS)):
+        found[message_id] = campaign
+    return found
+
+
 def sender_campaigns(session: Session, address: str) -> set[str]:
     """The campaigns with a unit that writes from `address` (bare, lowercased)."""
     return set(session.scalars(select(UnitAddress.campaign)
@@ -34,9 +48,10 @@ def sender_campaigns(session: Session, address: str) -> set[str]:
 
 
 def remember_place(session: Session, message: Message, folder: str, uidvalidity: int,
-                   uid: int) -> None:
-    """Note where on the server `message` was seen, unless that place is noted already."""
-    known = session.scalar(select(MailboxUid.id).where(
+                   uid: int, *, unknown: bool = False) -> None:
+    """Note where on the server `message` was seen, unless that place is noted already
+    (`unknown`: the caller knows it is not, and a place noted twice fails on its unique key)."""
+    known = None if unknown else session.scalar(select(MailboxUid.id).where(
         MailboxUid.folder == folder, MailboxUid.uidvalidity == uidvalidity, MailboxUid.uid == uid))
     if known is None:
         session.add(MailboxUid(folder=folder, uidvalidity=uidvalidity, uid=uid,

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime
 
-from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, false, or_, select
+from sqlalchemy.orm import Session, joinedload
 
 from mailbot.store.models import (
     REVIEW_PENDING,
@@ -30,9 +30,33 @@ def unit_by_key(session: Session, key: str) -> Unit | None:
     return session.scalar(select(Unit).where(Unit.key == key))
 
 
+def unit_with_addresses(session: Session, unit_id: int) -> Unit | None:
+    """The unit `unit_id` with its addresses, loaded in the same statement."""
+    # A joined load is one row per address: every row is read, or the list is cut short.
+    units = session.scalars(select(Unit).where(Unit.id == unit_id)
+                            .options(joinedload(Unit.addresses))).unique().all()
+    return units[0] if units else None
+
+
 def unit_of_address(session: Session, address: str) -> Unit | None:
     """The unit `address` (already lower-cased) is a known address of."""
     return session.scalar(select(Unit).join(UnitAddress).where(UnitAddress.address == address))
+
+
+def units_for_sender(session: Session, address: str, keys: Collection[str],
+                     name_keys: Collection[str]) -> list[tuple[Unit, bool]]:
+    """The units a mail may be for, oldest first, each with its addresses and whether `address`
+    (already lower-cased; "" for none) is one of them as the database holds them: that unit,
+    those whose key is one of `keys`, and those off the roster whose tolerant name key is one
+    of `name_keys` — in one statement."""
+    known = (Unit.id.in_(select(UnitAddress.unit_id).where(UnitAddress.address == address))
+             if address else false())
+    chosen = or_(known, Unit.key.in_(list(keys)),
+                 and_(Unit.on_roster.is_(False), Unit.name_key.in_(list(name_keys))))
+    # A joined load is one row per address: `unique` makes them one unit each again.
+    rows = session.execute(select(Unit, known).where(chosen).order_by(Unit.id)
+                           .options(joinedload(Unit.addresses))).unique()
+    return [(unit, bool(by_address)) for unit, by_address in rows]
 
 
 def address_known(session: Session, address: str) -> bool:
@@ -76,12 +100,20 @@ def attachment_names(session: Session, message_pk: int) -> list[str]:
                                 .order_by(Document.position)))
 
 
-def notice_sent_since(session: Session, address: str, since: datetime) -> bool:
-    """Whether an address notice (a new address wrote for your unit) went to `address` at or
-    after `since`."""
-    return session.scalar(select(Reply.id).where(
-        Reply.kind == "address-notice", Reply.to_addr == address,
-        Reply.created_at >= since).limit(1)) is not None
+def names_given(session: Session, unit_id: int) -> set[str]:
+    """The unit names (推荐单位) the unit's documents give, each once, none empty."""
+    return set(session.scalars(select(Document.unit_name).where(
+        Document.unit_id == unit_id, Document.unit_name != "").distinct()))
+
+
+def noticed_since(session: Session, addresses: Collection[str], since: datetime) -> set[str]:
+    """Which of `addresses` an address notice (a new address wrote for your unit) went to at or
+    after `since`: one statement for all of a unit's addresses."""
+    if not addresses:
+        return set()
+    return set(session.scalars(select(Reply.to_addr).where(
+        Reply.kind == "address-notice", Reply.to_addr.in_(list(addresses)),
+        Reply.created_at >= since).distinct()))
 
 
 def awaiting_review(session: Session) -> list[Message]:
