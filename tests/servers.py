@@ -68,12 +68,23 @@ class ServerError(RuntimeError):
 PORT_ATTEMPTS = 5  # first starts of Dovecot that lost a port to another process
 
 
+_PORTS_GIVEN: set[int] = set()
+_PORTS_LOCK = threading.Lock()
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nobody was listening on a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A TCP port on 127.0.0.1 that nobody was listening on a moment ago, and never one this
+    process was given before: the kernel may hand out a port again as soon as the probing
+    socket closes, and two listeners of one server on one port stop it starting (Dovecot:
+    "duplicate listener")."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port: int = sock.getsockname()[1]
+        with _PORTS_LOCK:
+            if port not in _PORTS_GIVEN:
+                _PORTS_GIVEN.add(port)
+                return port
 
 
 def find_dovecot() -> str | None:

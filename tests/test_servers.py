@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from imap_tools import MailBoxUnencrypted
-from servers import Dovecot, ServerError, SmtpRelay
+from servers import Dovecot, ServerError, SmtpRelay, free_port
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 APPLICANT = "unit-a@test.example"
@@ -246,3 +246,10 @@ def test_a_taken_port_moves_a_first_start_and_fails_a_restart_with_the_log(
                 server.start()
     finally:
         server.close()
+
+
+def test_free_port_never_hands_out_a_port_twice() -> None:
+    # The kernel may give a just-closed probe port again; a server configured with two
+    # listeners on one port does not start (this failed a CI run: "duplicate listener").
+    ports = [free_port() for _ in range(300)]
+    assert len(set(ports)) == len(ports)
