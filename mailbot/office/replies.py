@@ -77,10 +77,35 @@ class Composer:
                 in_reply_to: str | None = None, references: Sequence[str] = (),
                 auto_submitted: str = "auto-replied",
                 attachment: tuple[str, bytes] | None = None) -> EmailMessage:
+        headers = self._headers(to, subject, in_reply_to, references, auto_submitted)
+        return self._built(headers, self.render(template, context), attachment)
+
+    def outgoing(self, template: str, context: Mapping[str, Any], *, to: str, subject: str,
+                 in_reply_to: str | None = None, references: Sequence[str] = (),
+                 auto_submitted: str = "auto-replied") -> Outgoing:
+        """The mail `compose` builds, as the outbox keeps it: written directly when it is a
+        plain one (office.plainmail), which every reply of the intake is."""
+        headers = self._headers(to, subject, in_reply_to, references, auto_submitted)
+        body = self.render(template, context)
+        if self.from_address.isascii():
+            # The display name encoded on its own: the address must stay outside any encoded word.
+            plain = [("From", formataddr((self.from_name, self.from_address), "utf-8")),
+                     *headers[1:]]
+            raw = plainmail.plain_raw(plain, body)
+            if raw is not None:
+                fields = dict(headers)
+                return Outgoing(to=fields["To"], subject=fields["Subject"],
+                                message_id=fields["Message-ID"], raw=raw)
+        return plainmail.from_message(self._built(headers, body))
+
+    @staticmethod
+    def _built(headers: list[tuple[str, str]], body: str,
+               attachment: tuple[str, bytes] | None = None) -> EmailMessage:
+        """The mail, by the email package's modern API."""
         mail = EmailMessage(policy=SMTP)
-        for name, value in self._headers(to, subject, in_reply_to, references, auto_submitted):
+        for name, value in headers:
             mail[name] = value
-        mail.set_content(self.render(template, context), charset="utf-8", cte="base64")
+        mail.set_content(body, charset="utf-8", cte="base64")
         if attachment is not None:
             name, data = attachment
             kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
@@ -90,24 +115,6 @@ class Composer:
             maintype, subtype = kind.split("/", 1)
             mail.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
         return mail
-
-    def outgoing(self, template: str, context: Mapping[str, Any], *, to: str, subject: str,
-                 in_reply_to: str | None = None, references: Sequence[str] = (),
-                 auto_submitted: str = "auto-replied") -> Outgoing:
-        """The mail `compose` builds, as the outbox keeps it: written directly when it is a
-        plain one (office.plainmail), which every reply of the intake is."""
-        headers = self._headers(to, subject, in_reply_to, references, auto_submitted)
-        if self.from_address.isascii():
-            # The display name encoded on its own: the address must stay outside any encoded word.
-            headers[0] = ("From", formataddr((self.from_name, self.from_address), "utf-8"))
-            raw = plainmail.plain_raw(headers, self.render(template, context))
-            if raw is not None:
-                fields = dict(headers)
-                return Outgoing(to=fields["To"], subject=fields["Subject"],
-                                message_id=fields["Message-ID"], raw=raw)
-        return plainmail.from_message(self.compose(
-            template, context, to=to, subject=subject, in_reply_to=in_reply_to,
-            references=references, auto_submitted=auto_submitted))
 
     def _headers(self, to: str, subject: str, in_reply_to: str | None, references: Sequence[str],
                  auto_submitted: str) -> list[tuple[str, str]]:

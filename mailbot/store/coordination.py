@@ -119,18 +119,19 @@ def claim_replies(session: Session, reply_ids: list[int],
         Reply.id.in_(reply_ids), Reply.status == "pending")
     if session.get_bind().dialect.name == "postgresql":
         seen = seen.with_for_update(skip_locked=True)
-    by_holder: dict[str, list[int]] = {}
+    # Grouped by the holder seen, and whether its process is gone (asked once per row).
+    by_holder: dict[tuple[str, bool], list[int]] = {}
     for reply_id, by, at in session.execute(seen):
-        if not by or at is None or at < stale or gone(by):
-            by_holder.setdefault(by or "", []).append(reply_id)
+        dead = bool(by) and gone(by)
+        if not by or at is None or at < stale or dead:
+            by_holder.setdefault((by or "", dead), []).append(reply_id)
     taken: set[int] = set()
-    for by, ids in by_holder.items():
-        free: list[ColumnElement[bool]] = [Reply.claimed_by == by]
-        if not by or not gone(by):  # an expired claim: still expired (not renewed meanwhile)
-            free = [or_(Reply.claimed_by == "", Reply.claimed_at.is_(None),
-                        Reply.claimed_at < stale)]
+    for (by, dead), ids in by_holder.items():
+        free: ColumnElement[bool] = (  # what was seen still holds (not renewed meanwhile)
+            Reply.claimed_by == by if dead else or_(
+                Reply.claimed_by == "", Reply.claimed_at.is_(None), Reply.claimed_at < stale))
         claimed = session.execute(update(Reply).where(
-            Reply.id.in_(ids), Reply.status == "pending", *free)
+            Reply.id.in_(ids), Reply.status == "pending", free)
             .values(claimed_by=holder(), claimed_at=now, attempts=Reply.attempts + 1)
             .returning(Reply.id).execution_options(synchronize_session=False))
         taken.update(claimed.scalars())
